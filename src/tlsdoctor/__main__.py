@@ -1,0 +1,5 @@
+"""``python -m tlsdoctor``."""
+
+from tlsdoctor.cli.main import run
+
+run()

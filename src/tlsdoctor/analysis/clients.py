@@ -1,0 +1,92 @@
+"""Per-client verdicts: which clients would refuse this chain, and what each would print.
+
+Clients differ in three ways that matter here: the trust store they read (Python requests
+and Node carry Mozilla's roots, curl and Java read the system's), whether they repair a
+missing intermediate (browsers and Windows fetch it through AIA, Firefox ships the public
+ones; curl, Python, Node, Java and Go do not), and a few rules only some enforce (maximum
+validity in Chrome and Safari, RSA-1024 still accepted by Java and Go).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tlsdoctor.codes import FindingCode, Severity
+from tlsdoctor.knowledge import ClientCatalogue, ClientProfile
+from tlsdoctor.models import ClientVerdict, Finding
+
+
+def variant(finding: Finding) -> str | None:
+    """Which form of a finding a client's message depends on."""
+    evidence = finding.evidence
+    code = finding.code
+    if code is FindingCode.UNTRUSTED_ROOT and evidence.get("root_presented"):
+        return "in_chain"
+    if code is FindingCode.MISSING_INTERMEDIATE and evidence.get("certificate") == "leaf":
+        return "leaf_only"
+    if code in (FindingCode.EXPIRED, FindingCode.NOT_YET_VALID):
+        return None if evidence.get("certificate") == "leaf" else "issuer"
+    if code is FindingCode.INVALID_CHAIN:
+        reason = evidence.get("reason")
+        return reason if isinstance(reason, str) else None
+    if code is FindingCode.HOSTNAME_MISMATCH and evidence.get("has_san") is False:
+        return "cn_only"
+    return None
+
+
+def _client_fails(profile: ClientProfile, finding: Finding) -> bool:
+    if finding.severity is not Severity.ERROR:
+        return False
+    code = finding.code
+    evidence = finding.evidence
+    if code is FindingCode.MISSING_INTERMEDIATE:
+        if profile.fetches_aia and evidence.get("aia_url"):
+            return False
+        return not (profile.preloads_intermediates and evidence.get("issuer_is_public_ca"))
+    if code is FindingCode.VALIDITY_TOO_LONG:
+        return profile.enforces_max_validity
+    if code is FindingCode.WEAK_KEY:
+        bits = evidence.get("bits")
+        key = str(evidence.get("key", ""))
+        if key.startswith("RSA") and isinstance(bits, int):
+            return bits < profile.min_rsa_bits
+    return True
+
+
+def client_verdicts(
+    findings: Sequence[Finding],
+    catalogue: ClientCatalogue,
+    host: str | None,
+    anchor_kinds: frozenset[str] | None,
+    custom_anchors: bool,
+) -> tuple[ClientVerdict, ...]:
+    """One verdict per client profile.
+
+    ``anchor_kinds`` are the anchor sets holding the root the path reached (None: no root
+    reached). With ``custom_anchors`` every client is taken to trust the user's anchors.
+    """
+    verdicts: list[ClientVerdict] = []
+    for profile in catalogue.clients:
+        failing = [finding for finding in findings if _client_fails(profile, finding)]
+        codes = [finding.code for finding in failing]
+        if (
+            not custom_anchors
+            and anchor_kinds is not None
+            and profile.store not in anchor_kinds
+            and FindingCode.UNTRUSTED_ROOT not in codes
+        ):
+            codes.insert(0, FindingCode.UNTRUSTED_ROOT)
+        expected: str | None = None
+        if codes:
+            first = failing[0] if failing and failing[0].code is codes[0] else None
+            key = codes[0].value
+            kind = variant(first) if first is not None else None
+            values = {
+                "host": host or "the host",
+                "openssl_reason": catalogue.openssl_reason(key, kind).format(
+                    host=host or "the host"
+                ),
+            }
+            expected = profile.error_for(key, kind, values)
+        verdicts.append(ClientVerdict(profile.id, not codes, tuple(dict.fromkeys(codes)), expected))
+    return tuple(verdicts)

@@ -1,0 +1,260 @@
+"""Structural reasons a path is invalid (``invalid_chain``), each named in the evidence.
+
+These are the rules of RFC 5280 and the CA/Browser Forum profile that a path can break
+even when every signature verifies: an issuer that is not a CA, a leaf that may not be
+used for TLS servers, path length and name constraints, malformed extensions.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from tlsdoctor.analysis.facts import CertFacts
+from tlsdoctor.analysis.names import dns_name_matches
+from tlsdoctor.analysis.roles import cert_evidence, sentence_label
+from tlsdoctor.codes import FindingCode, Severity
+from tlsdoctor.models import Finding, JsonValue
+
+# Intermediates a verifier follows before giving up (webpki's limit; OpenSSL allows more).
+MAX_INTERMEDIATES = 8
+
+SERVER_AUTH_OK = frozenset(
+    {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+)
+
+
+def invalid_chain(
+    reason: str,
+    message: str,
+    facts: CertFacts | None,
+    path: Sequence[CertFacts],
+    fix: Sequence[str],
+    **extra: JsonValue,
+) -> Finding:
+    """An ``invalid_chain`` finding whose evidence names ``reason``."""
+    evidence: dict[str, JsonValue] = {"reason": reason}
+    if facts is not None:
+        evidence.update(cert_evidence(facts, path))
+    evidence.update(extra)
+    return Finding(FindingCode.INVALID_CHAIN, Severity.ERROR, message, evidence, tuple(fix))
+
+
+def constraint_findings(path: Sequence[CertFacts], trusted: bool) -> list[Finding]:
+    """invalid_chain findings for the path (leaf first; with ``trusted`` the last is the anchor)."""
+    findings: list[Finding] = []
+    leaf = path[0]
+    for facts in path:
+        for problem in facts.malformed:
+            findings.append(
+                invalid_chain(
+                    "malformed_extension",
+                    f"{sentence_label(facts, path)} has an extension that cannot be "
+                    f"parsed ({problem}); strict clients reject it.",
+                    facts,
+                    path,
+                    ("Reissue the certificate; report the malformed extension to the CA.",),
+                    detail=problem,
+                )
+            )
+    if leaf.is_ca and not leaf.is_self_signed and len(path) > 1:
+        findings.append(
+            invalid_chain(
+                "leaf_is_ca",
+                f"{sentence_label(leaf, path)} is a CA certificate (basicConstraints "
+                "CA:TRUE); browsers and Go refuse a CA certificate as a server certificate.",
+                leaf,
+                path,
+                ("Reissue the server certificate with basicConstraints CA:FALSE.",),
+            )
+        )
+    findings.extend(_usage_findings(leaf, path))
+    findings.extend(_issuer_findings(path, trusted))
+    findings.extend(_name_constraint_findings(path))
+    intermediates = len(path) - 2 if trusted else len(path) - 1
+    if intermediates > MAX_INTERMEDIATES:
+        findings.append(
+            invalid_chain(
+                "path_too_long",
+                f"The path has {intermediates} intermediate certificates; verifiers stop "
+                f"after {MAX_INTERMEDIATES}.",
+                None,
+                path,
+                (
+                    "Serve the shortest chain your CA offers; a real chain has one or two "
+                    "intermediates.",
+                ),
+                intermediates=intermediates,
+            )
+        )
+    return findings
+
+
+def _usage_findings(leaf: CertFacts, path: Sequence[CertFacts]) -> list[Finding]:
+    findings: list[Finding] = []
+    for facts in path[:-1] if len(path) > 1 else path:
+        eku = facts.extended_key_usage
+        if eku is not None and not SERVER_AUTH_OK.intersection(eku):
+            allowed = ", ".join(oid._name for oid in eku) or "nothing"
+            findings.append(
+                invalid_chain(
+                    "no_server_auth_eku",
+                    f"{sentence_label(facts, path)} is restricted to {allowed} by its "
+                    "extendedKeyUsage, which does not include TLS server authentication.",
+                    facts,
+                    path,
+                    (
+                        "Reissue the certificate with extendedKeyUsage serverAuth "
+                        "(a TLS server profile at your CA).",
+                    ),
+                    extended_key_usage=[oid.dotted_string for oid in eku],
+                )
+            )
+    usage = leaf.key_usage
+    if (
+        usage is not None
+        and not leaf.is_ca
+        and not (usage.digital_signature or usage.key_encipherment)
+    ):
+        findings.append(
+            invalid_chain(
+                "leaf_key_usage",
+                f"{sentence_label(leaf, path)} has a keyUsage that allows neither "
+                "digitalSignature nor keyEncipherment, so it cannot be used for TLS.",
+                leaf,
+                path,
+                ("Reissue the certificate with keyUsage digitalSignature.",),
+            )
+        )
+    return findings
+
+
+def _issuer_findings(path: Sequence[CertFacts], trusted: bool) -> list[Finding]:
+    findings: list[Finding] = []
+    for depth, issuer in enumerate(path[1:], start=1):
+        # A trust anchor's own extensions are not checked by OpenSSL; webpki checks them,
+        # but a root that is a CA at all is what matters for the diagnosis.
+        if issuer.cert.version is x509.Version.v1 and not (trusted and depth == len(path) - 1):
+            findings.append(
+                invalid_chain(
+                    "v1_issuer",
+                    f"{sentence_label(issuer, path)} is an X.509 version 1 certificate, "
+                    "which cannot carry basicConstraints and so cannot act as a CA.",
+                    issuer,
+                    path,
+                    ("Reissue the CA certificate as version 3 with basicConstraints CA:TRUE.",),
+                )
+            )
+            continue
+        if issuer.cert.version is x509.Version.v1:
+            continue
+        if not issuer.is_ca:
+            findings.append(
+                invalid_chain(
+                    "issuer_not_ca",
+                    f"{sentence_label(issuer, path)} signed the certificate below it but "
+                    "is not a CA (its basicConstraints say CA:FALSE or are missing).",
+                    issuer,
+                    path,
+                    (
+                        "A certificate can only be issued by a CA certificate: reissue the "
+                        "issuer with basicConstraints CA:TRUE, or get the leaf from a real CA.",
+                    ),
+                )
+            )
+        usage = issuer.key_usage
+        if usage is not None and not usage.key_cert_sign:
+            findings.append(
+                invalid_chain(
+                    "issuer_key_usage",
+                    f"{sentence_label(issuer, path)} has a keyUsage without "
+                    "keyCertSign, so it may not sign certificates.",
+                    issuer,
+                    path,
+                    ("Reissue the CA certificate with keyUsage keyCertSign, cRLSign.",),
+                )
+            )
+        constraints = issuer.basic_constraints
+        if constraints is not None and constraints.path_length is not None:
+            below = sum(1 for facts in path[1:depth] if not facts.is_self_issued)
+            if below > constraints.path_length:
+                findings.append(
+                    invalid_chain(
+                        "path_length",
+                        f"{sentence_label(issuer, path)} allows {constraints.path_length} "
+                        f"CA certificates below it (pathLenConstraint) but the path has {below}.",
+                        issuer,
+                        path,
+                        ("Issue the leaf from a CA that is allowed to issue at this depth.",),
+                        path_length=constraints.path_length,
+                        intermediates_below=below,
+                    )
+                )
+    return findings
+
+
+def _name_constraint_findings(path: Sequence[CertFacts]) -> list[Finding]:
+    findings: list[Finding] = []
+    leaf = path[0]
+    for issuer in path[1:]:
+        constraints = issuer.extension(x509.NameConstraints)
+        if constraints is None:
+            continue
+        violations = [
+            name for name in leaf.dns_names if not _dns_allowed(name.lower(), constraints)
+        ]
+        violations.extend(ip for ip in leaf.ip_addresses if not _ip_allowed(ip, constraints))
+        if violations:
+            findings.append(
+                invalid_chain(
+                    "name_constraints",
+                    f"{sentence_label(issuer, path)} is name-constrained and may not "
+                    f"issue for {', '.join(violations[:5])}.",
+                    issuer,
+                    path,
+                    (
+                        "Get the certificate from a CA allowed to issue for these names, or "
+                        "widen the constraints of the internal CA.",
+                    ),
+                    violating_names=list(violations[:50]),
+                )
+            )
+    return findings
+
+
+def _in_subtree(name: str, base: str) -> bool:
+    base = base.lower().lstrip(".")
+    return name == base or name.endswith("." + base) or dns_name_matches(name, base)
+
+
+def _dns_allowed(name: str, constraints: x509.NameConstraints) -> bool:
+    name = name.lstrip("*.")
+    excluded = [s.value for s in constraints.excluded_subtrees or () if isinstance(s, x509.DNSName)]
+    if any(_in_subtree(name, base) for base in excluded):
+        return False
+    permitted = [
+        s.value for s in constraints.permitted_subtrees or () if isinstance(s, x509.DNSName)
+    ]
+    return not permitted or any(_in_subtree(name, base) for base in permitted)
+
+
+def _ip_allowed(ip: str, constraints: x509.NameConstraints) -> bool:
+    address = ipaddress.ip_address(ip)
+    excluded = [
+        s.value for s in constraints.excluded_subtrees or () if isinstance(s, x509.IPAddress)
+    ]
+    if any(
+        isinstance(net, (ipaddress.IPv4Network, ipaddress.IPv6Network)) and address in net
+        for net in excluded
+    ):
+        return False
+    permitted = [
+        s.value for s in constraints.permitted_subtrees or () if isinstance(s, x509.IPAddress)
+    ]
+    return not permitted or any(
+        isinstance(net, (ipaddress.IPv4Network, ipaddress.IPv6Network)) and address in net
+        for net in permitted
+    )

@@ -1,0 +1,312 @@
+"""What the analysis asks of a certificate, computed once per certificate.
+
+A :class:`CertFacts` wraps a parsed certificate and caches each answer, so a trust store
+parsed once serves thousands of chains, and no analysis module repeats an extension
+lookup. Malformed extensions do not raise here: they are collected in
+:attr:`CertFacts.malformed` for the chain analysis to report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+from typing import TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+
+_E = TypeVar("_E", bound=x509.ExtensionType)
+
+
+class CertFacts:
+    """A certificate and the cached answers the analysis needs about it."""
+
+    __slots__ = ("__dict__", "cert")
+
+    def __init__(self, cert: x509.Certificate) -> None:
+        self.cert = cert
+
+    def __repr__(self) -> str:
+        return f"CertFacts({self.subject_text!r})"
+
+    # Identity -------------------------------------------------------------------------
+    @functools.cached_property
+    def der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.der).hexdigest()
+
+    @functools.cached_property
+    def sha1(self) -> str:
+        return hashlib.sha1(self.der).hexdigest()
+
+    @functools.cached_property
+    def subject_key(self) -> bytes:
+        """The subject as DER: what an issuer lookup compares."""
+        return self.cert.subject.public_bytes()
+
+    @functools.cached_property
+    def issuer_key(self) -> bytes:
+        return self.cert.issuer.public_bytes()
+
+    @functools.cached_property
+    def subject_text(self) -> str:
+        return self.cert.subject.rfc4514_string()
+
+    @functools.cached_property
+    def issuer_text(self) -> str:
+        return self.cert.issuer.rfc4514_string()
+
+    @functools.cached_property
+    def display_name(self) -> str:
+        """The subject's common name, or the whole subject when it has none."""
+        return common_name(self.cert.subject) or self.subject_text or "(empty subject)"
+
+    @functools.cached_property
+    def issuer_display_name(self) -> str:
+        return common_name(self.cert.issuer) or self.issuer_text or "(empty issuer)"
+
+    @functools.cached_property
+    def spki(self) -> bytes:
+        return self.cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    @functools.cached_property
+    def spki_sha256(self) -> str:
+        return hashlib.sha256(self.spki).hexdigest()
+
+    # Validity -------------------------------------------------------------------------
+    @functools.cached_property
+    def not_before(self) -> dt.datetime:
+        return self.cert.not_valid_before_utc
+
+    @functools.cached_property
+    def not_after(self) -> dt.datetime:
+        return self.cert.not_valid_after_utc
+
+    @property
+    def lifetime(self) -> dt.timedelta:
+        """notBefore through notAfter inclusive, as the Baseline Requirements count it."""
+        return self.not_after - self.not_before + dt.timedelta(seconds=1)
+
+    # Extensions -----------------------------------------------------------------------
+    @functools.cached_property
+    def malformed(self) -> tuple[str, ...]:
+        """Extensions that could not be parsed (each one a short reason)."""
+        try:
+            _ = self.cert.extensions
+        except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+            return (str(exc).splitlines()[0][:200] or type(exc).__name__,)
+        return ()
+
+    def extension(self, kind: type[_E]) -> _E | None:
+        """The value of the extension of ``kind``, or None (also when malformed)."""
+        try:
+            return self.cert.extensions.get_extension_for_class(kind).value
+        except x509.ExtensionNotFound:
+            return None
+        except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+            return None
+
+    @functools.cached_property
+    def basic_constraints(self) -> x509.BasicConstraints | None:
+        return self.extension(x509.BasicConstraints)
+
+    @property
+    def is_ca(self) -> bool:
+        bc = self.basic_constraints
+        return bc is not None and bc.ca
+
+    @functools.cached_property
+    def key_usage(self) -> x509.KeyUsage | None:
+        return self.extension(x509.KeyUsage)
+
+    @functools.cached_property
+    def extended_key_usage(self) -> tuple[x509.ObjectIdentifier, ...] | None:
+        eku = self.extension(x509.ExtendedKeyUsage)
+        return None if eku is None else tuple(eku)
+
+    @functools.cached_property
+    def ski(self) -> bytes | None:
+        ext = self.extension(x509.SubjectKeyIdentifier)
+        return None if ext is None else ext.digest
+
+    @functools.cached_property
+    def aki(self) -> bytes | None:
+        ext = self.extension(x509.AuthorityKeyIdentifier)
+        return None if ext is None else ext.key_identifier
+
+    @functools.cached_property
+    def dns_names(self) -> tuple[str, ...]:
+        san = self.extension(x509.SubjectAlternativeName)
+        return () if san is None else tuple(san.get_values_for_type(x509.DNSName))
+
+    @functools.cached_property
+    def ip_addresses(self) -> tuple[str, ...]:
+        san = self.extension(x509.SubjectAlternativeName)
+        if san is None:
+            return ()
+        return tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
+
+    @functools.cached_property
+    def has_san(self) -> bool:
+        return self.extension(x509.SubjectAlternativeName) is not None
+
+    @functools.cached_property
+    def common_names(self) -> tuple[str, ...]:
+        return tuple(
+            str(attr.value)
+            for attr in self.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        )
+
+    @functools.cached_property
+    def ca_issuer_urls(self) -> tuple[str, ...]:
+        return self._access_urls(AuthorityInformationAccessOID.CA_ISSUERS)
+
+    @functools.cached_property
+    def ocsp_urls(self) -> tuple[str, ...]:
+        return self._access_urls(AuthorityInformationAccessOID.OCSP)
+
+    def _access_urls(self, method: x509.ObjectIdentifier) -> tuple[str, ...]:
+        aia = self.extension(x509.AuthorityInformationAccess)
+        if aia is None:
+            return ()
+        return tuple(
+            str(d.access_location.value)
+            for d in aia
+            if d.access_method == method
+            and isinstance(d.access_location, x509.UniformResourceIdentifier)
+        )
+
+    @functools.cached_property
+    def crl_urls(self) -> tuple[str, ...]:
+        points = self.extension(x509.CRLDistributionPoints)
+        if points is None:
+            return ()
+        return tuple(
+            str(name.value)
+            for point in points
+            for name in point.full_name or ()
+            if isinstance(name, x509.UniformResourceIdentifier)
+        )
+
+    # Signatures and keys --------------------------------------------------------------
+    @functools.cached_property
+    def is_self_issued(self) -> bool:
+        return self.subject_key == self.issuer_key
+
+    @functools.cached_property
+    def is_self_signed(self) -> bool:
+        """Self-issued and signed by its own key."""
+        return self.is_self_issued and signed_by(self, self)
+
+    @functools.cached_property
+    def signature_hash(self) -> str | None:
+        try:
+            algorithm = self.cert.signature_hash_algorithm
+        except UnsupportedAlgorithm:
+            return "unknown"
+        return None if algorithm is None else algorithm.name
+
+    @functools.cached_property
+    def signature_name(self) -> str:
+        oid = self.cert.signature_algorithm_oid
+        return oid._name if oid._name != "Unknown OID" else oid.dotted_string
+
+    @functools.cached_property
+    def key_description(self) -> str:
+        return describe_key(self.cert)
+
+    @functools.cached_property
+    def rsa_bits(self) -> int | None:
+        try:
+            key = self.cert.public_key()
+        except (ValueError, UnsupportedAlgorithm):
+            return None
+        if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey)):
+            return key.key_size
+        return None
+
+
+def common_name(name: x509.Name) -> str | None:
+    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(values[0].value) if values else None
+
+
+def describe_key(cert: x509.Certificate) -> str:
+    """'RSA 2048', 'EC P-256', 'Ed25519', ... as a certificate viewer shows the key."""
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return "unsupported key"
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA {key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC {_CURVE_NAMES.get(key.curve.name, key.curve.name)}"
+    if isinstance(key, dsa.DSAPublicKey):
+        return f"DSA {key.key_size}"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448"
+    return type(key).__name__
+
+
+_CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+
+_SIGNATURE_CACHE: dict[tuple[str, str], bool] = {}
+_SIGNATURE_CACHE_LIMIT = 65536
+
+
+def signed_by(child: CertFacts, issuer: CertFacts) -> bool:
+    """Whether ``issuer``'s key made ``child``'s signature (names must match too).
+
+    Results are cached by fingerprint pair: a trust store's roots sign the same few
+    intermediates for every chain a scan or a monitor sees.
+    """
+    key = (child.sha256, issuer.sha256)
+    cached = _SIGNATURE_CACHE.get(key)
+    if cached is not None:
+        return cached
+    result = _verify_signature(child.cert, issuer.cert)
+    if len(_SIGNATURE_CACHE) >= _SIGNATURE_CACHE_LIMIT:
+        _SIGNATURE_CACHE.clear()
+    _SIGNATURE_CACHE[key] = result
+    return result
+
+
+def _verify_signature(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    # Not Certificate.verify_directly_issued_by: it refuses SHA-1 signatures outright, and
+    # a SHA-1 chain must still be built so its weak signature can be named.
+    if child.issuer != issuer.subject:
+        return False
+    try:
+        key = issuer.public_key()
+        algorithm = child.signature_hash_algorithm
+        params = child.signature_algorithm_parameters
+        if isinstance(key, rsa.RSAPublicKey):
+            if not isinstance(params, (padding.PKCS1v15, padding.PSS)) or algorithm is None:
+                return False
+            key.verify(child.signature, child.tbs_certificate_bytes, params, algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            if not isinstance(params, ec.ECDSA):
+                return False
+            key.verify(child.signature, child.tbs_certificate_bytes, params)
+        elif isinstance(key, dsa.DSAPublicKey):
+            if algorithm is None:
+                return False
+            key.verify(child.signature, child.tbs_certificate_bytes, algorithm)
+        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+            key.verify(child.signature, child.tbs_certificate_bytes)
+        else:
+            return False
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True

@@ -1,0 +1,166 @@
+"""Host names against certificates, by RFC 6125 as browsers apply it.
+
+Only subjectAltName counts (a CN-only certificate matches nothing); a wildcard stands for
+exactly one whole left-most label and never for the apex; names compare as IDNA A-labels,
+case-insensitively, without a trailing dot; an IP address matches only an IP SAN.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from tlsdoctor.analysis.facts import CertFacts
+from tlsdoctor.codes import FindingCode, Severity
+from tlsdoctor.errors import InputError
+from tlsdoctor.models import Finding, JsonValue
+
+MAX_LISTED_NAMES = 50
+
+
+@dataclass(frozen=True)
+class HostName:
+    """A host name normalised for matching: A-labels, lower case, or an IP address."""
+
+    text: str  # as the user wrote it
+    ascii: str  # A-label form, lower case, no trailing dot ("" for an IP)
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+
+    @property
+    def is_ip(self) -> bool:
+        return self.ip is not None
+
+
+def parse_host(text: str) -> HostName:
+    """Normalise a host name or IP address given by the user."""
+    raw = text.strip()
+    candidate = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+    try:
+        return HostName(raw, "", ipaddress.ip_address(candidate))
+    except ValueError:
+        pass
+    name = candidate.rstrip(".")
+    if not name or any(ch.isspace() for ch in name) or "/" in name:
+        raise InputError(f"'{text}' is not a host name")
+    try:
+        encoded = _to_ascii(name)
+    except ValueError as exc:
+        raise InputError(f"'{text}' is not a valid internationalised host name ({exc})") from exc
+    return HostName(raw, encoded, None)
+
+
+def _to_ascii(name: str) -> str:
+    if name.isascii():
+        return name.lower()
+    import idna
+
+    try:
+        return idna.encode(name, uts46=True).decode("ascii").lower()
+    except idna.IDNAError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _to_unicode(name: str) -> str:
+    if "xn--" not in name:
+        return name
+    import idna
+
+    try:
+        return str(idna.decode(name))
+    except (idna.IDNAError, UnicodeError):
+        return name
+
+
+def dns_name_matches(pattern: str, host: str) -> bool:
+    """Whether SAN dNSName ``pattern`` covers ``host`` (both A-label, lower case)."""
+    pattern = pattern.lower().rstrip(".")
+    if pattern == host:
+        return True
+    if not pattern.startswith("*."):
+        return False
+    suffix = pattern[1:]  # ".example.com"
+    if not host.endswith(suffix):
+        return False
+    first = host[: -len(suffix)]
+    # One whole label: not empty (the apex), no dot (two labels deep).
+    return bool(first) and "." not in first and suffix.count(".") >= 2
+
+
+def matches(facts: CertFacts, host: HostName) -> bool:
+    """Whether the certificate is valid for ``host``."""
+    if host.ip is not None:
+        return any(ipaddress.ip_address(ip) == host.ip for ip in facts.ip_addresses)
+    return any(dns_name_matches(name, host.ascii) for name in facts.dns_names)
+
+
+def hostname_finding(leaf: CertFacts, host: HostName) -> Finding | None:
+    """hostname_mismatch when the leaf does not cover ``host``; None when it does."""
+    if matches(leaf, host):
+        return None
+    covered = list(leaf.dns_names) + list(leaf.ip_addresses)
+    evidence: dict[str, JsonValue] = {
+        "requested": host.text,
+        "valid_for": list(covered[:MAX_LISTED_NAMES]),
+        "valid_for_count": len(covered),
+        "common_name": leaf.common_names[0] if leaf.common_names else None,
+        "has_san": leaf.has_san,
+    }
+    hint = _hint(leaf, host)
+    evidence["hint"] = hint
+    fix: tuple[str, ...]
+    if not leaf.has_san:
+        cn = leaf.common_names[0] if leaf.common_names else None
+        message = (
+            f"The certificate has no subjectAltName; its name ('{cn}') is only in the "
+            "Common Name, which browsers, Go and Python have ignored since 2017, so it "
+            f"matches no host name, '{host.text}' included."
+        )
+        fix = (
+            f"Reissue the certificate with a subjectAltName listing {host.text} "
+            "(every CA and `tlsdoctor cert csr` do this; with openssl add "
+            f"`-addext 'subjectAltName=DNS:{host.ascii or host.text}'`).",
+        )
+    else:
+        shown = ", ".join(_to_unicode(name) for name in covered[:5])
+        more = f" and {len(covered) - 5} more" if len(covered) > 5 else ""
+        message = f"The certificate is not valid for '{host.text}'; it covers {shown}{more}."
+        if hint:
+            message += f" {hint}"
+        fix = (
+            f"Issue a certificate whose subjectAltName includes {host.text}"
+            + (" (and keep the names it has now)" if covered else "")
+            + ".",
+            "Or point clients at a name the certificate covers, or, when the server hosts "
+            "several sites, make sure it serves this name's certificate for this SNI.",
+        )
+    return Finding(FindingCode.HOSTNAME_MISMATCH, Severity.ERROR, message, evidence, fix)
+
+
+def _hint(leaf: CertFacts, host: HostName) -> str | None:
+    """The likely mix-up: www vs apex, a wildcard one level off, a sibling name."""
+    if host.is_ip:
+        if leaf.dns_names:
+            return (
+                "An IP address matches only an IP SAN entry; connect by one of the names "
+                "above instead."
+            )
+        return None
+    name = host.ascii
+    names = [n.lower().rstrip(".") for n in leaf.dns_names]
+    if name.startswith("www.") and name[4:] in names:
+        return f"This certificate is for {name[4:]}; you asked for {name} (the www name)."
+    if "www." + name in names:
+        return f"This certificate is for www.{name}; you asked for {name} (without www)."
+    if "*." + name in names:
+        return f"The wildcard *.{name} does not cover the bare domain {name} itself."
+    parent = name.split(".", 1)[1] if "." in name else ""
+    for pattern in names:
+        if pattern.startswith("*.") and name.endswith(pattern[1:]):
+            return (
+                f"The wildcard {pattern} covers one label only, not {name}, which is "
+                "more than one level below it."
+            )
+    siblings = [n for n in names if parent and n.split(".", 1)[-1] == parent and n != name]
+    if siblings:
+        return f"It covers sibling names under {parent} ({', '.join(siblings[:3])}), not this one."
+    return None

@@ -1,0 +1,178 @@
+"""Building the certification path ourselves, so a failure can be explained.
+
+From the leaf, each step looks for the issuer among the presented certificates and the
+trust anchors: same DER name, matching key identifiers when both are present, and a
+signature that verifies. Several candidates (cross-signs, re-keyed CAs) are explored
+depth-first and the best path wins: one that reaches an anchor, then one that ends in a
+self-signed root, then one whose issuer is nowhere to be found. A presented certificate
+with a trusted root's name and key counts as that root, as OpenSSL's "trusted first" does.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tlsdoctor.analysis.facts import CertFacts, signed_by
+from tlsdoctor.anchors import Anchor, TrustAnchors
+
+# Deeper than any real path (webpki stops at 8 intermediates); past it we stop looking.
+MAX_DEPTH = 16
+# Terminal paths explored before settling for the best seen: bounds pathological inputs.
+MAX_PATHS = 64
+
+
+class PathEnd(str, enum.Enum):
+    """How the best path ends."""
+
+    ANCHOR = "anchor"  # reaches a trust anchor
+    SELF_SIGNED_LEAF = "self_signed_leaf"  # the leaf signed itself and is not trusted
+    UNTRUSTED_ROOT = "untrusted_root"  # ends in a presented self-signed root
+    MISSING_ISSUER = "missing_issuer"  # the last certificate's issuer is not available
+    TOO_DEEP = "too_deep"  # gave up after MAX_DEPTH certificates
+
+
+class RejectReason(str, enum.Enum):
+    BAD_SIGNATURE = "bad_signature"
+    KEY_ID_MISMATCH = "key_id_mismatch"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A certificate with the right issuer name that could not be the issuer."""
+
+    child: CertFacts
+    candidate: CertFacts
+    reason: RejectReason
+    from_store: bool
+
+
+@dataclass(frozen=True)
+class ChainPath:
+    """The best path found from the leaf, and why the others were not taken."""
+
+    certs: tuple[CertFacts, ...]  # leaf first; with ANCHOR the last one is the anchor
+    end: PathEnd
+    anchor: Anchor | None
+    rejections: tuple[Rejection, ...]
+    loop: bool  # a presented certificate pointed back into the path
+
+    @property
+    def leaf(self) -> CertFacts:
+        return self.certs[0]
+
+    @property
+    def last(self) -> CertFacts:
+        return self.certs[-1]
+
+    @property
+    def trusted(self) -> bool:
+        return self.end is PathEnd.ANCHOR
+
+
+def build_path(leaf: CertFacts, presented: Sequence[CertFacts], anchors: TrustAnchors) -> ChainPath:
+    """The best certification path from ``leaf`` using ``presented`` and ``anchors``."""
+    by_subject: dict[bytes, list[CertFacts]] = {}
+    seen: set[str] = set()
+    for facts in presented:
+        if facts.sha256 not in seen:
+            seen.add(facts.sha256)
+            by_subject.setdefault(facts.subject_key, []).append(facts)
+    search = _Search(by_subject, anchors)
+    search.extend((leaf,), frozenset({leaf.sha256}))
+    best = min(search.results, key=_rank)
+    return ChainPath(
+        certs=best.certs,
+        end=best.end,
+        anchor=best.anchor,
+        rejections=tuple(search.rejections.values()),
+        loop=search.loop,
+    )
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    certs: tuple[CertFacts, ...]
+    end: PathEnd
+    anchor: Anchor | None
+
+
+def _rank(candidate: _Candidate) -> tuple[int, int, int]:
+    order = {
+        PathEnd.ANCHOR: 0,
+        PathEnd.SELF_SIGNED_LEAF: 1,
+        PathEnd.UNTRUSTED_ROOT: 2,
+        PathEnd.MISSING_ISSUER: 3,
+        PathEnd.TOO_DEEP: 4,
+    }
+    # Among equals, prefer the path through certificates valid longest (an expired
+    # cross-sign loses to the current root), then the shortest.
+    earliest_expiry = min(facts.not_after for facts in candidate.certs)
+    return order[candidate.end], -int(earliest_expiry.timestamp()), len(candidate.certs)
+
+
+class _Search:
+    def __init__(self, by_subject: dict[bytes, list[CertFacts]], anchors: TrustAnchors) -> None:
+        self.by_subject = by_subject
+        self.anchors = anchors
+        self.results: list[_Candidate] = []
+        self.rejections: dict[tuple[str, str], Rejection] = {}
+        self.loop = False
+
+    def extend(self, path: tuple[CertFacts, ...], visited: frozenset[str]) -> None:
+        if len(self.results) >= MAX_PATHS:
+            return
+        current = path[-1]
+        anchor = self.anchors.matching(current)
+        if anchor is not None:
+            self.results.append(_Candidate((*path[:-1], anchor.facts), PathEnd.ANCHOR, anchor))
+            return
+        if current.is_self_signed:
+            end = PathEnd.SELF_SIGNED_LEAF if len(path) == 1 else PathEnd.UNTRUSTED_ROOT
+            self.results.append(_Candidate(path, end, None))
+            return
+        if len(path) >= MAX_DEPTH:
+            self.results.append(_Candidate(path, PathEnd.TOO_DEEP, None))
+            return
+        issuers = self._issuers(current)
+        fresh = [(facts, anchor) for facts, anchor in issuers if facts.sha256 not in visited]
+        if len(fresh) < len(issuers):
+            self.loop = True
+        if not fresh:
+            self.results.append(_Candidate(path, PathEnd.MISSING_ISSUER, None))
+            return
+        for facts, issuer_anchor in fresh:
+            if issuer_anchor is not None:
+                self.results.append(
+                    _Candidate((*path, issuer_anchor.facts), PathEnd.ANCHOR, issuer_anchor)
+                )
+            else:
+                self.extend((*path, facts), visited | {facts.sha256})
+
+    def _issuers(self, child: CertFacts) -> list[tuple[CertFacts, Anchor | None]]:
+        """Certificates that really issued ``child``: trust anchors first."""
+        found: list[tuple[CertFacts, Anchor | None]] = []
+        candidates: list[tuple[CertFacts, Anchor | None]] = [
+            (anchor.facts, anchor) for anchor in self.anchors.by_subject(child.issuer_key)
+        ]
+        candidates.extend(
+            (facts, None)
+            for facts in self.by_subject.get(child.issuer_key, ())
+            if facts.sha256 != child.sha256
+        )
+        for facts, anchor in candidates:
+            if child.aki is not None and facts.ski is not None and child.aki != facts.ski:
+                self._reject(child, facts, RejectReason.KEY_ID_MISMATCH, anchor is not None)
+            elif not signed_by(child, facts):
+                self._reject(child, facts, RejectReason.BAD_SIGNATURE, anchor is not None)
+            else:
+                found.append((facts, anchor))
+        return found
+
+    def _reject(
+        self, child: CertFacts, candidate: CertFacts, reason: RejectReason, from_store: bool
+    ) -> None:
+        self.rejections.setdefault(
+            (child.sha256, candidate.sha256), Rejection(child, candidate, reason, from_store)
+        )

@@ -1,0 +1,162 @@
+"""Diagnosis of one chain: the orchestration that turns certificates into a :class:`Report`.
+
+This is the only place that reads the clock or picks default trust anchors; every
+analysis function below it takes them as arguments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from cryptography import x509
+
+from tlsdoctor.analysis.clients import client_verdicts
+from tlsdoctor.analysis.constraints import constraint_findings, invalid_chain
+from tlsdoctor.analysis.facts import CertFacts
+from tlsdoctor.analysis.names import HostName, hostname_finding, parse_host
+from tlsdoctor.analysis.order import chain_order_finding
+from tlsdoctor.analysis.path import ChainPath, build_path
+from tlsdoctor.analysis.roles import role
+from tlsdoctor.analysis.strength import strength_findings
+from tlsdoctor.analysis.trust import trust_findings
+from tlsdoctor.analysis.validity import validity_findings, validity_period_finding
+from tlsdoctor.analysis.webpki import webpki_error
+from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anchors
+from tlsdoctor.codes import Severity, priority
+from tlsdoctor.errors import InputError
+from tlsdoctor.knowledge import client_catalogue, interception_products, known_bad_roots
+from tlsdoctor.models import CertSummary, Finding, Report, Source, Target
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def check_chain(
+    certificates: Sequence[x509.Certificate],
+    host: str | None = None,
+    *,
+    at: dt.datetime | None = None,
+    anchors: TrustAnchors | None = None,
+    warn_days: int | None = None,
+    files: Sequence[str] = (),
+) -> Report:
+    """Diagnose a chain (leaf first, as a server sends it) for ``host`` at time ``at``.
+
+    ``anchors`` defaults to Mozilla's roots plus the system store; ``at`` to now.
+    Every problem is reported, primary cause first.
+    """
+    if not certificates:
+        raise InputError("no certificate to check")
+    checked_at = utc_now()
+    when = checked_at if at is None else at.astimezone(dt.timezone.utc)
+    trust = default_anchors() if anchors is None else anchors
+    host_name = parse_host(host) if host else None
+    presented = [CertFacts(cert) for cert in certificates]
+    findings, path = diagnose(presented, trust, when, host_name, warn_days)
+    anchor_kinds = path.anchor.kinds if path.anchor is not None else None
+    clients = client_verdicts(
+        findings,
+        client_catalogue(),
+        host_name.text if host_name else None,
+        anchor_kinds,
+        custom_anchors=trust.kinds == {CUSTOM},
+    )
+    return Report(
+        target=Target(host=host, source=Source.FILE, files=tuple(files)),
+        checked_at=checked_at,
+        evaluated_at=when,
+        findings=tuple(findings),
+        chain=tuple(_summary(f, path, presented=True) for f in presented),
+        path=tuple(_summary(f, path, presented=_sent(f, presented)) for f in path.certs),
+        trust_anchors=trust.sources,
+        clients=clients,
+    )
+
+
+def diagnose(
+    presented: Sequence[CertFacts],
+    anchors: TrustAnchors,
+    at: dt.datetime,
+    host: HostName | None,
+    warn_days: int | None,
+) -> tuple[list[Finding], ChainPath]:
+    """Every finding for ``presented`` (pure: all inputs are arguments), primary first."""
+    leaf = choose_leaf(presented)
+    public_roots = mozilla_anchors()
+    path = build_path(leaf, presented, anchors)
+    findings = trust_findings(
+        path, anchors, public_roots, known_bad_roots(), interception_products()
+    )
+    findings.extend(validity_findings(path.certs, at, warn_days))
+    if host is not None:
+        mismatch = hostname_finding(leaf, host)
+        if mismatch is not None:
+            findings.append(mismatch)
+    findings.extend(strength_findings(path.certs))
+    findings.extend(constraint_findings(path.certs, path.trusted))
+    publicly_trusted = path.trusted and public_roots.matching(path.last) is not None
+    too_long = validity_period_finding(leaf, publicly_trusted)
+    if too_long is not None:
+        findings.append(too_long)
+    order = chain_order_finding(presented, path, at)
+    if order is not None:
+        findings.append(order)
+    if path.trusted and not any(f.severity is Severity.ERROR for f in findings):
+        error = webpki_error(
+            leaf, [f for f in presented if f is not leaf], anchors, at, host, publicly_trusted
+        )
+        if error is not None:
+            findings.append(
+                invalid_chain(
+                    "verifier",
+                    f"The certificate verifier (webpki profile) rejects the chain: {error}.",
+                    leaf,
+                    path.certs,
+                    ("Reissue the certificate with a standard profile (SAN, AKI, keyUsage).",),
+                    verifier_error=error,
+                )
+            )
+    findings.sort(key=lambda finding: priority(finding.code))
+    return findings, path
+
+
+def choose_leaf(presented: Sequence[CertFacts]) -> CertFacts:
+    """The server's own certificate: the first one that issued none of the others.
+
+    Servers send it first; people pasting files do not always.
+    """
+    issuers = {facts.issuer_key for facts in presented if not facts.is_self_issued}
+    candidates = [facts for facts in presented if facts.subject_key not in issuers]
+    if not candidates or presented[0] in candidates:
+        return presented[0]
+    end_entities = [facts for facts in candidates if not facts.is_ca]
+    return (end_entities or candidates)[0]
+
+
+def _sent(facts: CertFacts, presented: Sequence[CertFacts]) -> bool:
+    return any(p.sha256 == facts.sha256 for p in presented)
+
+
+def _summary(facts: CertFacts, path: ChainPath, presented: bool) -> CertSummary:
+    in_path = any(p.sha256 == facts.sha256 for p in path.certs)
+    if in_path:
+        kind = role(facts, path.certs)
+    elif facts.is_self_issued and facts.is_ca:
+        kind = "root"
+    else:
+        kind = "intermediate" if facts.is_ca else "leaf"
+    return CertSummary(
+        subject=facts.subject_text,
+        issuer=facts.issuer_text,
+        not_before=facts.not_before,
+        not_after=facts.not_after,
+        sha256=facts.sha256,
+        serial=format(facts.cert.serial_number, "x"),
+        san=facts.dns_names + facts.ip_addresses,
+        key=facts.key_description,
+        signature=facts.signature_name,
+        role=kind,
+        presented=presented,
+    )

@@ -1,0 +1,149 @@
+"""``tlsdoctor``: the entry point. Each command parses, calls the library, renders, exits.
+
+Exit codes follow the spec: 0 trusted, 1 trusted with warnings, 2 untrusted, 3 could not
+check (also bad usage and unreadable input, always with one clear sentence on stderr).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from tlsdoctor.errors import TlsDoctorError
+
+EXIT_ERROR = 3
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="tlsdoctor")
+def cli() -> None:
+    """Find out why a TLS connection is not trusted, and exactly what fixes it."""
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, metavar="[HOST[:PORT] | URL]...")
+@click.option(
+    "--chain",
+    "chain_files",
+    multiple=True,
+    metavar="FILE",
+    help="Check certificates from FILE (PEM, DER, PKCS#7, PKCS#12); repeat for more files.",
+)
+@click.option("--host", metavar="NAME", help="The host name the chain must be valid for.")
+@click.option("--at", "at_text", metavar="TIME", help="Evaluate at this RFC 3339 time, not now.")
+@click.option(
+    "--ca-file",
+    "ca_files",
+    multiple=True,
+    metavar="FILE",
+    help="Trust only the CA certificates in FILE (like curl --cacert); repeatable.",
+)
+@click.option(
+    "--warn-days",
+    type=click.IntRange(min=0),
+    help="Warn this many days before expiry (default: min(30 days, a third of the lifetime)).",
+)
+@click.option(
+    "--password",
+    envvar="TLSDOCTOR_PASSWORD",
+    help="Password of a PKCS#12 file (or set TLSDOCTOR_PASSWORD; asked on a terminal).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report of the spec.")
+def check(
+    targets: Sequence[str],
+    chain_files: Sequence[str],
+    host: str | None,
+    at_text: str | None,
+    ca_files: Sequence[str],
+    warn_days: int | None,
+    password: str | None,
+    as_json: bool,
+) -> int:
+    """Diagnose a chain given as files (--chain), for a host name (--host)."""
+    from tlsdoctor.anchors import anchors_from_files
+    from tlsdoctor.check import check_chain
+    from tlsdoctor.cli.options import parse_time, read_file
+    from tlsdoctor.errors import InputError
+
+    if not chain_files:
+        if targets:
+            raise InputError(
+                "checking a live endpoint is not available in this version yet; save the "
+                "chain (openssl s_client -showcerts) and pass it with --chain FILE"
+            )
+        raise click.UsageError("give the chain to check: --chain FILE [--host NAME]")
+    if targets:
+        raise click.UsageError("give either --chain files or HOST targets, not both")
+    at = parse_time(at_text) if at_text else None
+    anchors = anchors_from_files(ca_files) if ca_files else None
+    certificates = [cert for path in chain_files for cert in read_file(path, password)]
+    report = check_chain(
+        certificates, host, at=at, anchors=anchors, warn_days=warn_days, files=chain_files
+    )
+    if as_json:
+        from tlsdoctor.render.json_report import dumps, report_to_dict
+
+        click.echo(dumps(report_to_dict(report)))
+    else:
+        from tlsdoctor.render.text import make_console, render_report
+
+        render_report(report, make_console())
+    return report.exit_code
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--at", "at_text", metavar="TIME", help="Count days left from this time, not now.")
+@click.option("--password", envvar="TLSDOCTOR_PASSWORD", help="Password of a PKCS#12 file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+def inspect(files: Sequence[str], at_text: str | None, password: str | None, as_json: bool) -> int:
+    """Show each certificate in FILE as a browser's certificate viewer does."""
+    from tlsdoctor.check import utc_now
+    from tlsdoctor.cli.options import parse_time, read_file
+    from tlsdoctor.describe import describe_certificate
+
+    at = parse_time(at_text) if at_text else utc_now()
+    loaded = [(path, read_file(path, password)) for path in files]
+    if as_json:
+        from tlsdoctor.render.details import details_to_dict
+        from tlsdoctor.render.json_report import dumps
+
+        for path, certificates in loaded:
+            described = [details_to_dict(describe_certificate(c, at)) for c in certificates]
+            click.echo(dumps({"file": path, "certificates": described}))
+        return 0
+    from tlsdoctor.render.details import render_details
+    from tlsdoctor.render.text import make_console
+
+    console = make_console()
+    for path, certificates in loaded:
+        for index, certificate in enumerate(certificates, start=1):
+            render_details(index, path, describe_certificate(certificate, at), console)
+            console.print()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns (and, as a console script, exits with) the spec's exit code."""
+    try:
+        result = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.exceptions.Exit as exc:  # --help, --version
+        return int(exc.exit_code)
+    except click.ClickException as exc:  # usage errors: the spec says 3, not click's 2
+        exc.show()
+        return EXIT_ERROR
+    except click.Abort:
+        click.echo("tlsdoctor: aborted", err=True)
+        return EXIT_ERROR
+    except TlsDoctorError as exc:
+        click.echo(f"tlsdoctor: error: {exc}", err=True)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_ERROR
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Parsing of the option values the commands share."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import click
+from cryptography import x509
+
+from tlsdoctor.errors import InputError
+from tlsdoctor.pem import PasswordRequired, load_certificates
+
+
+def parse_time(text: str) -> dt.datetime:
+    """RFC 3339 (``2026-01-01T00:00:00Z``), or a date (midnight UTC); naive means UTC."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InputError(
+            f"--at '{text}' is not a time; use RFC 3339 such as 2026-01-01T00:00:00Z"
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
+
+
+def read_file(path: str, password: str | None) -> list[x509.Certificate]:
+    """Certificates of ``path``; when a PKCS#12 file needs a password and none was given,
+    ask for one on a terminal (never in scripts: they get the error and exit code 3)."""
+    secret = password.encode() if password is not None else None
+    try:
+        return load_certificates(path, secret)
+    except PasswordRequired as exc:
+        if secret is not None or not sys.stdin.isatty():
+            raise
+        typed = click.prompt(f"Password for {exc.source}", hide_input=True, err=True)
+        return load_certificates(path, typed.encode())

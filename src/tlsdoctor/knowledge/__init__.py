@@ -1,0 +1,149 @@
+"""Knowledge as data: files in this package with stable ids, loaded once per process.
+
+- ``known_bad_roots.json`` + ``.pem``: roots whose private keys are public.
+- ``interception_products.json``: how TLS-inspecting products name their CAs.
+- ``clients.json``: how each client judges a chain, which store it reads, what it prints.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from tlsdoctor.analysis.facts import CertFacts
+
+
+def _read(name: str) -> bytes:
+    return resources.files(__name__).joinpath(name).read_bytes()
+
+
+def _json(name: str) -> Any:
+    return json.loads(_read(name))
+
+
+@dataclass(frozen=True)
+class KnownBadRoot:
+    """A root whose private key is public or that is otherwise compromised."""
+
+    id: str
+    name: str
+    why: str
+    facts: CertFacts
+
+
+@dataclass(frozen=True)
+class KnownBadRoots:
+    roots: tuple[KnownBadRoot, ...]
+
+    def matching(self, facts: CertFacts) -> KnownBadRoot | None:
+        """The known-bad root this certificate is (same certificate or same key)."""
+        for root in self.roots:
+            if facts.sha256 == root.facts.sha256 or facts.spki == root.facts.spki:
+                return root
+        return None
+
+    def issuer_of(self, facts: CertFacts) -> KnownBadRoot | None:
+        """The known-bad root that signed this certificate, if any."""
+        from tlsdoctor.analysis.facts import signed_by
+
+        for root in self.roots:
+            if facts.issuer_key == root.facts.subject_key and signed_by(facts, root.facts):
+                return root
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def known_bad_roots() -> KnownBadRoots:
+    from tlsdoctor.anchors import parse_bundle
+
+    certificates, _ = parse_bundle(_read("known_bad_roots.pem"))
+    facts_by_sha = {facts.sha256: facts for facts in map(CertFacts, certificates)}
+    roots = tuple(
+        KnownBadRoot(entry["id"], entry["name"], entry["why"], facts_by_sha[entry["sha256"]])
+        for entry in _json("known_bad_roots.json")["roots"]
+    )
+    return KnownBadRoots(roots)
+
+
+@dataclass(frozen=True)
+class InterceptionProduct:
+    """A TLS-inspecting product and the names its CAs carry."""
+
+    id: str
+    product: str
+    kind: str
+    patterns: tuple[re.Pattern[str], ...]
+
+    def matches(self, name: str) -> bool:
+        return any(pattern.search(name) for pattern in self.patterns)
+
+
+@functools.lru_cache(maxsize=1)
+def interception_products() -> tuple[InterceptionProduct, ...]:
+    return tuple(
+        InterceptionProduct(
+            entry["id"],
+            entry["product"],
+            entry["kind"],
+            tuple(re.compile(p, re.IGNORECASE) for p in entry["patterns"]),
+        )
+        for entry in _json("interception_products.json")["products"]
+    )
+
+
+@dataclass(frozen=True)
+class ClientProfile:
+    """How one client judges a chain and what it prints when it refuses one."""
+
+    id: str
+    name: str
+    store: str  # "mozilla" or "system": the anchor set it reads by default
+    fetches_aia: bool  # repairs a missing intermediate by downloading it
+    preloads_intermediates: bool  # ships the public intermediates (Firefox)
+    enforces_max_validity: bool  # refuses public leaves valid longer than allowed
+    min_rsa_bits: int
+    errors: dict[str, str]
+
+    def error_for(self, key: str, variant: str | None, values: dict[str, str]) -> str:
+        """The message this client prints for finding ``key`` (and its variant)."""
+        template = (
+            (variant and self.errors.get(f"{key}:{variant}"))
+            or self.errors.get(key)
+            or self.errors["default"]
+        )
+        return template.format(**values)
+
+
+@dataclass(frozen=True)
+class ClientCatalogue:
+    clients: tuple[ClientProfile, ...]
+    openssl_reasons: dict[str, str]
+
+    def openssl_reason(self, key: str, variant: str | None) -> str:
+        reasons = self.openssl_reasons
+        return (
+            (variant and reasons.get(f"{key}:{variant}")) or reasons.get(key) or reasons["default"]
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def client_catalogue() -> ClientCatalogue:
+    data = _json("clients.json")
+    clients = tuple(
+        ClientProfile(
+            entry["id"],
+            entry["name"],
+            entry["store"],
+            entry["fetches_aia"],
+            entry["preloads_intermediates"],
+            entry["enforces_max_validity"],
+            entry["min_rsa_bits"],
+            dict(entry["errors"]),
+        )
+        for entry in data["clients"]
+    )
+    return ClientCatalogue(clients, dict(data["openssl_reasons"]))

@@ -1,0 +1,121 @@
+"""The results of a diagnosis: frozen dataclasses that know nothing of JSON or terminals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypeAlias, Union
+
+from tlsdoctor.codes import COULD_NOT_CHECK, FindingCode, Severity, Verdict, exit_code
+
+# The values evidence may hold: what JSON can carry, so every renderer can show it.
+# Union, not |: the alias is evaluated at run time, where 3.10 cannot | a string.
+JsonValue: TypeAlias = Union[  # noqa: UP007
+    str, int, float, bool, list["JsonValue"], dict[str, "JsonValue"], None
+]
+Evidence = Mapping[str, JsonValue]
+
+
+class Source(str, enum.Enum):
+    """Where the certificates of a report came from."""
+
+    NETWORK = "network"
+    FILE = "file"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Target:
+    """What was checked: an endpoint, or the host name a chain from files is meant for."""
+
+    host: str | None
+    port: int | None = None
+    sni: str | None = None
+    source: Source = Source.FILE
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CertSummary:
+    """One certificate as a report lists it."""
+
+    subject: str
+    issuer: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    sha256: str
+    serial: str
+    san: tuple[str, ...]
+    key: str
+    signature: str
+    role: str  # "leaf", "intermediate" or "root"
+    presented: bool  # sent by the server / given in the files (False: taken from the trust store)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason the chain fails or is fragile, with the evidence and the fix."""
+
+    code: FindingCode
+    severity: Severity
+    message: str
+    evidence: Evidence = field(default_factory=dict)
+    fix: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrustAnchorSource:
+    """One set of roots a verdict was judged against."""
+
+    name: str
+    source: str
+    count: int
+    kind: str  # "mozilla", "system" or "custom"
+
+
+@dataclass(frozen=True)
+class ClientVerdict:
+    """Whether one client, with the same trust anchors, would complete the connection."""
+
+    client: str
+    trusted: bool
+    codes: tuple[FindingCode, ...]
+    expected_error: str | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything tlsdoctor concluded about one target."""
+
+    target: Target
+    checked_at: dt.datetime
+    evaluated_at: dt.datetime
+    findings: tuple[Finding, ...]
+    chain: tuple[CertSummary, ...]
+    path: tuple[CertSummary, ...]
+    trust_anchors: tuple[TrustAnchorSource, ...]
+    clients: tuple[ClientVerdict, ...]
+
+    @property
+    def verdict(self) -> Verdict:
+        """``error`` if it could not be checked, ``untrusted`` on any error finding."""
+        if any(f.code in COULD_NOT_CHECK for f in self.findings):
+            return Verdict.ERROR
+        if any(f.severity is Severity.ERROR for f in self.findings):
+            return Verdict.UNTRUSTED
+        return Verdict.TRUSTED
+
+    @property
+    def codes(self) -> tuple[FindingCode, ...]:
+        """The finding codes, primary cause first."""
+        return tuple(f.code for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        """The spec's exit code for this report."""
+        has_warnings = any(f.severity is Severity.WARNING for f in self.findings)
+        return exit_code(self.verdict, has_warnings)

@@ -1,0 +1,229 @@
+"""Reading certificates the way people have them: PEM (pasted, with junk around it), DER,
+PKCS#7 (``.p7b``/``.p7c``, PEM or DER) and PKCS#12 (``.p12``/``.pfx``).
+
+Every failure becomes a :class:`CertificateParseError` whose message names the file and
+says in one sentence what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+
+from tlsdoctor.errors import CertificateParseError, InputError
+
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)(?:-----END \1-----|(?=-----BEGIN )|\Z)", re.DOTALL
+)
+_CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
+_PKCS7_LABELS = {b"PKCS7", b"CMS"}
+# What people hand us by mistake, and the sentence that tells them so.
+_NOT_A_CERTIFICATE = {
+    b"PRIVATE KEY": "holds a private key, not a certificate",
+    b"RSA PRIVATE KEY": "holds a private key, not a certificate",
+    b"EC PRIVATE KEY": "holds a private key, not a certificate",
+    b"ENCRYPTED PRIVATE KEY": "holds an encrypted private key, not a certificate",
+    b"PUBLIC KEY": "holds a bare public key, not a certificate",
+    b"CERTIFICATE REQUEST": (
+        "holds a certificate signing request (CSR), not a certificate: "
+        "a CA turns it into the certificate to check"
+    ),
+    b"NEW CERTIFICATE REQUEST": (
+        "holds a certificate signing request (CSR), not a certificate: "
+        "a CA turns it into the certificate to check"
+    ),
+    b"X509 CRL": "holds a certificate revocation list (CRL), not a certificate",
+}
+_WHITESPACE = re.compile(rb"\s+")
+
+
+class PasswordRequired(InputError):
+    """A PKCS#12 file needs a password that was not given (or was wrong)."""
+
+    def __init__(self, source: str, wrong: bool) -> None:
+        what = "the password given is wrong" if wrong else "it is protected by a password"
+        super().__init__(f"{source}: a PKCS#12 file, but {what}; pass --password")
+        self.source = source
+        self.wrong = wrong
+
+
+def load_certificates(path: str | Path, password: bytes | None = None) -> list[x509.Certificate]:
+    """Read every certificate in the file at ``path``, in file order."""
+    name = str(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_INPUT_BYTES + 1)
+    except FileNotFoundError as exc:
+        raise CertificateParseError(name, "no such file") from exc
+    except IsADirectoryError as exc:
+        raise CertificateParseError(name, "is a directory, not a certificate file") from exc
+    except OSError as exc:
+        raise CertificateParseError(name, f"cannot be read ({exc.strerror})") from exc
+    if len(data) > MAX_INPUT_BYTES:
+        raise CertificateParseError(
+            name, f"is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB: not a certificate file"
+        )
+    return parse_certificates(data, name, password)
+
+
+def parse_certificates(
+    data: bytes, source: str = "<input>", password: bytes | None = None
+) -> list[x509.Certificate]:
+    """Parse certificates from bytes in any supported format; ``source`` names them in errors."""
+    if not data.strip():
+        raise CertificateParseError(source, "is empty")
+    # Odd but real roots (serial 0, negative serials) only warn in cryptography: they are
+    # the server's problem to report, not a reason to stop reading.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if b"-----BEGIN " in data:
+            return _parse_pem(data, source, password)
+        return _parse_binary(data, source, password)
+
+
+def _parse_pem(data: bytes, source: str, password: bytes | None) -> list[x509.Certificate]:
+    certificates: list[x509.Certificate] = []
+    mistakes: list[str] = []
+    for number, match in enumerate(_PEM_BLOCK.finditer(data), start=1):
+        label, body, block = match.group(1), match.group(2), match.group(0)
+        if label not in _CERT_LABELS and label not in _PKCS7_LABELS:
+            mistakes.append(
+                _NOT_A_CERTIFICATE.get(
+                    label, f"holds a '{label.decode()}' block, not a certificate"
+                )
+            )
+            continue
+        if not block.rstrip().endswith(b"-----END " + label + b"-----"):
+            raise CertificateParseError(
+                source, f"PEM block {number} ({label.decode()}) has no END line: it is truncated"
+            )
+        der = _decode_base64(body, source, number)
+        if label in _PKCS7_LABELS:
+            certificates.extend(_load_pkcs7_der(der, source))
+        else:
+            certificates.append(_load_der_certificate(der, source, number, label))
+    if certificates:
+        return certificates
+    if mistakes:
+        raise CertificateParseError(source, mistakes[0])
+    raise CertificateParseError(source, "has a PEM header but no certificate block")
+
+
+def _decode_base64(body: bytes, source: str, number: int) -> bytes:
+    lines = [line for line in body.splitlines() if b":" not in line]  # RFC 1421 headers
+    text = _WHITESPACE.sub(b"", b"".join(lines))
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CertificateParseError(
+            source, f"PEM block {number} is not valid base64: it was damaged when copied"
+        ) from exc
+
+
+def _load_der_certificate(
+    der: bytes, source: str, number: int, label: bytes = b"CERTIFICATE"
+) -> x509.Certificate:
+    if label == b"TRUSTED CERTIFICATE":
+        # OpenSSL's "trusted certificate" appends trust settings after the certificate.
+        der = _first_der_element(der)
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise CertificateParseError(
+            source, f"certificate {number} cannot be parsed ({_short(exc)})"
+        ) from exc
+
+
+def _first_der_element(der: bytes) -> bytes:
+    if len(der) < 2 or der[0] != 0x30:
+        return der
+    length = der[1]
+    if length < 0x80:
+        return der[: 2 + length]
+    count = length & 0x7F
+    size = int.from_bytes(der[2 : 2 + count], "big")
+    return der[: 2 + count + size]
+
+
+def _load_pkcs7_der(der: bytes, source: str) -> list[x509.Certificate]:
+    try:
+        certificates = pkcs7.load_der_pkcs7_certificates(der)
+    except ValueError as exc:
+        raise CertificateParseError(
+            source, f"PKCS#7 data cannot be parsed ({_short(exc)})"
+        ) from exc
+    if not certificates:
+        raise CertificateParseError(source, "is a PKCS#7 bundle that holds no certificate")
+    return list(certificates)
+
+
+def _parse_binary(data: bytes, source: str, password: bytes | None) -> list[x509.Certificate]:
+    if data[:1] != b"\x30":
+        if _looks_like_text(data):
+            raise CertificateParseError(
+                source, "is text without any '-----BEGIN CERTIFICATE-----' block"
+            )
+        raise CertificateParseError(source, "holds no certificate: not PEM, DER, PKCS#7 or PKCS#12")
+    try:
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        pass
+    try:
+        certificates = pkcs7.load_der_pkcs7_certificates(data)
+    except ValueError:
+        pass
+    else:
+        if certificates:
+            return list(certificates)
+    pkcs12_result = _try_pkcs12(data, source, password)
+    if pkcs12_result is not None:
+        return pkcs12_result
+    raise CertificateParseError(
+        source,
+        "holds DER data that is not a certificate, PKCS#7 or PKCS#12 (damaged or truncated?)",
+    )
+
+
+def _try_pkcs12(data: bytes, source: str, password: bytes | None) -> list[x509.Certificate] | None:
+    """Certificates of a PKCS#12 file, leaf first; None if the data is not PKCS#12."""
+    tries: Sequence[bytes | None] = [password] if password is not None else [None, b""]
+    wrong_password = False
+    for attempt in tries:
+        try:
+            bundle = pkcs12.load_pkcs12(data, attempt)
+        except ValueError as exc:
+            if "password" in str(exc).lower() or "mac" in str(exc).lower():
+                wrong_password = True
+                continue
+            return None
+        certificates = [] if bundle.cert is None else [bundle.cert.certificate]
+        certificates.extend(extra.certificate for extra in bundle.additional_certs)
+        if not certificates:
+            raise CertificateParseError(source, "is a PKCS#12 file that holds no certificate")
+        return certificates
+    if wrong_password:
+        raise PasswordRequired(source, wrong=password is not None)
+    return None
+
+
+def _looks_like_text(data: bytes) -> bool:
+    sample = data[:4096]
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:160]

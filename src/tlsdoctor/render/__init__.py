@@ -1,0 +1,1 @@
+"""Serialisation and display: reports to JSON (the spec) and to terminal text (Rich)."""

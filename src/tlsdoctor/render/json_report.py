@@ -1,0 +1,87 @@
+"""Reports as the JSON of ``spec/findings.md``.
+
+The committed schema is ``tlsdoctor/schema/report.schema.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json as _json
+from typing import Any
+
+from tlsdoctor.models import CertSummary, ClientVerdict, Finding, JsonValue, Report
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    """UTC, second precision, with a Z: 2026-11-27T10:00:00Z."""
+    return moment.astimezone(dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cert_to_dict(cert: CertSummary) -> dict[str, JsonValue]:
+    return {
+        "subject": cert.subject,
+        "issuer": cert.issuer,
+        "not_before": rfc3339(cert.not_before),
+        "not_after": rfc3339(cert.not_after),
+        "sha256": cert.sha256,
+        "serial": cert.serial,
+        "san": list(cert.san),
+        "key": cert.key,
+        "signature": cert.signature,
+        "role": cert.role,
+        "presented": cert.presented,
+    }
+
+
+def finding_to_dict(finding: Finding) -> dict[str, JsonValue]:
+    return {
+        "code": finding.code.value,
+        "severity": finding.severity.value,
+        "message": finding.message,
+        "evidence": dict(finding.evidence),
+        "fix": list(finding.fix),
+    }
+
+
+def client_to_dict(client: ClientVerdict) -> dict[str, JsonValue]:
+    return {
+        "client": client.client,
+        "trusted": client.trusted,
+        "codes": [code.value for code in client.codes],
+        "expected_error": client.expected_error,
+    }
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """The report as the spec's JSON object (unknown values are null, never omitted)."""
+    target = report.target
+    return {
+        "target": {
+            "host": target.host,
+            "port": target.port,
+            "sni": target.sni,
+            "source": target.source.value,
+            "files": list(target.files),
+        },
+        "checked_at": rfc3339(report.checked_at),
+        "evaluated_at": rfc3339(report.evaluated_at),
+        "verdict": report.verdict.value,
+        "exit_code": report.exit_code,
+        "findings": [finding_to_dict(f) for f in report.findings],
+        "chain": [cert_to_dict(c) for c in report.chain],
+        "path": [cert_to_dict(c) for c in report.path],
+        "trust_anchors": [
+            {"name": s.name, "source": s.source, "count": s.count, "kind": s.kind}
+            for s in report.trust_anchors
+        ],
+        "clients": [client_to_dict(c) for c in report.clients],
+        "tls": None,
+        "server_clock": None,
+    }
+
+
+def dumps(data: Any, pretty: bool = False) -> str:
+    """JSON text: one line (JSON Lines friendly) unless ``pretty``."""
+    if pretty:
+        return _json.dumps(data, indent=2, ensure_ascii=False)
+    return _json.dumps(data, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,139 @@
+"""Reports for people: a one-line verdict, each finding with evidence and fix, the chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tlsdoctor.codes import Severity, Verdict
+from tlsdoctor.models import CertSummary, Finding, JsonValue, Report
+
+_VERDICT_STYLE = {
+    Verdict.TRUSTED: ("✓ TRUSTED", "bold green"),
+    Verdict.UNTRUSTED: ("✗ UNTRUSTED", "bold red"),
+    Verdict.ERROR: ("? COULD NOT CHECK", "bold yellow"),
+}
+MAX_EVIDENCE_ITEMS = 8
+
+
+def make_console(stream: TextIO | None = None, color: bool | None = None) -> Console:
+    """A console for data output: no syntax highlighting, width from the terminal."""
+    return Console(
+        file=stream,
+        highlight=False,
+        no_color=color is False,
+        force_terminal=color is True or None,
+        soft_wrap=False,
+    )
+
+
+def render_report(report: Report, console: Console) -> None:
+    """Print one report: verdict line, findings, chain, clients, anchors."""
+    text, style = _VERDICT_STYLE[report.verdict]
+    warnings = sum(1 for f in report.findings if f.severity is Severity.WARNING)
+    if report.verdict is Verdict.TRUSTED and warnings:
+        text, style = "✓ TRUSTED (with warnings)", "bold yellow"
+    what = report.target.host or "(no host name given)"
+    if report.target.files:
+        what += f"  chain from {', '.join(report.target.files)}"
+    console.print(f"[{style}]{text}[/]  {escape(what)}")
+    console.print(f"[dim]evaluated at {_when(report.evaluated_at)}[/]")
+    if not report.findings:
+        console.print("No problems found: every client would trust this chain.")
+    for number, finding in enumerate(report.findings, start=1):
+        console.print()
+        _render_finding(number, finding, console)
+    console.print()
+    _render_chain(
+        "Chain as given" if report.target.files else "Chain as sent", report.chain, report, console
+    )
+    if [c.sha256 for c in report.path] != [c.sha256 for c in report.chain]:
+        _render_chain("Path to a trust anchor", report.path, report, console)
+    _render_clients(report, console)
+    anchors = "; ".join(f"{s.name}, {s.count} roots" for s in report.trust_anchors)
+    console.print(f"[dim]Trust anchors: {escape(anchors)}[/]")
+
+
+def _render_finding(number: int, finding: Finding, console: Console) -> None:
+    colour = "red" if finding.severity is Severity.ERROR else "yellow"
+    console.print(
+        f"[bold {colour}]{number}. {finding.code.value}[/] [dim]({finding.severity.value})[/]"
+    )
+    console.print(f"   {escape(finding.message)}")
+    shown = [(k, v) for k, v in finding.evidence.items() if v not in (None, [], "")]
+    for key, value in shown[: MAX_EVIDENCE_ITEMS + 4]:
+        console.print(f"   [dim]{escape(key)}:[/] {escape(_value(value))}")
+    for step in finding.fix:
+        console.print(f"   [green]fix:[/] {escape(step)}")
+
+
+def _value(value: JsonValue) -> str:
+    if isinstance(value, list):
+        items = [_value(item) for item in value[:MAX_EVIDENCE_ITEMS]]
+        more = (
+            f" (+{len(value) - MAX_EVIDENCE_ITEMS} more)" if len(value) > MAX_EVIDENCE_ITEMS else ""
+        )
+        return ", ".join(items) + more
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _render_chain(
+    title: str, certs: tuple[CertSummary, ...], report: Report, console: Console
+) -> None:
+    table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+    table.add_column("#", justify="right")
+    table.add_column("role")
+    table.add_column("subject", overflow="fold")
+    table.add_column("issuer", overflow="fold")
+    table.add_column("valid until")
+    table.add_column("key")
+    table.add_column("signature")
+    for index, cert in enumerate(certs):
+        days = (cert.not_after - report.evaluated_at) / dt.timedelta(days=1)
+        until = cert.not_after.strftime("%Y-%m-%d")
+        if days < 0:
+            until = f"[red]{until} (expired)[/]"
+        elif cert.not_before > report.evaluated_at:
+            until = f"[red]{until} (not yet valid)[/]"
+        else:
+            until = f"{until} ({int(days)} d)"
+        role = cert.role if cert.presented else f"{cert.role} (trust store)"
+        table.add_row(
+            str(index),
+            role,
+            escape(_short_name(cert.subject)),
+            escape(_short_name(cert.issuer)),
+            until,
+            cert.key,
+            cert.signature,
+        )
+    console.print(table)
+
+
+def _short_name(name: str) -> str:
+    for part in name.split(","):
+        if part.startswith("CN="):
+            return part[3:]
+    return name or "(empty)"
+
+
+def _render_clients(report: Report, console: Console) -> None:
+    ok = [c.client for c in report.clients if c.trusted]
+    failing = [c for c in report.clients if not c.trusted]
+    if ok:
+        console.print(f"[green]Works in:[/] {', '.join(ok)}")
+    for client in failing:
+        codes = ", ".join(code.value for code in client.codes)
+        console.print(
+            f"[red]Fails in {client.client}[/] ({codes}): {escape(client.expected_error or '')}"
+        )
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
