@@ -41,11 +41,13 @@ def check_chain(
     anchors: TrustAnchors | None = None,
     warn_days: int | None = None,
     files: Sequence[str] = (),
+    public_roots: TrustAnchors | None = None,
 ) -> Report:
     """Diagnose a chain (leaf first, as a server sends it) for ``host`` at time ``at``.
 
     ``anchors`` defaults to Mozilla's roots plus the system store; ``at`` to now.
-    Every problem is reported, primary cause first.
+    ``public_roots`` are the roots whose leaves the CA/Browser Forum rules bind
+    (default: Mozilla's). Every problem is reported, primary cause first.
     """
     if not certificates:
         raise InputError("no certificate to check")
@@ -54,7 +56,8 @@ def check_chain(
     trust = default_anchors() if anchors is None else anchors
     host_name = parse_host(host) if host else None
     presented = [CertFacts(cert) for cert in certificates]
-    findings, path = diagnose(presented, trust, when, host_name, warn_days)
+    public = mozilla_anchors() if public_roots is None else public_roots
+    findings, path = diagnose(presented, trust, public, when, host_name, warn_days)
     anchor_kinds = path.anchor.kinds if path.anchor is not None else None
     clients = client_verdicts(
         findings,
@@ -78,13 +81,13 @@ def check_chain(
 def diagnose(
     presented: Sequence[CertFacts],
     anchors: TrustAnchors,
+    public_roots: TrustAnchors,
     at: dt.datetime,
     host: HostName | None,
     warn_days: int | None,
 ) -> tuple[list[Finding], ChainPath]:
     """Every finding for ``presented`` (pure: all inputs are arguments), primary first."""
     leaf = choose_leaf(presented)
-    public_roots = mozilla_anchors()
     path = build_path(leaf, presented, anchors)
     findings = trust_findings(
         path, anchors, public_roots, known_bad_roots(), interception_products()

@@ -291,14 +291,17 @@ def _verify_signature(child: x509.Certificate, issuer: x509.Certificate) -> bool
         key = issuer.public_key()
         algorithm = child.signature_hash_algorithm
         params = child.signature_algorithm_parameters
+        # cryptography describes only the algorithms it accepts; the legacy SHA-1 ones come
+        # back without parameters and are rebuilt from the hash.
         if isinstance(key, rsa.RSAPublicKey):
-            if not isinstance(params, (padding.PKCS1v15, padding.PSS)) or algorithm is None:
+            if algorithm is None:
                 return False
-            key.verify(child.signature, child.tbs_certificate_bytes, params, algorithm)
+            rsa_padding = params if isinstance(params, padding.PSS) else padding.PKCS1v15()
+            key.verify(child.signature, child.tbs_certificate_bytes, rsa_padding, algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
-            if not isinstance(params, ec.ECDSA):
+            if algorithm is None:
                 return False
-            key.verify(child.signature, child.tbs_certificate_bytes, params)
+            key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(algorithm))
         elif isinstance(key, dsa.DSAPublicKey):
             if algorithm is None:
                 return False

@@ -25,7 +25,7 @@ def chain_order_finding(
         position.setdefault(facts.subject_key + facts.spki, depth)
     problems: list[str] = []
     extras: list[JsonValue] = []
-    if presented and presented[0] is not path.leaf:
+    if presented and presented[0].sha256 != path.leaf.sha256:
         problems.append(
             f"the first certificate is '{presented[0].display_name}', not the server's own "
             f"certificate '{path.leaf.display_name}'"
@@ -40,8 +40,11 @@ def chain_order_finding(
         seen.add(facts.sha256)
         index = position.get(facts.subject_key + facts.spki)
         in_path = index is not None and path.certs[index].sha256 == facts.sha256
-        if index is None or (not in_path and index != len(path.certs) - 1):
-            note = " (expired)" if at > facts.not_after else ""
+        expired = at > facts.not_after
+        # A current cross-signed copy of the path's root serves older clients: it belongs.
+        cross_sign = index == len(path.certs) - 1 and not expired
+        if index is None or not (in_path or cross_sign):
+            note = " (expired)" if expired else ""
             problems.append(f"'{facts.display_name}'{note} does not belong to the path")
             extras.append(facts.subject_text)
             continue

@@ -126,7 +126,9 @@ class _Search:
         current = path[-1]
         anchor = self.anchors.matching(current)
         if anchor is not None:
-            self.results.append(_Candidate((*path[:-1], anchor.facts), PathEnd.ANCHOR, anchor))
+            # A cross-signed copy of a trusted root is replaced by the root itself.
+            end = current if anchor.facts.sha256 == current.sha256 else anchor.facts
+            self.results.append(_Candidate((*path[:-1], end), PathEnd.ANCHOR, anchor))
             return
         if current.is_self_signed:
             end = PathEnd.SELF_SIGNED_LEAF if len(path) == 1 else PathEnd.UNTRUSTED_ROOT

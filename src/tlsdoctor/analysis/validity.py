@@ -113,9 +113,12 @@ def validity_period_finding(leaf: CertFacts, publicly_trusted: bool) -> Finding 
     if not publicly_trusted:
         return None
     allowed = max_validity_days(leaf.not_before)
-    if allowed is None or leaf.lifetime <= allowed * DAY:
+    # As Chrome measures it (notAfter - notBefore): a certificate Chrome accepts is not
+    # reported, even where the Baseline Requirements' inclusive count is one second more.
+    duration = leaf.not_after - leaf.not_before
+    if allowed is None or duration <= allowed * DAY:
         return None
-    days = round(leaf.lifetime / DAY, 1)
+    days = round(duration / DAY, 1)
     return Finding(
         FindingCode.VALIDITY_TOO_LONG,
         Severity.ERROR,

@@ -51,7 +51,9 @@ def webpki_error(
             ca_policy=v.ExtensionPolicy.permit_all().require_present(
                 x509.BasicConstraints, v.Criticality.AGNOSTIC, None
             ),
-            ee_policy=v.ExtensionPolicy.permit_all(),
+            ee_policy=v.ExtensionPolicy.permit_all().require_present(
+                x509.SubjectAlternativeName, v.Criticality.AGNOSTIC, None
+            ),
         )
     try:
         verifier = builder.build_server_verifier(subject)

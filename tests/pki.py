@@ -1,0 +1,292 @@
+"""A small PKI made at test time: roots, intermediates and leaves with any flaw a test needs.
+
+Keys are EC P-256 unless a test asks otherwise (fast to make); nothing here is committed
+or reused across runs except within one process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+DAY = dt.timedelta(days=1)
+
+PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
+
+
+@functools.lru_cache(maxsize=None)
+def rsa_key(bits: int, slot: int = 0) -> rsa.RSAPrivateKey:
+    """RSA keys are slow to make: one per (size, slot) per process."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def name(cn: str | None, org: str | None = "tlsdoctor tests", dc: Sequence[str] = ()) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.DOMAIN_COMPONENT, part) for part in dc]
+    if org is not None:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    if cn is not None:
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    return x509.Name(attributes)
+
+
+@dataclass
+class Issued:
+    """A certificate and its private key."""
+
+    cert: x509.Certificate
+    key: PrivateKey
+    children: list[Issued] = field(default_factory=list)
+
+    @property
+    def name(self) -> x509.Name:
+        return self.cert.subject
+
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    # Issuing ------------------------------------------------------------------------
+    def issue_ca(
+        self,
+        cn: str,
+        *,
+        org: str | None = "tlsdoctor tests",
+        key: PrivateKey | None = None,
+        not_before: dt.datetime = NOW - 365 * DAY,
+        not_after: dt.datetime = NOW + 5 * 365 * DAY,
+        path_length: int | None = None,
+        ca: bool | None = True,
+        key_cert_sign: bool = True,
+        eku: Sequence[x509.ObjectIdentifier] | None = None,
+        permitted_dns: Sequence[str] = (),
+        aia_url: str | None = None,
+    ) -> Issued:
+        """An intermediate CA certificate signed by this one."""
+        return build(
+            subject=name(cn, org),
+            issuer=self,
+            key=key or ec_key(),
+            not_before=not_before,
+            not_after=not_after,
+            ca=ca,
+            path_length=path_length,
+            key_cert_sign=key_cert_sign,
+            eku=eku,
+            permitted_dns=permitted_dns,
+            aia_url=aia_url,
+        )
+
+    def issue_leaf(
+        self,
+        dns: Sequence[str] = ("www.example.test", "example.test"),
+        *,
+        cn: str | None = None,
+        ips: Sequence[str] = (),
+        key: PrivateKey | None = None,
+        not_before: dt.datetime = NOW - 30 * DAY,
+        not_after: dt.datetime = NOW + 60 * DAY,
+        eku: Sequence[x509.ObjectIdentifier] | None = (ExtendedKeyUsageOID.SERVER_AUTH,),
+        san: bool = True,
+        ca: bool | None = False,
+        aia_url: str | None = None,
+        hash_algorithm: hashes.HashAlgorithm | None = None,
+    ) -> Issued:
+        """A server certificate signed by this CA."""
+        return build(
+            subject=name(cn if cn is not None else (dns[0] if dns else None), org=None),
+            issuer=self,
+            key=key or ec_key(),
+            not_before=not_before,
+            not_after=not_after,
+            ca=ca,
+            dns=dns if san else (),
+            ips=ips if san else (),
+            san=san,
+            eku=eku,
+            aia_url=aia_url,
+            hash_algorithm=hash_algorithm,
+        )
+
+
+def make_root(
+    cn: str = "tlsdoctor Test Root CA",
+    *,
+    org: str | None = "tlsdoctor tests",
+    dc: Sequence[str] = (),
+    key: PrivateKey | None = None,
+    not_before: dt.datetime = NOW - 10 * 365 * DAY,
+    not_after: dt.datetime = NOW + 10 * 365 * DAY,
+    path_length: int | None = None,
+) -> Issued:
+    """A self-signed root CA."""
+    return build(
+        subject=name(cn, org, dc),
+        issuer=None,
+        key=key or ec_key(),
+        not_before=not_before,
+        not_after=not_after,
+        ca=True,
+        path_length=path_length,
+    )
+
+
+def self_signed_leaf(
+    dns: Sequence[str] = ("www.example.test",),
+    *,
+    not_before: dt.datetime = NOW - DAY,
+    not_after: dt.datetime = NOW + 365 * DAY,
+    ca: bool | None = True,
+) -> Issued:
+    """What `openssl req -x509` makes: a server certificate that signs itself."""
+    return build(
+        subject=name(dns[0], org=None),
+        issuer=None,
+        key=ec_key(),
+        not_before=not_before,
+        not_after=not_after,
+        ca=ca,
+        dns=dns,
+        eku=(ExtendedKeyUsageOID.SERVER_AUTH,),
+    )
+
+
+def build(
+    *,
+    subject: x509.Name,
+    issuer: Issued | None,
+    key: PrivateKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    ca: bool | None,
+    path_length: int | None = None,
+    key_cert_sign: bool = True,
+    dns: Sequence[str] = (),
+    ips: Sequence[str] = (),
+    san: bool = False,
+    eku: Sequence[x509.ObjectIdentifier] | None = None,
+    permitted_dns: Sequence[str] = (),
+    aia_url: str | None = None,
+    hash_algorithm: hashes.HashAlgorithm | None = None,
+    signing_key: PrivateKey | None = None,
+) -> Issued:
+    """The one certificate builder every helper above goes through."""
+    import ipaddress
+    import secrets
+
+    issuer_name = subject if issuer is None else issuer.name
+    signer = signing_key or (key if issuer is None else issuer.key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(secrets.randbits(63) + 1)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+    )
+    issuer_public = (key if issuer is None else issuer.key).public_key()
+    builder = builder.add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), False
+    )
+    if ca is not None:
+        builder = builder.add_extension(x509.BasicConstraints(ca, path_length if ca else None), True)
+    is_ca = bool(ca)
+    builder = builder.add_extension(
+        x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=is_ca and key_cert_sign,
+            crl_sign=is_ca,
+            encipher_only=False,
+            decipher_only=False,
+        ),
+        True,
+    )
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), False)
+    if san or dns or ips:
+        names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+        names.extend(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), False)
+    if permitted_dns:
+        builder = builder.add_extension(
+            x509.NameConstraints([x509.DNSName(d) for d in permitted_dns], None), True
+        )
+    if aia_url is not None:
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
+                        x509.UniformResourceIdentifier(aia_url),
+                    )
+                ]
+            ),
+            False,
+        )
+    cert = builder.sign(signer, hash_algorithm or hashes.SHA256())
+    result = Issued(cert, key)
+    if issuer is not None:
+        issuer.children.append(result)
+    return result
+
+
+def resign_with_openssl(cert: Issued, issuer: Issued, digest: str) -> x509.Certificate:
+    """``cert`` re-signed by ``issuer`` with ``digest`` (e.g. sha1), which cryptography
+    refuses to produce: openssl signs a CSR made from the same key and names."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(cert.cert.subject)
+            .add_extension(cert.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value, False)
+            .sign(cert.key, hashes.SHA256())
+        )
+        (folder / "req.pem").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+        (folder / "ca.pem").write_bytes(issuer.pem())
+        (folder / "ca.key").write_bytes(issuer.key_pem())
+        (folder / "ext.cnf").write_text(
+            "[v3]\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
+            "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+        )
+        subprocess.run(
+            [
+                "openssl", "x509", "-req", "-in", "req.pem", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-set_serial", "4242", f"-{digest}", "-days", "90", "-copy_extensions", "copy",
+                "-extfile", "ext.cnf", "-extensions", "v3", "-out", "out.pem",
+            ],
+            cwd=folder,
+            check=True,
+            capture_output=True,
+        )
+        return x509.load_pem_x509_certificate((folder / "out.pem").read_bytes())
+
+
+def chain_pem(*issued: Issued) -> bytes:
+    return b"".join(item.pem() for item in issued)
