@@ -8,6 +8,7 @@ case-insensitively, without a trailing dot; an IP address matches only an IP SAN
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from tlsdoctor.analysis.facts import CertFacts
@@ -16,6 +17,8 @@ from tlsdoctor.errors import InputError
 from tlsdoctor.models import Finding, JsonValue
 
 MAX_LISTED_NAMES = 50
+# One DNS label as hosts use it (underscores appear in internal names).
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ def parse_host(text: str) -> HostName:
         encoded = _to_ascii(name)
     except ValueError as exc:
         raise InputError(f"'{text}' is not a valid internationalised host name ({exc})") from exc
+    if len(encoded) > 253 or not all(_LABEL.fullmatch(label) for label in encoded.split(".")):
+        raise InputError(f"'{text}' is not a host name (empty, too long or bad characters)")
     return HostName(raw, encoded, None)
 
 
