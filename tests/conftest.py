@@ -8,7 +8,7 @@ drifts from the schema fails whichever test produced it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,10 @@ import jsonschema
 import pytest
 
 import tlsdoctor.check
+from pki import NOW, Issued, make_root
 from tlsdoctor.anchors import CUSTOM, TrustAnchors
 from tlsdoctor.models import Report, TrustAnchorSource
 from tlsdoctor.render.json_report import report_to_dict
-
-from pki import NOW, Issued, make_root
 
 REPORT_SCHEMA = json.loads(
     resources.files("tlsdoctor").joinpath("schema/report.schema.json").read_text()
@@ -89,10 +88,10 @@ def check(anchors: TrustAnchors) -> Check:
 
 
 @pytest.fixture
-def tmp_files(tmp_path: Path) -> Iterator[Callable[[str, bytes], Path]]:
+def tmp_files(tmp_path: Path) -> Callable[[str, bytes], Path]:
     def write(filename: str, data: bytes) -> Path:
         path = tmp_path / filename
         path.write_bytes(data)
         return path
 
-    yield write
+    return write

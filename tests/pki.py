@@ -23,10 +23,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)
 
-PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
+PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]  # noqa: UP007 - run time, 3.10
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rsa_key(bits: int, slot: int = 0) -> rsa.RSAPrivateKey:
     """RSA keys are slow to make: one per (size, slot) per process."""
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
@@ -212,7 +212,9 @@ def build(
         x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), False
     )
     if ca is not None:
-        builder = builder.add_extension(x509.BasicConstraints(ca, path_length if ca else None), True)
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca, path_length if ca else None), True
+        )
     is_ca = bool(ca)
     builder = builder.add_extension(
         x509.KeyUsage(
@@ -265,7 +267,10 @@ def resign_with_openssl(cert: Issued, issuer: Issued, digest: str) -> x509.Certi
         csr = (
             x509.CertificateSigningRequestBuilder()
             .subject_name(cert.cert.subject)
-            .add_extension(cert.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value, False)
+            .add_extension(
+                cert.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value,
+                False,
+            )
             .sign(cert.key, hashes.SHA256())
         )
         (folder / "req.pem").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
@@ -277,9 +282,28 @@ def resign_with_openssl(cert: Issued, issuer: Issued, digest: str) -> x509.Certi
         )
         subprocess.run(
             [
-                "openssl", "x509", "-req", "-in", "req.pem", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-set_serial", "4242", f"-{digest}", "-days", "90", "-copy_extensions", "copy",
-                "-extfile", "ext.cnf", "-extensions", "v3", "-out", "out.pem",
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                "req.pem",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                "4242",
+                f"-{digest}",
+                "-days",
+                "90",
+                "-copy_extensions",
+                "copy",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                "v3",
+                "-out",
+                "out.pem",
             ],
             cwd=folder,
             check=True,

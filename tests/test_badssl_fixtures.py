@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 
 import tlsdoctor.check
+from conftest import FIXTURES
 from tlsdoctor.anchors import default_anchors
 from tlsdoctor.codes import FindingCode as C
 from tlsdoctor.codes import Verdict
 from tlsdoctor.models import Report
 from tlsdoctor.pem import load_certificates
-
-from conftest import FIXTURES
 
 CHAINS = FIXTURES / "prod-chains"
 pytestmark = pytest.mark.skipif(not CHAINS.is_dir(), reason="shared/fixtures not beside the repo")
@@ -52,7 +51,11 @@ CASES = [
     ("subdomain-edellroot", "edellroot.badssl.com", {C.KNOWN_BAD_ROOT}),
     ("subdomain-dsdtestprovider", "dsdtestprovider.badssl.com", {C.KNOWN_BAD_ROOT}),
     ("subdomain-captive-portal", "captive-portal.badssl.com", None),
-    ("wildcard-sha1-intermediate", "sha1-intermediate.badssl.com", {C.UNTRUSTED_ROOT, C.WEAK_SIGNATURE}),
+    (
+        "wildcard-sha1-intermediate",
+        "sha1-intermediate.badssl.com",
+        {C.UNTRUSTED_ROOT, C.WEAK_SIGNATURE},
+    ),
     ("wildcard-sha1-2016", "sha1-2016.badssl.com", {C.UNTRUSTED_ROOT, C.WEAK_SIGNATURE}),
     ("subdomain-no-common-name", "no-common-name.badssl.com", set()),
     ("subdomain-no-subject", "no-subject.badssl.com", set()),
@@ -77,15 +80,28 @@ def test_fault_inside_validity(name: str, host: str, expected: set[C] | None) ->
 @pytest.mark.parametrize(
     "name",
     [
-        "wildcard-rsa2048", "wildcard-rsa4096", "wildcard-rsa8192", "wildcard-ecc256",
-        "wildcard-ecc384", "wildcard-sha384", "wildcard-sha512", "subdomain-1000-sans",
-        "subdomain-10000-sans", "subdomain-no-sct", "subdomain-preloaded-expect-ct",
-        "wildcard-preloaded-expect-ct", "subdomain-revoked",
+        "wildcard-rsa2048",
+        "wildcard-rsa4096",
+        "wildcard-rsa8192",
+        "wildcard-ecc256",
+        "wildcard-ecc384",
+        "wildcard-sha384",
+        "wildcard-sha512",
+        "subdomain-1000-sans",
+        "subdomain-10000-sans",
+        "subdomain-no-sct",
+        "subdomain-preloaded-expect-ct",
+        "wildcard-preloaded-expect-ct",
+        "subdomain-revoked",
     ],
 )
 def test_digicert_chains_depend_on_the_store(name: str) -> None:
-    host = {"subdomain-1000-sans": "1000-sans.badssl.com", "subdomain-10000-sans": "10000-sans.badssl.com",
-            "subdomain-no-sct": "no-sct.badssl.com", "subdomain-revoked": "revoked.badssl.com"}.get(name, "badssl.com")
+    host = {
+        "subdomain-1000-sans": "1000-sans.badssl.com",
+        "subdomain-10000-sans": "10000-sans.badssl.com",
+        "subdomain-no-sct": "no-sct.badssl.com",
+        "subdomain-revoked": "revoked.badssl.com",
+    }.get(name, "badssl.com")
     report = diagnose(name, host)
     if in_default_store(DIGICERT):
         assert report.codes == (), [f.message for f in report.findings]
@@ -107,7 +123,9 @@ def mozilla_names() -> set[str]:
 
 def test_sha1_chain_under_a_trusted_root_is_only_weak() -> None:
     report = diagnose("wildcard-sha1-2017", "sha1-2017.badssl.com")
-    expected = {C.WEAK_SIGNATURE} if in_default_store(DIGICERT) else {C.UNTRUSTED_ROOT, C.WEAK_SIGNATURE}
+    expected = (
+        {C.WEAK_SIGNATURE} if in_default_store(DIGICERT) else {C.UNTRUSTED_ROOT, C.WEAK_SIGNATURE}
+    )
     assert set(report.codes) == expected
     roles = {f.evidence["certificate"] for f in report.findings if f.code is C.WEAK_SIGNATURE}
     assert roles == {"leaf", "intermediate"}
@@ -116,8 +134,13 @@ def test_sha1_chain_under_a_trusted_root_is_only_weak() -> None:
 def test_incomplete_chain_names_the_digicert_intermediate() -> None:
     report = diagnose("wildcard-incomplete-chain", "incomplete-chain.badssl.com")
     finding = report.findings[0]
-    assert finding.evidence["missing_issuer"] == "CN=DigiCert SHA2 Secure Server CA,O=DigiCert Inc,C=US"
-    assert finding.evidence["aia_url"] == "http://cacerts.digicert.com/DigiCertSHA2SecureServerCA.crt"
+    assert (
+        finding.evidence["missing_issuer"]
+        == "CN=DigiCert SHA2 Secure Server CA,O=DigiCert Inc,C=US"
+    )
+    assert (
+        finding.evidence["aia_url"] == "http://cacerts.digicert.com/DigiCertSHA2SecureServerCA.crt"
+    )
     assert finding.evidence["issuer_is_public_ca"] is True
 
 
@@ -127,8 +150,11 @@ def test_comodo_chain_with_addtrust_cross_sign() -> None:
     before = diagnose("subdomain-no-common-name", "no-common-name.badssl.com")
     assert before.path[-1].presented is False
     assert "COMODO RSA Certification Authority" in before.path[-1].subject
-    after = diagnose("subdomain-no-common-name", "no-common-name.badssl.com",
-                     at=dt.datetime(2020, 6, 10, tzinfo=dt.timezone.utc))
+    after = diagnose(
+        "subdomain-no-common-name",
+        "no-common-name.badssl.com",
+        at=dt.datetime(2020, 6, 10, tzinfo=dt.timezone.utc),
+    )
     assert set(after.codes) == {C.CHAIN_ORDER, C.EXPIRING_SOON}  # the leaf ends 2020-06-22
     order = next(f for f in after.findings if f.code is C.CHAIN_ORDER)
     assert "'COMODO RSA Certification Authority' (expired) does not belong" in order.message
@@ -139,7 +165,9 @@ def test_idn_host_in_unicode() -> None:
     assert report.codes == ()
 
 
-@pytest.mark.parametrize("path", sorted(CHAINS.glob("*.pem")) if CHAINS.is_dir() else [], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted(CHAINS.glob("*.pem")) if CHAINS.is_dir() else [], ids=lambda p: p.stem
+)
 def test_every_chain_has_expired_by_now(path: Path) -> None:
     report = tlsdoctor.check.check_chain(load_certificates(path), None)
     assert C.EXPIRED in report.codes

@@ -8,12 +8,21 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from conftest import Check, anchors_of
+from pki import (
+    DAY,
+    NOW,
+    Issued,
+    build,
+    make_root,
+    name,
+    resign_with_openssl,
+    rsa_key,
+    self_signed_leaf,
+)
 from tlsdoctor.codes import FindingCode as C
 from tlsdoctor.codes import Severity, Verdict
 from tlsdoctor.models import Finding, Report
-
-from conftest import Check, anchors_of
-from pki import DAY, NOW, Issued, build, make_root, name, resign_with_openssl, rsa_key, self_signed_leaf
 
 
 def only(report: Report, code: C) -> Finding:
@@ -52,7 +61,10 @@ def test_expired_leaf_says_leaf_and_when(check: Check, intermediate: Issued) -> 
     assert finding.evidence["days_expired"] == 3
     assert "leaf certificate 'www.example.test' expired" in finding.message
     assert report.verdict is Verdict.UNTRUSTED and report.exit_code == 2
-    assert client(report, "curl") == (False, "curl: (60) SSL certificate problem: certificate has expired")
+    assert client(report, "curl") == (
+        False,
+        "curl: (60) SSL certificate problem: certificate has expired",
+    )
     assert client(report, "firefox")[1] == "SEC_ERROR_EXPIRED_CERTIFICATE"
 
 
@@ -146,7 +158,9 @@ def test_self_signed_leaf(check: Check) -> None:
     leaf = self_signed_leaf()
     report = check(leaf)
     assert report.codes == (C.SELF_SIGNED,)
-    assert client(report, "curl")[1] == "curl: (60) SSL certificate problem: self-signed certificate"
+    assert (
+        client(report, "curl")[1] == "curl: (60) SSL certificate problem: self-signed certificate"
+    )
     assert client(report, "node")[1] == (
         "Error: self-signed certificate (code: 'DEPTH_ZERO_SELF_SIGNED_CERT')"
     )
@@ -329,7 +343,9 @@ def test_rsa_1024_key_is_weak_but_java_still_accepts_it(check: Check, intermedia
     assert finding.evidence["bits"] == 1024
     assert client(report, "curl")[0] is False
     assert client(report, "java")[0] is True
-    assert check(intermediate.issue_leaf(key=rsa_key(2048)), intermediate).verdict is Verdict.TRUSTED
+    assert (
+        check(intermediate.issue_leaf(key=rsa_key(2048)), intermediate).verdict is Verdict.TRUSTED
+    )
 
 
 # Structure -----------------------------------------------------------------------------
@@ -419,7 +435,11 @@ def test_chain_order_reversed_and_duplicated(check: Check, root: Issued) -> None
     assert "not the server's own certificate" in problems
     assert "more than once" in problems
     assert "not in issuing order" in problems
-    assert finding.evidence["expected_order"] == ["www.example.test", "Order Lower CA", "Order Upper CA"]
+    assert finding.evidence["expected_order"] == [
+        "www.example.test",
+        "Order Lower CA",
+        "Order Upper CA",
+    ]
     assert report.verdict is Verdict.TRUSTED and report.exit_code == 1
 
 
@@ -475,8 +495,22 @@ def test_issuer_loop_terminates(check: Check) -> None:
     key_a, key_b = make_root("A").key, make_root("B").key
     holder_a = Issued(make_root("Loop A", key=key_a).cert, key_a)
     holder_b = Issued(make_root("Loop B", key=key_b).cert, key_b)
-    a_by_b = build(subject=holder_a.name, issuer=holder_b, key=key_a, not_before=NOW - DAY, not_after=NOW + DAY, ca=True)
-    b_by_a = build(subject=holder_b.name, issuer=holder_a, key=key_b, not_before=NOW - DAY, not_after=NOW + DAY, ca=True)
+    a_by_b = build(
+        subject=holder_a.name,
+        issuer=holder_b,
+        key=key_a,
+        not_before=NOW - DAY,
+        not_after=NOW + DAY,
+        ca=True,
+    )
+    b_by_a = build(
+        subject=holder_b.name,
+        issuer=holder_a,
+        key=key_b,
+        not_before=NOW - DAY,
+        not_after=NOW + DAY,
+        ca=True,
+    )
     leaf = a_by_b.issue_leaf()
     report = check(leaf, a_by_b, b_by_a)
     assert report.verdict is Verdict.UNTRUSTED

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from pki import Issued
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.names import dns_name_matches, hostname_finding, matches, parse_host
 from tlsdoctor.errors import InputError
-
-from pki import Issued
 
 
 @pytest.mark.parametrize(
@@ -65,7 +64,9 @@ def test_sibling_hint(intermediate: Issued) -> None:
     leaf = leaf_for(intermediate, ["api.example.test", "cdn.example.test"])
     finding = hostname_finding(leaf, parse_host("www.example.test"))
     assert finding is not None
-    assert "sibling names under example.test (api.example.test, cdn.example.test)" in finding.message
+    assert (
+        "sibling names under example.test (api.example.test, cdn.example.test)" in finding.message
+    )
 
 
 def test_huge_san_list_is_summarised(intermediate: Issued) -> None:

@@ -10,10 +10,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
+from pki import Issued
 from tlsdoctor.errors import CertificateParseError
 from tlsdoctor.pem import PasswordRequired, load_certificates, parse_certificates
-
-from pki import Issued
 
 Write = Callable[[str, bytes], Path]
 
@@ -53,7 +52,9 @@ def test_der(chain: tuple[Issued, Issued], tmp_files: Write) -> None:
 
 
 @pytest.mark.parametrize("encoding", [serialization.Encoding.PEM, serialization.Encoding.DER])
-def test_pkcs7(chain: tuple[Issued, Issued], tmp_files: Write, encoding: serialization.Encoding) -> None:
+def test_pkcs7(
+    chain: tuple[Issued, Issued], tmp_files: Write, encoding: serialization.Encoding
+) -> None:
     leaf, issuing = chain
     data = pkcs7.serialize_certificates([leaf.cert, issuing.cert], encoding)
     certs = load_certificates(tmp_files("bundle.p7b", data))
@@ -71,7 +72,10 @@ def test_pkcs12_without_password(chain: tuple[Issued, Issued], tmp_files: Write)
 def test_pkcs12_with_password(chain: tuple[Issued, Issued], tmp_files: Write) -> None:
     leaf, issuing = chain
     data = pkcs12.serialize_key_and_certificates(
-        b"server", leaf.key, leaf.cert, [issuing.cert],
+        b"server",
+        leaf.key,
+        leaf.cert,
+        [issuing.cert],
         serialization.BestAvailableEncryption(b"s3cret"),
     )
     path = tmp_files("server.pfx", data)
@@ -89,7 +93,9 @@ def test_trusted_certificate_pem(chain: tuple[Issued, Issued], tmp_files: Write)
     # What `openssl x509 -addtrust serverAuth` writes: trust settings after the certificate.
     import base64
 
-    der = leaf.cert.public_bytes(serialization.Encoding.DER) + bytes.fromhex("300a0608" + "2b06010505070301")
+    der = leaf.cert.public_bytes(serialization.Encoding.DER) + bytes.fromhex(
+        "300a0608" + "2b06010505070301"
+    )
     body = base64.encodebytes(der)
     pem = b"-----BEGIN TRUSTED CERTIFICATE-----\n" + body + b"-----END TRUSTED CERTIFICATE-----\n"
     assert parse_certificates(pem) == [leaf.cert]
@@ -111,7 +117,9 @@ def test_trusted_certificate_pem(chain: tuple[Issued, Issued], tmp_files: Write)
         (b"-----BEGIN FOO-----\nAAAA\n-----END FOO-----\n", "holds a 'FOO' block"),
     ],
 )
-def test_garbage_is_refused_with_a_clear_message(data: bytes, expected: str, tmp_files: Write) -> None:
+def test_garbage_is_refused_with_a_clear_message(
+    data: bytes, expected: str, tmp_files: Write
+) -> None:
     path = tmp_files("input.pem", data)
     with pytest.raises(CertificateParseError) as error:
         load_certificates(path)
@@ -137,7 +145,11 @@ def test_csr_instead_of_certificate(chain: tuple[Issued, Issued], tmp_files: Wri
     from cryptography.hazmat.primitives import hashes
 
     leaf, _ = chain
-    csr = x509.CertificateSigningRequestBuilder().subject_name(leaf.cert.subject).sign(leaf.key, hashes.SHA256())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(leaf.cert.subject)
+        .sign(leaf.key, hashes.SHA256())
+    )
     with pytest.raises(CertificateParseError, match="certificate signing request"):
         load_certificates(tmp_files("server.csr", csr.public_bytes(serialization.Encoding.PEM)))
 

@@ -218,10 +218,10 @@ def _try_pkcs12(data: bytes, source: str, password: bytes | None) -> list[x509.C
 def _looks_like_text(data: bytes) -> bool:
     sample = data[:4096]
     try:
-        sample.decode("utf-8")
+        text = sample.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return True
+    return all(ch.isprintable() or ch in "\t\r\n" for ch in text)
 
 
 def _short(exc: Exception) -> str:

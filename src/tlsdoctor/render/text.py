@@ -20,15 +20,22 @@ _VERDICT_STYLE = {
 MAX_EVIDENCE_ITEMS = 8
 
 
+# Piped output is read by people in files and pagers: wider than Rich's 80-column default.
+PIPE_WIDTH = 120
+
+
 def make_console(stream: TextIO | None = None, color: bool | None = None) -> Console:
     """A console for data output: no syntax highlighting, width from the terminal."""
-    return Console(
+    console = Console(
         file=stream,
         highlight=False,
         no_color=color is False,
         force_terminal=color is True or None,
         soft_wrap=False,
     )
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH
+    return console
 
 
 def render_report(report: Report, console: Console) -> None:
