@@ -61,7 +61,7 @@ class TrustAnchors:
         facts_by_sha: dict[str, CertFacts] = {}
         for source, certificates in sources:
             for cert in certificates:
-                facts = CertFacts(cert)
+                facts = CertFacts.of(cert)
                 facts_by_sha.setdefault(facts.sha256, facts)
                 kinds_by_sha.setdefault(facts.sha256, set()).add(source.kind)
         self.sources: tuple[TrustAnchorSource, ...] = tuple(source for source, _ in sources)

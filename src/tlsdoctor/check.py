@@ -6,6 +6,7 @@ analysis function below it takes them as arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -55,7 +56,7 @@ def check_chain(
     when = checked_at if at is None else at.astimezone(dt.timezone.utc)
     trust = default_anchors() if anchors is None else anchors
     host_name = parse_host(host) if host else None
-    presented = [CertFacts(cert) for cert in certificates]
+    presented = [CertFacts.of(cert) for cert in certificates]
     public = mozilla_anchors() if public_roots is None else public_roots
     findings, path = diagnose(presented, trust, public, when, host_name, warn_days)
     anchor_kinds = path.anchor.kinds if path.anchor is not None else None
@@ -66,13 +67,18 @@ def check_chain(
         anchor_kinds,
         custom_anchors=trust.kinds == {CUSTOM},
     )
+    sent = {facts.sha256 for facts in presented}
+    summaries: dict[str, CertSummary] = {}
+    for facts in (*presented, *path.certs):
+        if facts.sha256 not in summaries:
+            summaries[facts.sha256] = _summary(facts, path, facts.sha256 in sent)
     return Report(
         target=Target(host=host, source=Source.FILE, files=tuple(files)),
         checked_at=checked_at,
         evaluated_at=when,
         findings=tuple(findings),
-        chain=tuple(_summary(f, path, presented=True) for f in presented),
-        path=tuple(_summary(f, path, presented=_sent(f, presented)) for f in path.certs),
+        chain=tuple(summaries[facts.sha256] for facts in presented),
+        path=tuple(summaries[facts.sha256] for facts in path.certs),
         trust_anchors=trust.sources,
         clients=clients,
     )
@@ -88,7 +94,50 @@ def diagnose(
 ) -> tuple[list[Finding], ChainPath]:
     """Every finding for ``presented`` (pure: all inputs are arguments), primary first."""
     leaf = choose_leaf(presented)
-    path = build_path(leaf, presented, anchors)
+    # Signatures are the dearest part of a diagnosis. A path whose links are unambiguous
+    # is built without checking them when the webpki verifier, which checks every
+    # signature, then accepts the chain; otherwise it is built again, fully checked.
+    path = build_path(leaf, presented, anchors, check_unique_links=False)
+    findings = _path_findings(presented, leaf, path, anchors, public_roots, at, host, warn_days)
+    verifier_error: str | None = None
+    if path.trusted and not any(f.severity is Severity.ERROR for f in findings):
+        publicly_trusted = public_roots.matching(path.last) is not None
+        intermediates = [f for f in presented if f is not leaf]
+        verifier_error = webpki_error(leaf, intermediates, anchors, at, host, publicly_trusted)
+        if verifier_error is None:
+            return _ordered(findings), path
+    if not path.signatures_checked:
+        path = build_path(leaf, presented, anchors, check_unique_links=True)
+        findings = _path_findings(presented, leaf, path, anchors, public_roots, at, host, warn_days)
+    if verifier_error is not None and not any(f.severity is Severity.ERROR for f in findings):
+        findings.append(
+            invalid_chain(
+                "verifier",
+                f"The certificate verifier (webpki profile) rejects the chain: {verifier_error}.",
+                leaf,
+                path.certs,
+                ("Reissue the certificate with a standard profile (SAN, AKI, keyUsage).",),
+                verifier_error=verifier_error,
+            )
+        )
+    return _ordered(findings), path
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda finding: priority(finding.code))
+
+
+def _path_findings(
+    presented: Sequence[CertFacts],
+    leaf: CertFacts,
+    path: ChainPath,
+    anchors: TrustAnchors,
+    public_roots: TrustAnchors,
+    at: dt.datetime,
+    host: HostName | None,
+    warn_days: int | None,
+) -> list[Finding]:
+    """What tlsdoctor's own checks find along ``path``."""
     findings = trust_findings(
         path, anchors, public_roots, known_bad_roots(), interception_products()
     )
@@ -106,23 +155,7 @@ def diagnose(
     order = chain_order_finding(presented, path, at)
     if order is not None:
         findings.append(order)
-    if path.trusted and not any(f.severity is Severity.ERROR for f in findings):
-        error = webpki_error(
-            leaf, [f for f in presented if f is not leaf], anchors, at, host, publicly_trusted
-        )
-        if error is not None:
-            findings.append(
-                invalid_chain(
-                    "verifier",
-                    f"The certificate verifier (webpki profile) rejects the chain: {error}.",
-                    leaf,
-                    path.certs,
-                    ("Reissue the certificate with a standard profile (SAN, AKI, keyUsage).",),
-                    verifier_error=error,
-                )
-            )
-    findings.sort(key=lambda finding: priority(finding.code))
-    return findings, path
+    return findings
 
 
 def choose_leaf(presented: Sequence[CertFacts]) -> CertFacts:
@@ -138,28 +171,11 @@ def choose_leaf(presented: Sequence[CertFacts]) -> CertFacts:
     return (end_entities or candidates)[0]
 
 
-def _sent(facts: CertFacts, presented: Sequence[CertFacts]) -> bool:
-    return any(p.sha256 == facts.sha256 for p in presented)
-
-
 def _summary(facts: CertFacts, path: ChainPath, presented: bool) -> CertSummary:
-    in_path = any(p.sha256 == facts.sha256 for p in path.certs)
-    if in_path:
+    if any(p.sha256 == facts.sha256 for p in path.certs):
         kind = role(facts, path.certs)
     elif facts.is_self_issued and facts.is_ca:
         kind = "root"
     else:
         kind = "intermediate" if facts.is_ca else "leaf"
-    return CertSummary(
-        subject=facts.subject_text,
-        issuer=facts.issuer_text,
-        not_before=facts.not_before,
-        not_after=facts.not_after,
-        sha256=facts.sha256,
-        serial=format(facts.cert.serial_number, "x"),
-        san=facts.dns_names + facts.ip_addresses,
-        key=facts.key_description,
-        signature=facts.signature_name,
-        role=kind,
-        presented=presented,
-    )
+    return dataclasses.replace(facts.summary, role=kind, presented=presented)

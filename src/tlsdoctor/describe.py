@@ -84,7 +84,7 @@ def colon_hex(text: str) -> str:
 
 def describe_certificate(cert: x509.Certificate, at: dt.datetime) -> CertificateDetails:
     """The viewer's description of ``cert``, with validity judged at ``at``."""
-    facts = CertFacts(cert)
+    facts = CertFacts.of(cert)
     if at > facts.not_after:
         status = "expired"
     elif at < facts.not_before:

@@ -65,9 +65,13 @@ def client_verdicts(
     ``anchor_kinds`` are the anchor sets holding the root the path reached (None: no root
     reached). With ``custom_anchors`` every client is taken to trust the user's anchors.
     """
+    errors = [finding for finding in findings if finding.severity is Severity.ERROR]
+    stores_agree = custom_anchors or anchor_kinds is None or catalogue.stores <= anchor_kinds
+    if not errors and stores_agree:
+        return catalogue.all_trusted
     verdicts: list[ClientVerdict] = []
     for profile in catalogue.clients:
-        failing = [finding for finding in findings if _client_fails(profile, finding)]
+        failing = [finding for finding in errors if _client_fails(profile, finding)]
         codes = [finding.code for finding in failing]
         if (
             not custom_anchors

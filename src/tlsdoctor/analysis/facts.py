@@ -19,16 +19,32 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
+from tlsdoctor.models import CertSummary
+
 _E = TypeVar("_E", bound=x509.ExtensionType)
 
 
 class CertFacts:
-    """A certificate and the cached answers the analysis needs about it."""
+    """A certificate and the cached answers the analysis needs about it.
+
+    Use :meth:`of`: it hands out one shared instance per distinct certificate, so the
+    intermediates that thousands of chains share are examined once.
+    """
 
     __slots__ = ("__dict__", "cert")
 
     def __init__(self, cert: x509.Certificate) -> None:
         self.cert = cert
+
+    @classmethod
+    def of(cls, cert: x509.Certificate) -> CertFacts:
+        """The shared facts of ``cert`` (certificates compare and hash by their DER)."""
+        facts = _FACTS_CACHE.get(cert)
+        if facts is None:
+            if len(_FACTS_CACHE) >= _FACTS_CACHE_LIMIT:
+                _FACTS_CACHE.clear()
+            facts = _FACTS_CACHE[cert] = cls(cert)
+        return facts
 
     def __repr__(self) -> str:
         return f"CertFacts({self.subject_text!r})"
@@ -57,11 +73,11 @@ class CertFacts:
 
     @functools.cached_property
     def subject_text(self) -> str:
-        return self.cert.subject.rfc4514_string()
+        return name_text(self.subject_key, self.cert.subject)
 
     @functools.cached_property
     def issuer_text(self) -> str:
-        return self.cert.issuer.rfc4514_string()
+        return name_text(self.issuer_key, self.cert.issuer)
 
     @functools.cached_property
     def display_name(self) -> str:
@@ -82,6 +98,23 @@ class CertFacts:
     def spki_sha256(self) -> str:
         return hashlib.sha256(self.spki).hexdigest()
 
+    @functools.cached_property
+    def summary(self) -> CertSummary:
+        """The certificate as a report lists it; role and presented are the caller's to set."""
+        return CertSummary(
+            subject=self.subject_text,
+            issuer=self.issuer_text,
+            not_before=self.not_before,
+            not_after=self.not_after,
+            sha256=self.sha256,
+            serial=format(self.cert.serial_number, "x"),
+            san=self.dns_names + self.ip_addresses,
+            key=self.key_description,
+            signature=self.signature_name,
+            role="leaf",
+            presented=True,
+        )
+
     # Validity -------------------------------------------------------------------------
     @functools.cached_property
     def not_before(self) -> dt.datetime:
@@ -98,22 +131,26 @@ class CertFacts:
 
     # Extensions -----------------------------------------------------------------------
     @functools.cached_property
+    def _extensions(self) -> dict[x509.ObjectIdentifier, x509.ExtensionType] | str:
+        """Extension values by OID, or the reason they cannot be parsed."""
+        try:
+            return {ext.oid: ext.value for ext in self.cert.extensions}
+        except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+            return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+    @property
     def malformed(self) -> tuple[str, ...]:
         """Extensions that could not be parsed (each one a short reason)."""
-        try:
-            _ = self.cert.extensions
-        except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
-            return (str(exc).splitlines()[0][:200] or type(exc).__name__,)
-        return ()
+        extensions = self._extensions
+        return (extensions,) if isinstance(extensions, str) else ()
 
     def extension(self, kind: type[_E]) -> _E | None:
         """The value of the extension of ``kind``, or None (also when malformed)."""
-        try:
-            return self.cert.extensions.get_extension_for_class(kind).value
-        except x509.ExtensionNotFound:
+        extensions = self._extensions
+        if isinstance(extensions, str):
             return None
-        except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
-            return None
+        value = extensions.get(kind.oid)
+        return value if isinstance(value, kind) else None
 
     @functools.cached_property
     def basic_constraints(self) -> x509.BasicConstraints | None:
@@ -233,6 +270,22 @@ class CertFacts:
         if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey)):
             return key.key_size
         return None
+
+
+_FACTS_CACHE: dict[x509.Certificate, CertFacts] = {}
+_FACTS_CACHE_LIMIT = 4096
+_NAME_TEXT_CACHE: dict[bytes, str] = {}
+
+
+def name_text(der: bytes, name: x509.Name) -> str:
+    """RFC 4514 text of a name, cached by its DER: rendering names is slow and issuer
+    names repeat across every chain a CA issued."""
+    text = _NAME_TEXT_CACHE.get(der)
+    if text is None:
+        if len(_NAME_TEXT_CACHE) >= _FACTS_CACHE_LIMIT:
+            _NAME_TEXT_CACHE.clear()
+        text = _NAME_TEXT_CACHE[der] = name.rfc4514_string()
+    return text
 
 
 def common_name(name: x509.Name) -> str | None:

@@ -38,10 +38,11 @@ def parse_host(text: str) -> HostName:
     """Normalise a host name or IP address given by the user."""
     raw = text.strip()
     candidate = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
-    try:
-        return HostName(raw, "", ipaddress.ip_address(candidate))
-    except ValueError:
-        pass
+    if ":" in candidate or candidate.replace(".", "").isdigit():
+        try:
+            return HostName(raw, "", ipaddress.ip_address(candidate))
+        except ValueError:
+            pass
     name = candidate.rstrip(".")
     if not name or any(ch.isspace() for ch in name) or "/" in name:
         raise InputError(f"'{text}' is not a host name")

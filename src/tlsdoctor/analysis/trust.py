@@ -11,7 +11,6 @@ root when it is one of those. A bad signature between certificates with matching
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -22,7 +21,7 @@ from tlsdoctor.analysis.path import ChainPath, PathEnd, RejectReason
 from tlsdoctor.analysis.roles import cert_evidence, sentence_label
 from tlsdoctor.anchors import TrustAnchors
 from tlsdoctor.codes import FindingCode, Severity
-from tlsdoctor.knowledge import InterceptionProduct, KnownBadRoots
+from tlsdoctor.knowledge import InterceptionCatalogue, KnownBadRoots
 from tlsdoctor.models import Finding, JsonValue
 
 _PRIVATE_WORDS = re.compile(
@@ -38,7 +37,7 @@ def trust_findings(
     anchors: TrustAnchors,
     public_roots: TrustAnchors,
     known_bad: KnownBadRoots,
-    products: Sequence[InterceptionProduct],
+    products: InterceptionCatalogue,
 ) -> list[Finding]:
     """Findings about the path's anchor: known-bad, interception, or why none was reached."""
     bad = _known_bad_finding(path, known_bad)
@@ -108,14 +107,12 @@ def _known_bad_finding(path: ChainPath, known_bad: KnownBadRoots) -> Finding | N
     )
 
 
-def _interception_finding(
-    path: ChainPath, products: Sequence[InterceptionProduct]
-) -> Finding | None:
+def _interception_finding(path: ChainPath, products: InterceptionCatalogue) -> Finding | None:
     ca_names = [facts.issuer_text for facts in path.certs]
     ca_names.append(path.last.subject_text)
-    for product in products:
-        matched = next((name for name in ca_names if product.matches(name)), None)
-        if matched is None:
+    for matched in ca_names:
+        product = products.product_for(matched)
+        if product is None:
             continue
         trusted = path.end is PathEnd.ANCHOR
         message = (

@@ -54,6 +54,10 @@ def validity_findings(
     """expired / not_yet_valid / expiring_soon for every certificate of the path."""
     findings: list[Finding] = []
     for facts in path:
+        remaining = facts.not_after - at
+        valid_now = facts.not_before <= at <= facts.not_after
+        if valid_now and remaining > warning_window(facts, warn_days):
+            continue
         what = sentence_label(facts, path)
         evidence = cert_evidence(facts, path)
         evidence["not_before"] = facts.not_before.isoformat()
@@ -89,22 +93,20 @@ def validity_findings(
                 )
             )
         else:
-            remaining = facts.not_after - at
             window = warning_window(facts, warn_days)
-            if remaining <= window:
-                evidence["days_left"] = _days(remaining)
-                evidence["warning_window_days"] = round(window / DAY, 1)
-                evidence["lifetime_days"] = round(facts.lifetime / DAY, 1)
-                findings.append(
-                    Finding(
-                        FindingCode.EXPIRING_SOON,
-                        Severity.WARNING,
-                        f"{what} expires on {_fmt(facts.not_after)}, "
-                        f"in {_plural(_days(remaining), 'day')}.",
-                        evidence,
-                        _renew_fix(facts, path),
-                    )
+            evidence["days_left"] = _days(remaining)
+            evidence["warning_window_days"] = round(window / DAY, 1)
+            evidence["lifetime_days"] = round(facts.lifetime / DAY, 1)
+            findings.append(
+                Finding(
+                    FindingCode.EXPIRING_SOON,
+                    Severity.WARNING,
+                    f"{what} expires on {_fmt(facts.not_after)}, "
+                    f"in {_plural(_days(remaining), 'day')}.",
+                    evidence,
+                    _renew_fix(facts, path),
                 )
+            )
     return findings
 
 

@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 
 from tlsdoctor.analysis.facts import CertFacts
+from tlsdoctor.models import ClientVerdict
 
 
 def _read(name: str) -> bytes:
@@ -61,7 +62,7 @@ def known_bad_roots() -> KnownBadRoots:
     from tlsdoctor.anchors import parse_bundle
 
     certificates, _ = parse_bundle(_read("known_bad_roots.pem"))
-    facts_by_sha = {facts.sha256: facts for facts in map(CertFacts, certificates)}
+    facts_by_sha = {facts.sha256: facts for facts in map(CertFacts.of, certificates)}
     roots = tuple(
         KnownBadRoot(entry["id"], entry["name"], entry["why"], facts_by_sha[entry["sha256"]])
         for entry in _json("known_bad_roots.json")["roots"]
@@ -76,22 +77,41 @@ class InterceptionProduct:
     id: str
     product: str
     kind: str
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[str, ...]
 
-    def matches(self, name: str) -> bool:
-        return any(pattern.search(name) for pattern in self.patterns)
+
+class InterceptionCatalogue:
+    """Recognises a product from a CA name: one combined pattern, answers cached by name
+    (a scan sees the same few issuer names over and over)."""
+
+    def __init__(self, products: tuple[InterceptionProduct, ...]) -> None:
+        self.products = products
+        alternatives = (
+            f"(?P<p{index}>{'|'.join(product.patterns)})" for index, product in enumerate(products)
+        )
+        self._pattern = re.compile("|".join(alternatives), re.IGNORECASE)
+        self._cache: dict[str, InterceptionProduct | None] = {}
+
+    def product_for(self, name: str) -> InterceptionProduct | None:
+        """The product whose CA this name (an RFC 4514 string) belongs to, if any."""
+        if name in self._cache:
+            return self._cache[name]
+        match = self._pattern.search(name)
+        product = self.products[int(match.lastgroup[1:])] if match and match.lastgroup else None
+        if len(self._cache) < 4096:
+            self._cache[name] = product
+        return product
 
 
 @functools.lru_cache(maxsize=1)
-def interception_products() -> tuple[InterceptionProduct, ...]:
-    return tuple(
-        InterceptionProduct(
-            entry["id"],
-            entry["product"],
-            entry["kind"],
-            tuple(re.compile(p, re.IGNORECASE) for p in entry["patterns"]),
+def interception_products() -> InterceptionCatalogue:
+    return InterceptionCatalogue(
+        tuple(
+            InterceptionProduct(
+                entry["id"], entry["product"], entry["kind"], tuple(entry["patterns"])
+            )
+            for entry in _json("interception_products.json")["products"]
         )
-        for entry in _json("interception_products.json")["products"]
     )
 
 
@@ -122,6 +142,16 @@ class ClientProfile:
 class ClientCatalogue:
     clients: tuple[ClientProfile, ...]
     openssl_reasons: dict[str, str]
+
+    @functools.cached_property
+    def stores(self) -> frozenset[str]:
+        """The anchor sets the clients read between them."""
+        return frozenset(profile.store for profile in self.clients)
+
+    @functools.cached_property
+    def all_trusted(self) -> tuple[ClientVerdict, ...]:
+        """The verdicts when nothing is wrong: every client connects."""
+        return tuple(ClientVerdict(profile.id, True, (), None) for profile in self.clients)
 
     def openssl_reason(self, key: str, variant: str | None) -> str:
         reasons = self.openssl_reasons
