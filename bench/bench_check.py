@@ -38,29 +38,67 @@ def timed_runs(argv: list[str], runs: int) -> list[float]:
 def process_benchmark(folder: Path, runs: int) -> None:
     root = make_root("Bench Root")
     issuing = root.issue_ca("Bench Issuing CA")
-    leaf = issuing.issue_leaf(not_before=NOW - DAY, not_after=dt.datetime.now(dt.timezone.utc) + 60 * DAY)
+    leaf = issuing.issue_leaf(
+        not_before=NOW - DAY, not_after=dt.datetime.now(dt.timezone.utc) + 60 * DAY
+    )
     chain = folder / "chain.pem"
     chain.write_bytes(leaf.pem() + issuing.pem())
     root_file = folder / "root.pem"
     root_file.write_bytes(root.pem())
     tlsdoctor = str(Path(sys.executable).parent / "tlsdoctor")
     cases = {
-        "tlsdoctor check --chain (default stores)": [tlsdoctor, "check", "--chain", str(chain), "--host", "www.example.test"],
-        "tlsdoctor check --chain --json (default stores)": [tlsdoctor, "check", "--chain", str(chain), "--json"],
-        "tlsdoctor check --chain --ca-file": [tlsdoctor, "check", "--chain", str(chain), "--ca-file", str(root_file)],
+        "tlsdoctor check --chain (default stores)": [
+            tlsdoctor,
+            "check",
+            "--chain",
+            str(chain),
+            "--host",
+            "www.example.test",
+        ],
+        "tlsdoctor check --chain --json (default stores)": [
+            tlsdoctor,
+            "check",
+            "--chain",
+            str(chain),
+            "--json",
+        ],
+        "tlsdoctor check --chain --ca-file": [
+            tlsdoctor,
+            "check",
+            "--chain",
+            str(chain),
+            "--ca-file",
+            str(root_file),
+        ],
         "tlsdoctor --help": [tlsdoctor, "--help"],
-        "openssl verify (baseline)": ["openssl", "verify", "-CAfile", str(root_file), "-untrusted", str(chain), str(chain)],
-        "python -c 'import cryptography.x509' (floor)": [sys.executable, "-c", "import cryptography.x509"],
+        "openssl verify (baseline)": [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(root_file),
+            "-untrusted",
+            str(chain),
+            str(chain),
+        ],
+        "python -c 'import cryptography.x509' (floor)": [
+            sys.executable,
+            "-c",
+            "import cryptography.x509",
+        ],
     }
     print(f"\nProcess wall time, {runs} runs each (median, min, max in ms):")
     medians = {}
     for label, argv in cases.items():
         times = timed_runs(argv, runs)
         medians[label] = statistics.median(times)
-        print(f"  {label:52s} {1000 * medians[label]:7.1f} {1000 * min(times):7.1f} {1000 * max(times):7.1f}")
+        print(
+            f"  {label:52s} {1000 * medians[label]:7.1f} {1000 * min(times):7.1f} {1000 * max(times):7.1f}"
+        )
     main = medians["tlsdoctor check --chain (default stores)"]
-    print(f"  ratio tlsdoctor/openssl verify: {main / medians['openssl verify (baseline)']:.1f}x;"
-          f" tlsdoctor/python+cryptography import: {main / medians[list(cases)[-1]]:.2f}x")
+    print(
+        f"  ratio tlsdoctor/openssl verify: {main / medians['openssl verify (baseline)']:.1f}x;"
+        f" tlsdoctor/python+cryptography import: {main / medians[list(cases)[-1]]:.2f}x"
+    )
 
 
 def throughput_benchmark(count: int) -> None:
@@ -103,8 +141,12 @@ def throughput_benchmark(count: int) -> None:
     trusted = run_tlsdoctor(custom)
     untrusted = run_tlsdoctor(defaults)
     print(f"  cryptography verifier alone (floor)            {bare:8.0f} chains/s")
-    print(f"  tlsdoctor check_chain, trusted (custom root)   {trusted:8.0f} chains/s  ({bare / trusted:.1f}x the floor's cost)")
-    print(f"  tlsdoctor check_chain, untrusted (defaults)    {untrusted:8.0f} chains/s  ({bare / untrusted:.1f}x the floor's cost)")
+    print(
+        f"  tlsdoctor check_chain, trusted (custom root)   {trusted:8.0f} chains/s  ({bare / trusted:.1f}x the floor's cost)"
+    )
+    print(
+        f"  tlsdoctor check_chain, untrusted (defaults)    {untrusted:8.0f} chains/s  ({bare / untrusted:.1f}x the floor's cost)"
+    )
 
 
 def clear_caches() -> None:
@@ -116,7 +158,9 @@ def clear_caches() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--chains", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=21)
     args = parser.parse_args()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import ssl
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -69,10 +68,8 @@ class TrustAnchors:
             sha: Anchor(facts, frozenset(kinds_by_sha[sha])) for sha, facts in facts_by_sha.items()
         }
         self._by_subject: dict[bytes, list[Anchor]] = {}
-        self._by_subject_key: dict[tuple[bytes, bytes], Anchor] = {}
         for anchor in self.anchors.values():
             self._by_subject.setdefault(anchor.facts.subject_key, []).append(anchor)
-            self._by_subject_key.setdefault((anchor.facts.subject_key, anchor.facts.spki), anchor)
         self._store: Store | None = None
 
     def __len__(self) -> int:
@@ -88,7 +85,12 @@ class TrustAnchors:
         anchor = self.anchors.get(facts.sha256)
         if anchor is not None:
             return anchor
-        return self._by_subject_key.get((facts.subject_key, facts.spki))
+        # Keys are compared only for the few anchors of the same name: extracting every
+        # anchor's key up front would dominate the start-up of a one-chain check.
+        for candidate in self._by_subject.get(facts.subject_key, ()):
+            if candidate.facts.spki == facts.spki:
+                return candidate
+        return None
 
     @functools.cached_property
     def organizations(self) -> frozenset[str]:
@@ -121,6 +123,10 @@ def parse_bundle(data: bytes) -> tuple[list[x509.Certificate], int]:
     skipped = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # serial 0 and other quirks of real roots
+        try:
+            return list(x509.load_pem_x509_certificates(data)), 0  # one call: fast
+        except ValueError:
+            pass  # one bad block: read them one at a time and skip it
         for match in _PEM_CERT.finditer(data):
             try:
                 certificates.append(x509.load_pem_x509_certificate(match.group(0)))
@@ -131,11 +137,12 @@ def parse_bundle(data: bytes) -> tuple[list[x509.Certificate], int]:
 
 def find_system_bundle() -> str | None:
     """The system's CA bundle file, as OpenSSL-based clients (curl, Python ssl) read it."""
+    import ssl
+
     candidates: list[str] = []
-    for variable in ("SSL_CERT_FILE",):
-        value = os.environ.get(variable)
-        if value:
-            candidates.append(value)
+    value = os.environ.get("SSL_CERT_FILE")
+    if value:
+        candidates.append(value)
     default = ssl.get_default_verify_paths()
     if default.cafile:
         candidates.append(default.cafile)

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from tlsdoctor.errors import CertificateParseError, InputError
 
@@ -155,6 +154,8 @@ def _first_der_element(der: bytes) -> bytes:
 
 
 def _load_pkcs7_der(der: bytes, source: str) -> list[x509.Certificate]:
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
     try:
         certificates = pkcs7.load_der_pkcs7_certificates(der)
     except ValueError as exc:
@@ -173,6 +174,8 @@ def _parse_binary(data: bytes, source: str, password: bytes | None) -> list[x509
                 source, "is text without any '-----BEGIN CERTIFICATE-----' block"
             )
         raise CertificateParseError(source, "holds no certificate: not PEM, DER, PKCS#7 or PKCS#12")
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
     try:
         return [x509.load_der_x509_certificate(data)]
     except ValueError:
@@ -195,6 +198,8 @@ def _parse_binary(data: bytes, source: str, password: bytes | None) -> list[x509
 
 def _try_pkcs12(data: bytes, source: str, password: bytes | None) -> list[x509.Certificate] | None:
     """Certificates of a PKCS#12 file, leaf first; None if the data is not PKCS#12."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     tries: Sequence[bytes | None] = [password] if password is not None else [None, b""]
     wrong_password = False
     for attempt in tries:

@@ -11,15 +11,18 @@ import functools
 import json
 import re
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.models import ClientVerdict
 
+_HERE = Path(__file__).resolve().parent
+
 
 def _read(name: str) -> bytes:
-    return resources.files(__name__).joinpath(name).read_bytes()
+    # The data files sit beside this module in every install (wheel or editable).
+    return (_HERE / name).read_bytes()
 
 
 def _json(name: str) -> Any:
