@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from pki import DAY, NOW, make_root  # noqa: E402
+from pki import DAY, NOW, make_root
 
 
 def timed_runs(argv: list[str], runs: int) -> list[float]:
@@ -91,9 +91,8 @@ def process_benchmark(folder: Path, runs: int) -> None:
     for label, argv in cases.items():
         times = timed_runs(argv, runs)
         medians[label] = statistics.median(times)
-        print(
-            f"  {label:52s} {1000 * medians[label]:7.1f} {1000 * min(times):7.1f} {1000 * max(times):7.1f}"
-        )
+        low, high = 1000 * min(times), 1000 * max(times)
+        print(f"  {label:52s} {1000 * medians[label]:7.1f} {low:7.1f} {high:7.1f}")
     main = medians["tlsdoctor check --chain (default stores)"]
     print(
         f"  ratio tlsdoctor/openssl verify: {main / medians['openssl verify (baseline)']:.1f}x;"
@@ -126,13 +125,13 @@ def throughput_benchmark(count: int) -> None:
     def run_tlsdoctor(anchors: TrustAnchors) -> float:
         clear_caches()  # every run starts cold: no facts or signatures from the last one
         start = time.perf_counter()
-        for chain, host in zip(chains, hosts):
+        for chain, host in zip(chains, hosts, strict=True):
             check_chain(chain, host, at=NOW, anchors=anchors)
         return count / (time.perf_counter() - start)
 
     def run_bare() -> float:
         start = time.perf_counter()
-        for chain, host in zip(chains, hosts):
+        for chain, host in zip(chains, hosts, strict=True):
             verifier = PolicyBuilder().store(store).time(NOW).build_server_verifier(DNSName(host))
             verifier.verify(chain[0], chain[1:])
         return count / (time.perf_counter() - start)
@@ -140,13 +139,13 @@ def throughput_benchmark(count: int) -> None:
     bare = run_bare()
     trusted = run_tlsdoctor(custom)
     untrusted = run_tlsdoctor(defaults)
-    print(f"  cryptography verifier alone (floor)            {bare:8.0f} chains/s")
-    print(
-        f"  tlsdoctor check_chain, trusted (custom root)   {trusted:8.0f} chains/s  ({bare / trusted:.1f}x the floor's cost)"
-    )
-    print(
-        f"  tlsdoctor check_chain, untrusted (defaults)    {untrusted:8.0f} chains/s  ({bare / untrusted:.1f}x the floor's cost)"
-    )
+    rows = [
+        ("cryptography verifier alone (floor)", bare),
+        ("tlsdoctor check_chain, trusted (custom root)", trusted),
+        ("tlsdoctor check_chain, untrusted (defaults)", untrusted),
+    ]
+    for label, rate in rows:
+        print(f"  {label:46s} {rate:8.0f} chains/s  ({bare / rate:.1f}x the floor's cost)")
 
 
 def clear_caches() -> None:
