@@ -143,7 +143,8 @@ def test_untrusted_exit_2_with_text_report(
     assert "UNTRUSTED" in first and "www.example.test" in first
     assert "missing_intermediate" in out or "untrusted_root" in out
     assert "fix:" in out
-    assert "Fails in curl" in out
+    assert "Who fails" in out
+    assert "curl: (60) SSL certificate problem" in out
 
 
 def test_hostname_mismatch_from_the_command_line(

@@ -18,6 +18,11 @@ JsonValue: TypeAlias = Union[  # noqa: UP007
 Evidence = Mapping[str, JsonValue]
 
 
+def rfc3339(moment: dt.datetime) -> str:
+    """UTC, second precision, with a Z, as the spec writes times: 2026-11-27T10:00:00Z."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class Source(str, enum.Enum):
     """Where the certificates of a report came from."""
 

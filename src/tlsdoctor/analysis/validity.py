@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.roles import cert_evidence, role, sentence_label
 from tlsdoctor.codes import FindingCode, Severity
-from tlsdoctor.models import Finding
+from tlsdoctor.models import Finding, rfc3339
 
 DAY = dt.timedelta(days=1)
 # The default warning window: min(30 days, a third of the lifetime), so a 47-day
@@ -60,9 +60,9 @@ def validity_findings(
             continue
         what = sentence_label(facts, path)
         evidence = cert_evidence(facts, path)
-        evidence["not_before"] = facts.not_before.isoformat()
-        evidence["not_after"] = facts.not_after.isoformat()
-        evidence["evaluated_at"] = at.isoformat()
+        evidence["not_before"] = rfc3339(facts.not_before)
+        evidence["not_after"] = rfc3339(facts.not_after)
+        evidence["evaluated_at"] = rfc3339(at)
         if at > facts.not_after:
             ago = _days(at - facts.not_after)
             evidence["days_expired"] = ago
@@ -133,7 +133,7 @@ def validity_period_finding(leaf: CertFacts, publicly_trusted: bool) -> Finding 
             "sha256": leaf.sha256,
             "validity_days": days,
             "max_validity_days": allowed,
-            "issued": leaf.not_before.isoformat(),
+            "issued": rfc3339(leaf.not_before),
         },
         (
             f"Have the CA reissue the certificate with a validity of at most {allowed} days.",

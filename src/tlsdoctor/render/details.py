@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tlsdoctor.describe import CertificateDetails, validation_name
-from tlsdoctor.render.json_report import rfc3339
+from tlsdoctor.models import rfc3339
 
 MAX_NAMES_SHOWN = 20
 

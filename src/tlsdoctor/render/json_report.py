@@ -5,16 +5,10 @@ The committed schema is ``tlsdoctor/schema/report.schema.json``.
 
 from __future__ import annotations
 
-import datetime as dt
 import json as _json
 from typing import Any
 
-from tlsdoctor.models import CertSummary, ClientVerdict, Finding, JsonValue, Report
-
-
-def rfc3339(moment: dt.datetime) -> str:
-    """UTC, second precision, with a Z: 2026-11-27T10:00:00Z."""
-    return moment.astimezone(dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+from tlsdoctor.models import CertSummary, ClientVerdict, Finding, JsonValue, Report, rfc3339
 
 
 def cert_to_dict(cert: CertSummary) -> dict[str, JsonValue]:

@@ -7,6 +7,7 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 
 from tlsdoctor.codes import Severity, Verdict
@@ -65,17 +66,35 @@ def render_report(report: Report, console: Console) -> None:
     console.print(f"[dim]Trust anchors: {escape(anchors)}[/]")
 
 
+# Evidence that identifies rather than explains: in the JSON, not in the text.
+_JSON_ONLY_EVIDENCE = frozenset(
+    {
+        "certificate",
+        "sha256",
+        "root_sha256",
+        "aia_urls",
+        "issuer_candidate_sha256",
+        "wrong_intermediate_sent",
+        "issuer_is_public_ca",
+        "evaluated_at",
+    }
+)
+
+
 def _render_finding(number: int, finding: Finding, console: Console) -> None:
     colour = "red" if finding.severity is Severity.ERROR else "yellow"
     console.print(
         f"[bold {colour}]{number}. {finding.code.value}[/] [dim]({finding.severity.value})[/]"
     )
-    console.print(f"   {escape(finding.message)}")
-    shown = [(k, v) for k, v in finding.evidence.items() if v not in (None, [], "")]
-    for key, value in shown[: MAX_EVIDENCE_ITEMS + 4]:
-        console.print(f"   [dim]{escape(key)}:[/] {escape(_value(value))}")
+    console.print(Padding(escape(finding.message), (0, 0, 0, 3), expand=False))
+    for key, value in finding.evidence.items():
+        if key in _JSON_ONLY_EVIDENCE or value in (None, [], ""):
+            continue
+        console.print(
+            Padding(f"[dim]{escape(key)}:[/] {escape(_value(value))}", (0, 0, 0, 3), expand=False)
+        )
     for step in finding.fix:
-        console.print(f"   [green]fix:[/] {escape(step)}")
+        console.print(Padding(f"[green]fix:[/] {escape(step)}", (0, 0, 0, 3), expand=False))
 
 
 def _value(value: JsonValue) -> str:
@@ -131,15 +150,21 @@ def _short_name(name: str) -> str:
 
 
 def _render_clients(report: Report, console: Console) -> None:
-    ok = [c.client for c in report.clients if c.trusted]
+    trusted = [c.client for c in report.clients if c.trusted]
     failing = [c for c in report.clients if not c.trusted]
-    if ok:
-        console.print(f"[green]Works in:[/] {', '.join(ok)}")
+    if not failing:
+        console.print(f"[green]Works in every client:[/] {', '.join(trusted)}")
+        return
+    table = Table(title="Who fails", title_justify="left", expand=False)
+    table.add_column("client", no_wrap=True)
+    table.add_column("because", no_wrap=True)
+    table.add_column("what it prints", overflow="fold")
     for client in failing:
         codes = ", ".join(code.value for code in client.codes)
-        console.print(
-            f"[red]Fails in {client.client}[/] ({codes}): {escape(client.expected_error or '')}"
-        )
+        table.add_row(f"[red]{client.client}[/]", codes, escape(client.expected_error or ""))
+    console.print(table)
+    if trusted:
+        console.print(f"[green]Works in:[/] {', '.join(trusted)}")
 
 
 def _when(moment: dt.datetime) -> str:
