@@ -81,8 +81,13 @@ class CertFacts:
 
     @functools.cached_property
     def display_name(self) -> str:
-        """The subject's common name, or the whole subject when it has none."""
-        return common_name(self.cert.subject) or self.subject_text or "(empty subject)"
+        """The subject's common name, else its first DNS name, else the whole subject."""
+        return (
+            common_name(self.cert.subject)
+            or (self.dns_names[0] if self.dns_names else None)
+            or self.subject_text
+            or "(empty subject)"
+        )
 
     @functools.cached_property
     def issuer_display_name(self) -> str:
