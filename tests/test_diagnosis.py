@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from conftest import Check, anchors_of
 from pki import (
@@ -14,6 +15,7 @@ from pki import (
     NOW,
     Issued,
     build,
+    ec_key,
     make_root,
     name,
     resign_with_openssl,
@@ -421,6 +423,30 @@ def test_leaf_that_is_a_ca(check: Check, intermediate: Issued) -> None:
     leaf = intermediate.issue_leaf(ca=True)
     finding = only(check(leaf, intermediate), C.INVALID_CHAIN)
     assert finding.evidence["reason"] == "leaf_is_ca"
+
+
+def test_malformed_extension(check: Check, intermediate: Issued) -> None:
+    """A subjectAltName whose DER is cut short: reported, and no name is matched."""
+    truncated_san = x509.UnrecognizedExtension(
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x03\x82\x05"
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name("www.example.test", org=None))
+        .issuer_name(intermediate.name)
+        .public_key(ec_key().public_key())
+        .serial_number(77)
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + 30 * DAY)
+        .add_extension(truncated_san, False)
+    )
+    leaf = Issued(builder.sign(intermediate.key, hashes.SHA256()), intermediate.key)
+    report = check(leaf, intermediate)
+    finding = next(f for f in report.findings if f.code is C.INVALID_CHAIN)
+    assert finding.evidence["reason"] == "malformed_extension"
+    assert "subject_alternative_name" in str(finding.evidence["detail"])
+    mismatch = only(report, C.HOSTNAME_MISMATCH)
+    assert "cannot be parsed" in mismatch.message
 
 
 def test_chain_order_reversed_and_duplicated(check: Check, root: Issued) -> None:

@@ -114,7 +114,13 @@ def hostname_finding(leaf: CertFacts, host: HostName) -> Finding | None:
     hint = _hint(leaf, host)
     evidence["hint"] = hint
     fix: tuple[str, ...]
-    if not leaf.has_san:
+    if leaf.malformed:
+        message = (
+            "The certificate's extensions cannot be parsed, so none of its names can be "
+            f"matched, '{host.text}' included."
+        )
+        fix = ("Reissue the certificate; the CA produced a malformed extension.",)
+    elif not leaf.has_san:
         cn = leaf.common_names[0] if leaf.common_names else None
         message = (
             f"The certificate has no subjectAltName; its name ('{cn}') is only in the "
