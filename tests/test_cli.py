@@ -24,6 +24,16 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def check_argv(*chains: str, **options: str) -> list[str]:
+    """`check --chain A --chain B --host-name x ...`: keyword options become flags."""
+    argv = ["check"]
+    for chain in chains:
+        argv += ["--chain", chain]
+    for option, value in options.items():
+        argv += [f"--{option.replace('_', '-')}", value]
+    return argv
+
+
 @pytest.fixture
 def files(root: Issued, intermediate: Issued, tmp_files: Write) -> dict[str, str]:
     leaf = intermediate.issue_leaf(["www.example.test", "example.test"])
@@ -44,15 +54,7 @@ def test_trusted_exit_0_and_json_per_spec(
 ) -> None:
     code, out, err = run(
         capsys,
-        "check",
-        "--chain",
-        files["fullchain"],
-        "--host",
-        "www.example.test",
-        "--ca-file",
-        files["root"],
-        "--at",
-        AT,
+        *check_argv(files["fullchain"], host="www.example.test", ca_file=files["root"], at=AT),
         "--json",
     )
     assert code == 0, err
@@ -88,36 +90,17 @@ def test_trusted_exit_0_and_json_per_spec(
 def test_leaf_and_intermediate_in_separate_files(
     capsys: pytest.CaptureFixture[str], files: dict[str, str]
 ) -> None:
-    code, out, _ = run(
-        capsys,
-        "check",
-        "--chain",
-        files["leaf"],
-        "--chain",
-        files["intermediate"],
-        "--host",
-        "example.test",
-        "--ca-file",
-        files["root"],
-        "--at",
-        AT,
-        "--json",
+    argv = check_argv(
+        files["leaf"], files["intermediate"], host="example.test", ca_file=files["root"], at=AT
     )
+    code, out, _ = run(capsys, *argv, "--json")
     assert code == 0
     assert [c["role"] for c in json.loads(out)["path"]] == ["leaf", "intermediate", "root"]
 
 
 def test_warnings_exit_1(capsys: pytest.CaptureFixture[str], files: dict[str, str]) -> None:
     code, out, _ = run(
-        capsys,
-        "check",
-        "--chain",
-        files["expiring"],
-        "--ca-file",
-        files["root"],
-        "--at",
-        AT,
-        "--json",
+        capsys, *check_argv(files["expiring"], ca_file=files["root"], at=AT), "--json"
     )
     assert code == 1
     assert [f["code"] for f in json.loads(out)["findings"]] == ["expiring_soon"]
@@ -127,16 +110,7 @@ def test_untrusted_exit_2_with_text_report(
     capsys: pytest.CaptureFixture[str], files: dict[str, str]
 ) -> None:
     code, out, _ = run(
-        capsys,
-        "check",
-        "--chain",
-        files["leaf"],
-        "--host",
-        "www.example.test",
-        "--ca-file",
-        files["root"],
-        "--at",
-        AT,
+        capsys, *check_argv(files["leaf"], host="www.example.test", ca_file=files["root"], at=AT)
     )
     assert code == 2
     first = out.splitlines()[0]
@@ -152,15 +126,7 @@ def test_hostname_mismatch_from_the_command_line(
 ) -> None:
     code, out, _ = run(
         capsys,
-        "check",
-        "--chain",
-        files["fullchain"],
-        "--host",
-        "shop.example.test",
-        "--ca-file",
-        files["root"],
-        "--at",
-        AT,
+        *check_argv(files["fullchain"], host="shop.example.test", ca_file=files["root"], at=AT),
         "--json",
     )
     assert code == 2
@@ -253,15 +219,7 @@ def test_real_process_and_python_dash_m(files: dict[str, str]) -> None:
 def test_ten_thousand_san_certificate(capsys: pytest.CaptureFixture[str]) -> None:
     path = str(FIXTURES / "prod-chains" / "subdomain-10000-sans.pem")
     code, out, _ = run(
-        capsys,
-        "check",
-        "--chain",
-        path,
-        "--host",
-        "nowhere.test",
-        "--at",
-        "2020-10-11T00:00:00Z",
-        "--json",
+        capsys, *check_argv(path, host="nowhere.test", at="2020-10-11T00:00:00Z"), "--json"
     )
     data = json.loads(out)
     mismatch = next(f for f in data["findings"] if f["code"] == "hostname_mismatch")

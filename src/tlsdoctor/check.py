@@ -53,7 +53,12 @@ def check_chain(
     if not certificates:
         raise InputError("no certificate to check")
     checked_at = utc_now()
-    when = checked_at if at is None else at.astimezone(dt.timezone.utc)
+    if at is None:
+        when = checked_at
+    elif at.tzinfo is None:  # a naive time is UTC, as on the command line
+        when = at.replace(tzinfo=dt.timezone.utc)
+    else:
+        when = at.astimezone(dt.timezone.utc)
     trust = default_anchors() if anchors is None else anchors
     host_name = parse_host(host) if host else None
     presented = [CertFacts.of(cert) for cert in certificates]

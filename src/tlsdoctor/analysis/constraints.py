@@ -14,7 +14,6 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tlsdoctor.analysis.facts import CertFacts
-from tlsdoctor.analysis.names import dns_name_matches
 from tlsdoctor.analysis.roles import cert_evidence, sentence_label
 from tlsdoctor.codes import FindingCode, Severity
 from tlsdoctor.models import Finding, JsonValue
@@ -226,12 +225,13 @@ def _name_constraint_findings(path: Sequence[CertFacts]) -> list[Finding]:
 
 
 def _in_subtree(name: str, base: str) -> bool:
-    base = base.lower().lstrip(".")
-    return name == base or name.endswith("." + base) or dns_name_matches(name, base)
+    """RFC 5280 4.2.1.10: a DNS subtree is the name itself and every name below it."""
+    base = base.lower().rstrip(".").removeprefix(".")
+    return name == base or name.endswith("." + base)
 
 
 def _dns_allowed(name: str, constraints: x509.NameConstraints) -> bool:
-    name = name.lstrip("*.")
+    name = name.rstrip(".").removeprefix("*.")
     excluded = [s.value for s in constraints.excluded_subtrees or () if isinstance(s, x509.DNSName)]
     if any(_in_subtree(name, base) for base in excluded):
         return False

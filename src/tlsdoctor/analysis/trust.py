@@ -234,16 +234,20 @@ def _missing_issuer(path: ChainPath, anchors: TrustAnchors, public_roots: TrustA
         evidence["issuer_is_public_ca"] = private is False
         if wrong_version:
             evidence["wrong_intermediate_sent"] = wrong_version[0].candidate.sha256
-        sent = (
-            "The server sends only its own certificate"
-            if leaf_only
-            else f"The server sends the chain up to '{last.display_name}'"
-        )
-        message = f"{sent}; the issuing CA '{issuer}' is missing."
         if wrong_version:
-            message += (
-                f" It does send a certificate named '{issuer}', but not the one that signed "
-                "this certificate (its key identifier differs): a stale intermediate."
+            message = (
+                f"The server sends a certificate named '{issuer}', but not the one that signed "
+                f"'{last.display_name}' (its key identifier differs): a stale intermediate, "
+                f"and the right '{issuer}' is missing."
+            )
+        elif leaf_only:
+            message = (
+                f"The server sends only its own certificate; the issuing CA '{issuer}' is missing."
+            )
+        else:
+            message = (
+                f"The server sends the chain up to '{last.display_name}'; the issuing CA "
+                f"'{issuer}' is missing."
             )
         message += (
             " Browsers fetch it themselves; curl, Python, Java, Node and Go do not, so they fail."
