@@ -6,7 +6,6 @@ analysis function below it takes them as arguments.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -183,4 +182,4 @@ def _summary(facts: CertFacts, path: ChainPath, presented: bool) -> CertSummary:
         kind = "root"
     else:
         kind = "intermediate" if facts.is_ca else "leaf"
-    return dataclasses.replace(facts.summary, role=kind, presented=presented)
+    return facts.summary.placed(kind, presented)

@@ -60,6 +60,24 @@ class CertSummary:
     role: str  # "leaf", "intermediate" or "root"
     presented: bool  # sent by the server / given in the files (False: taken from the trust store)
 
+    def placed(self, role: str, presented: bool) -> CertSummary:
+        """This certificate in another place of a chain (dataclasses.replace is slower)."""
+        if role == self.role and presented == self.presented:
+            return self
+        return CertSummary(
+            self.subject,
+            self.issuer,
+            self.not_before,
+            self.not_after,
+            self.sha256,
+            self.serial,
+            self.san,
+            self.key,
+            self.signature,
+            role,
+            presented,
+        )
+
 
 @dataclass(frozen=True)
 class Finding:

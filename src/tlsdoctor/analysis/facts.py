@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from tlsdoctor.models import CertSummary
@@ -95,13 +96,13 @@ class CertFacts:
 
     @functools.cached_property
     def spki(self) -> bytes:
-        return self.cert.public_key().public_bytes(
+        """The SubjectPublicKeyInfo, which identifies the key across certificates."""
+        if self.public_key is None:
+            # An unreadable key must never equal another certificate's: use our own DER.
+            return self.der
+        return self.public_key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-
-    @functools.cached_property
-    def spki_sha256(self) -> str:
-        return hashlib.sha256(self.spki).hexdigest()
 
     @functools.cached_property
     def summary(self) -> CertSummary:
@@ -263,18 +264,16 @@ class CertFacts:
         return oid._name if oid._name != "Unknown OID" else oid.dotted_string
 
     @functools.cached_property
-    def key_description(self) -> str:
-        return describe_key(self.cert)
-
-    @functools.cached_property
-    def rsa_bits(self) -> int | None:
+    def public_key(self) -> CertificatePublicKeyTypes | None:
+        """The subject's public key, or None when cryptography cannot load it."""
         try:
-            key = self.cert.public_key()
+            return self.cert.public_key()
         except (ValueError, UnsupportedAlgorithm):
             return None
-        if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey)):
-            return key.key_size
-        return None
+
+    @functools.cached_property
+    def key_description(self) -> str:
+        return describe_key(self.public_key)
 
 
 _FACTS_CACHE: dict[x509.Certificate, CertFacts] = {}
@@ -298,11 +297,9 @@ def common_name(name: x509.Name) -> str | None:
     return str(values[0].value) if values else None
 
 
-def describe_key(cert: x509.Certificate) -> str:
+def describe_key(key: CertificatePublicKeyTypes | None) -> str:
     """'RSA 2048', 'EC P-256', 'Ed25519', ... as a certificate viewer shows the key."""
-    try:
-        key = cert.public_key()
-    except (ValueError, UnsupportedAlgorithm):
+    if key is None:
         return "unsupported key"
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA {key.key_size}"
@@ -333,20 +330,21 @@ def signed_by(child: CertFacts, issuer: CertFacts) -> bool:
     cached = _SIGNATURE_CACHE.get(key)
     if cached is not None:
         return cached
-    result = _verify_signature(child.cert, issuer.cert)
+    result = _verify_signature(child.cert, issuer.cert, issuer.public_key)
     if len(_SIGNATURE_CACHE) >= _SIGNATURE_CACHE_LIMIT:
         _SIGNATURE_CACHE.clear()
     _SIGNATURE_CACHE[key] = result
     return result
 
 
-def _verify_signature(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+def _verify_signature(
+    child: x509.Certificate, issuer: x509.Certificate, key: CertificatePublicKeyTypes | None
+) -> bool:
     # Not Certificate.verify_directly_issued_by: it refuses SHA-1 signatures outright, and
     # a SHA-1 chain must still be built so its weak signature can be named.
-    if child.issuer != issuer.subject:
+    if child.issuer != issuer.subject or key is None:
         return False
     try:
-        key = issuer.public_key()
         algorithm = child.signature_hash_algorithm
         params = child.signature_algorithm_parameters
         # cryptography describes only the algorithms it accepts; the legacy SHA-1 ones come

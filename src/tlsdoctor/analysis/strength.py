@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
 from tlsdoctor.analysis.facts import CertFacts
@@ -56,9 +55,8 @@ def _weak_signature(facts: CertFacts, path: Sequence[CertFacts]) -> Finding | No
 
 
 def _weak_key(facts: CertFacts, path: Sequence[CertFacts]) -> Finding | None:
-    try:
-        key = facts.cert.public_key()
-    except (ValueError, UnsupportedAlgorithm):
+    key = facts.public_key
+    if key is None:
         return _key_finding(facts, path, "an unsupported public key", None)
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         return _key_finding(facts, path, f"an RSA key of {key.key_size} bits", key.key_size)

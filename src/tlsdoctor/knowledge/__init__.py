@@ -46,7 +46,12 @@ class KnownBadRoots:
     def matching(self, facts: CertFacts) -> KnownBadRoot | None:
         """The known-bad root this certificate is (same certificate or same key)."""
         for root in self.roots:
-            if facts.sha256 == root.facts.sha256 or facts.spki == root.facts.spki:
+            if facts.sha256 == root.facts.sha256:
+                return root
+        # The same key under another certificate (a re-issued copy of the root); the
+        # subject is compared first because extracting a key costs more than a lookup.
+        for root in self.roots:
+            if facts.subject_key == root.facts.subject_key and facts.spki == root.facts.spki:
                 return root
         return None
 
