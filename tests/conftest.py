@@ -1,8 +1,9 @@
 """Shared fixtures: a test PKI made per session, and schema validation of every report.
 
-Every report the suite produces goes through ``tlsdoctor.check.check_chain``; the wrapper
-installed here validates each one against the committed JSON Schema, so a field that
-drifts from the schema fails whichever test produced it.
+Every report the suite produces goes through ``tlsdoctor.check.check_chain`` (files) or
+``tlsdoctor.live.check_endpoint_async`` (endpoints); the wrappers installed here validate
+each one against the committed JSON Schema, so a field that drifts from the schema fails
+whichever test produced it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import jsonschema
 import pytest
 
 import tlsdoctor.check
+import tlsdoctor.live
 from pki import NOW, Issued, make_root
 from tlsdoctor.anchors import CUSTOM, TrustAnchors
 from tlsdoctor.models import Report, TrustAnchorSource
@@ -48,6 +50,19 @@ def _validating_check_chain(*args: Any, **kwargs: Any) -> Report:
 
 
 tlsdoctor.check.check_chain = _validating_check_chain  # type: ignore[assignment]
+
+_original_check_endpoint_async = tlsdoctor.live.check_endpoint_async
+
+
+async def _validating_check_endpoint_async(*args: Any, **kwargs: Any) -> Report:
+    report = await _original_check_endpoint_async(*args, **kwargs)
+    validate_report_json(json.loads(json.dumps(report_to_dict(report))))
+    VALIDATED_REPORTS[0] += 1
+    return report
+
+
+# Installed before any test imports tlsdoctor.scan, which binds the name at import.
+tlsdoctor.live.check_endpoint_async = _validating_check_endpoint_async  # type: ignore[assignment]
 
 
 def anchors_of(*roots: Issued, name: str = "test roots") -> TrustAnchors:

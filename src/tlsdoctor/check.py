@@ -26,7 +26,15 @@ from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anc
 from tlsdoctor.codes import Severity, priority
 from tlsdoctor.errors import InputError
 from tlsdoctor.knowledge import client_catalogue, interception_products, known_bad_roots
-from tlsdoctor.models import CertSummary, Finding, Report, Source, Target
+from tlsdoctor.models import (
+    CertSummary,
+    Finding,
+    Report,
+    ServerClock,
+    Source,
+    Target,
+    TlsInfo,
+)
 
 
 def utc_now() -> dt.datetime:
@@ -63,28 +71,47 @@ def check_chain(
     presented = [CertFacts.of(cert) for cert in certificates]
     public = mozilla_anchors() if public_roots is None else public_roots
     findings, path = diagnose(presented, trust, public, when, host_name, warn_days)
-    anchor_kinds = path.anchor.kinds if path.anchor is not None else None
+    target = Target(host=host, source=Source.FILE, files=tuple(files))
+    return build_report(target, checked_at, when, findings, presented, path, trust)
+
+
+def build_report(
+    target: Target,
+    checked_at: dt.datetime,
+    evaluated_at: dt.datetime,
+    findings: Sequence[Finding],
+    presented: Sequence[CertFacts],
+    path: ChainPath | None,
+    anchors: TrustAnchors,
+    tls: TlsInfo | None = None,
+    server_clock: ServerClock | None = None,
+) -> Report:
+    """The report of a diagnosis: findings, chain and path summaries, client verdicts."""
+    anchor_kinds = path.anchor.kinds if path is not None and path.anchor is not None else None
     clients = client_verdicts(
         findings,
         client_catalogue(),
-        host_name.text if host_name else None,
+        target.host,
         anchor_kinds,
-        custom_anchors=trust.kinds == {CUSTOM},
+        custom_anchors=anchors.kinds == {CUSTOM},
     )
     sent = {facts.sha256 for facts in presented}
+    path_certs = path.certs if path is not None else ()
     summaries: dict[str, CertSummary] = {}
-    for facts in (*presented, *path.certs):
+    for facts in (*presented, *path_certs):
         if facts.sha256 not in summaries:
-            summaries[facts.sha256] = _summary(facts, path, facts.sha256 in sent)
+            summaries[facts.sha256] = _summary(facts, path_certs, facts.sha256 in sent)
     return Report(
-        target=Target(host=host, source=Source.FILE, files=tuple(files)),
+        target=target,
         checked_at=checked_at,
-        evaluated_at=when,
+        evaluated_at=evaluated_at,
         findings=tuple(findings),
         chain=tuple(summaries[facts.sha256] for facts in presented),
-        path=tuple(summaries[facts.sha256] for facts in path.certs),
-        trust_anchors=trust.sources,
+        path=tuple(summaries[facts.sha256] for facts in path_certs),
+        trust_anchors=anchors.sources,
         clients=clients,
+        tls=tls,
+        server_clock=server_clock,
     )
 
 
@@ -175,9 +202,9 @@ def choose_leaf(presented: Sequence[CertFacts]) -> CertFacts:
     return (end_entities or candidates)[0]
 
 
-def _summary(facts: CertFacts, path: ChainPath, presented: bool) -> CertSummary:
-    if any(p.sha256 == facts.sha256 for p in path.certs):
-        kind = role(facts, path.certs)
+def _summary(facts: CertFacts, path: Sequence[CertFacts], presented: bool) -> CertSummary:
+    if any(p.sha256 == facts.sha256 for p in path):
+        kind = role(facts, path)
     elif facts.is_self_issued and facts.is_ca:
         kind = "root"
     else:

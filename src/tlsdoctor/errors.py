@@ -5,7 +5,12 @@
     TlsDoctorError                 anything tlsdoctor reports instead of a traceback (exit 3)
     ├── InputError                 a file or argument that cannot be used
     │   └── CertificateParseError  a file holds no readable certificate
-    └── ProbeError(target)         a live endpoint could not be checked (network layer)
+    └── ProbeError(target)         a live endpoint could not be checked; ``code`` says why
+        ├── DnsFailure             dns_failure
+        ├── ConnectionRefused      connection_refused
+        ├── ProbeTimeout           timeout
+        ├── ConnectionReset        connection_reset
+        └── NotTls                 not_tls (``protocol`` names what the port speaks)
 
 Foreign exceptions (``ValueError`` from cryptography, ``OSError`` from the file system)
 are translated where they arise, with ``raise ... from exc``, so callers only ever catch
@@ -13,6 +18,13 @@ are translated where they arise, with ``raise ... from exc``, so callers only ev
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tlsdoctor.codes import FindingCode
+
+if TYPE_CHECKING:
+    from tlsdoctor.models import JsonValue
 
 
 class TlsDoctorError(Exception):
@@ -33,8 +45,32 @@ class CertificateParseError(InputError):
 
 
 class ProbeError(TlsDoctorError):
-    """A live endpoint could not be checked."""
+    """A live endpoint could not be checked: the report carries ``code`` as its finding."""
 
-    def __init__(self, target: str, message: str) -> None:
+    code: FindingCode = FindingCode.CONNECTION_RESET
+
+    def __init__(self, target: str, message: str, **evidence: JsonValue) -> None:
         super().__init__(f"{target}: {message}")
         self.target = target
+        self.message = message
+        self.evidence: dict[str, JsonValue] = dict(evidence)
+
+
+class DnsFailure(ProbeError):
+    code = FindingCode.DNS_FAILURE
+
+
+class ConnectionRefused(ProbeError):
+    code = FindingCode.CONNECTION_REFUSED
+
+
+class ProbeTimeout(ProbeError):
+    code = FindingCode.TIMEOUT
+
+
+class ConnectionReset(ProbeError):
+    code = FindingCode.CONNECTION_RESET
+
+
+class NotTls(ProbeError):
+    code = FindingCode.NOT_TLS

@@ -111,6 +111,29 @@ class ClientVerdict:
 
 
 @dataclass(frozen=True)
+class TlsInfo:
+    """What a live connection negotiated, and where it went."""
+
+    version: str | None
+    cipher: str | None
+    address: str | None  # the address the handshake used
+    addresses: tuple[str, ...] = ()  # every address the name resolved to
+    alpn: str | None = None
+    starttls: str | None = None
+    client_certificate: str | None = None  # "requested", "required" or None
+    seconds: float | None = None  # how long the probe took
+
+
+@dataclass(frozen=True)
+class ServerClock:
+    """The server's clock as its HTTP ``Date`` header gave it."""
+
+    date: dt.datetime
+    offset_seconds: float  # local clock minus the server's
+    source: str
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything tlsdoctor concluded about one target."""
 
@@ -122,6 +145,8 @@ class Report:
     path: tuple[CertSummary, ...]
     trust_anchors: tuple[TrustAnchorSource, ...]
     clients: tuple[ClientVerdict, ...]
+    tls: TlsInfo | None = None
+    server_clock: ServerClock | None = None
 
     @property
     def verdict(self) -> Verdict:

@@ -6,12 +6,22 @@ check (also bad usage and unreadable input, always with one clear sentence on st
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from tlsdoctor.errors import TlsDoctorError
+from tlsdoctor.probe.targets import Starttls
+
+if TYPE_CHECKING:
+    from tlsdoctor.anchors import TrustAnchors
+    from tlsdoctor.models import Report
+
+DEFAULT_TIMEOUT = 10.0  # seconds for a whole check: tlsdoctor.live.DEFAULT_TIMEOUT
+DEFAULT_CONCURRENCY = 50  # tlsdoctor.scan.DEFAULT_CONCURRENCY
 
 EXIT_ERROR = 3
 
@@ -25,13 +35,52 @@ def cli() -> None:
 @cli.command()
 @click.argument("targets", nargs=-1, metavar="[HOST[:PORT] | URL]...")
 @click.option(
+    "-f",
+    "--file",
+    "target_file",
+    metavar="FILE",
+    help="Check the targets in FILE: 'HOST[:PORT] [ADDR]' a line, # comments.",
+)
+@click.option(
     "--chain",
     "chain_files",
     multiple=True,
     metavar="FILE",
     help="Check certificates from FILE (PEM, DER, PKCS#7, PKCS#12); repeat for more files.",
 )
-@click.option("--host", metavar="NAME", help="The host name the chain must be valid for.")
+@click.option("--host", metavar="NAME", help="With --chain: the name the chain must be valid for.")
+@click.option(
+    "--connect",
+    metavar="ADDR[:PORT]",
+    help="Dial this address; HOST stays the name for SNI and verification (curl --resolve).",
+)
+@click.option("--servername", metavar="NAME", help="Send this SNI name instead of HOST.")
+@click.option("--no-sni", is_flag=True, help="Send no SNI (what very old clients do).")
+@click.option(
+    "--starttls",
+    type=click.Choice([p.value for p in Starttls]),
+    help="Upgrade a plaintext protocol first (chosen from the port when omitted).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=600),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds for the whole check of one target.",
+)
+@click.option(
+    "--protocols",
+    "probe_protocols",
+    is_flag=True,
+    help="Also probe TLS 1.0 and 1.1 one by one (reports deprecated_protocol).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=5000),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Targets checked at once (at most 8 per host name).",
+)
 @click.option("--at", "at_text", metavar="TIME", help="Evaluate at this RFC 3339 time, not now.")
 @click.option(
     "--ca-file",
@@ -50,38 +99,91 @@ def cli() -> None:
     envvar="TLSDOCTOR_PASSWORD",
     help="Password of a PKCS#12 file (or set TLSDOCTOR_PASSWORD; asked on a terminal).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON report of the spec.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar on stderr for many targets (default: when stderr is a terminal).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report(s) of the spec.")
 def check(
     targets: Sequence[str],
+    target_file: str | None,
     chain_files: Sequence[str],
     host: str | None,
+    connect: str | None,
+    servername: str | None,
+    no_sni: bool,
+    starttls: str | None,
+    timeout: float,
+    probe_protocols: bool,
+    concurrency: int,
     at_text: str | None,
     ca_files: Sequence[str],
     warn_days: int | None,
     password: str | None,
+    progress: bool | None,
     as_json: bool,
 ) -> int:
-    """Diagnose a chain given as files (--chain), for a host name (--host)."""
+    """Diagnose live endpoints (HOST, URL, -f FILE) or a chain given as files (--chain)."""
     from tlsdoctor.anchors import anchors_from_files
-    from tlsdoctor.check import check_chain
-    from tlsdoctor.cli.options import parse_time, read_file
-    from tlsdoctor.errors import InputError
+    from tlsdoctor.cli.options import parse_time
 
-    if not chain_files:
-        if targets:
-            raise InputError(
-                "checking a live endpoint is not available in this version yet; save the "
-                "chain (openssl s_client -showcerts) and pass it with --chain FILE"
-            )
-        raise click.UsageError("give the chain to check: --chain FILE [--host NAME]")
-    if targets:
-        raise click.UsageError("give either --chain files or HOST targets, not both")
     at = parse_time(at_text) if at_text else None
     anchors = anchors_from_files(ca_files) if ca_files else None
+    if chain_files:
+        if targets or target_file:
+            raise click.UsageError("give either --chain files or targets, not both")
+        return _check_files(chain_files, host, at, anchors, warn_days, password, as_json)
+    if not targets and not target_file:
+        raise click.UsageError("give a target (HOST[:PORT] or URL), -f FILE, or --chain FILE")
+    if host:
+        raise click.UsageError("--host goes with --chain; for an endpoint, give HOST itself")
+    from tlsdoctor.live import LiveOptions
+
+    options = LiveOptions(
+        anchors=anchors,
+        at=at,
+        warn_days=warn_days,
+        timeout=timeout,
+        servername=servername,
+        no_sni=no_sni,
+        probe_protocols=probe_protocols,
+    )
+    mode = Starttls(starttls) if starttls else None
+    if len(targets) == 1 and not target_file:
+        from tlsdoctor.live import check_endpoint
+        from tlsdoctor.probe.targets import parse_target
+
+        endpoint = parse_target(targets[0], connect=connect, starttls=mode)
+        report = check_endpoint(endpoint, options)
+        _print_report(report, as_json)
+        return report.exit_code
+    from tlsdoctor.cli.many import check_many
+
+    return check_many(targets, target_file, connect, mode, options, concurrency, progress, as_json)
+
+
+def _check_files(
+    chain_files: Sequence[str],
+    host: str | None,
+    at: dt.datetime | None,
+    anchors: TrustAnchors | None,
+    warn_days: int | None,
+    password: str | None,
+    as_json: bool,
+) -> int:
+    from tlsdoctor.check import check_chain
+    from tlsdoctor.cli.options import read_file
+
     certificates = [cert for path in chain_files for cert in read_file(path, password)]
     report = check_chain(
         certificates, host, at=at, anchors=anchors, warn_days=warn_days, files=chain_files
     )
+    _print_report(report, as_json)
+    return report.exit_code
+
+
+def _print_report(report: Report, as_json: bool) -> None:
     if as_json:
         from tlsdoctor.render.json_report import dumps, report_to_dict
 
@@ -90,7 +192,6 @@ def check(
         from tlsdoctor.render.text import make_console, render_report
 
         render_report(report, make_console())
-    return report.exit_code
 
 
 @cli.command()

@@ -8,7 +8,16 @@ from __future__ import annotations
 import json as _json
 from typing import Any
 
-from tlsdoctor.models import CertSummary, ClientVerdict, Finding, JsonValue, Report, rfc3339
+from tlsdoctor.models import (
+    CertSummary,
+    ClientVerdict,
+    Finding,
+    JsonValue,
+    Report,
+    ServerClock,
+    TlsInfo,
+    rfc3339,
+)
 
 
 def cert_to_dict(cert: CertSummary) -> dict[str, JsonValue]:
@@ -69,8 +78,29 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             for s in report.trust_anchors
         ],
         "clients": [client_to_dict(c) for c in report.clients],
-        "tls": None,
-        "server_clock": None,
+        "tls": None if report.tls is None else tls_to_dict(report.tls),
+        "server_clock": None if report.server_clock is None else clock_to_dict(report.server_clock),
+    }
+
+
+def tls_to_dict(tls: TlsInfo) -> dict[str, JsonValue]:
+    return {
+        "version": tls.version,
+        "cipher": tls.cipher,
+        "address": tls.address,
+        "addresses": list(tls.addresses),
+        "alpn": tls.alpn,
+        "starttls": tls.starttls,
+        "client_certificate": tls.client_certificate,
+        "seconds": None if tls.seconds is None else round(tls.seconds, 4),
+    }
+
+
+def clock_to_dict(clock: ServerClock) -> dict[str, JsonValue]:
+    return {
+        "date": rfc3339(clock.date),
+        "offset_seconds": round(clock.offset_seconds, 1),
+        "source": clock.source,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import TextIO
 
 from rich.console import Console
@@ -50,6 +51,8 @@ def render_report(report: Report, console: Console) -> None:
         what += f"  chain from {', '.join(report.target.files)}"
     console.print(f"[{style}]{text}[/]  {escape(what)}")
     console.print(f"[dim]evaluated at {_when(report.evaluated_at)}[/]")
+    if report.tls is not None:
+        console.print(f"[dim]{escape(_connection_line(report))}[/]")
     if not report.findings:
         console.print("No problems found: every client would trust this chain.")
     for number, finding in enumerate(report.findings, start=1):
@@ -165,6 +168,52 @@ def _render_clients(report: Report, console: Console) -> None:
     console.print(table)
     if trusted:
         console.print(f"[green]Works in:[/] {', '.join(trusted)}")
+
+
+def _connection_line(report: Report) -> str:
+    tls = report.tls
+    assert tls is not None
+    parts = [f"connected to {tls.address}"]
+    if len(tls.addresses) > 1:
+        parts.append(f"(of {', '.join(tls.addresses)})")
+    if tls.starttls:
+        parts.append(f"via STARTTLS ({tls.starttls})")
+    if tls.version:
+        parts.append(f"with {tls.version} {tls.cipher or ''}".rstrip())
+    parts.append(f"SNI {report.target.sni}" if report.target.sni else "without SNI")
+    if tls.client_certificate:
+        parts.append(f"client certificate {tls.client_certificate}")
+    if report.server_clock is not None:
+        parts.append(
+            f"server clock {_when(report.server_clock.date)} "
+            f"(ours {report.server_clock.offset_seconds:+.0f} s)"
+        )
+    return "; ".join(parts)
+
+
+def render_line(report: Report, console: Console) -> None:
+    """One line per target, for runs over many targets."""
+    text, style = _VERDICT_STYLE[report.verdict]
+    target = report.target
+    name = f"{target.host}:{target.port}" if target.port else (target.host or "?")
+    if report.findings:
+        first = report.findings[0]
+        detail = f"{', '.join(code.value for code in report.codes)}: {first.message}"
+    else:
+        detail = "no problems found"
+    console.print(f"[{style}]{text:<12}[/] {escape(name)}  [dim]{escape(detail)}[/]")
+
+
+def render_summary(console: Console, verdicts: Mapping[str, int], codes: Mapping[str, int]) -> None:
+    """The table at the end of a run over many targets."""
+    table = Table(title="Summary", title_justify="left")
+    table.add_column("verdict / finding")
+    table.add_column("targets", justify="right")
+    for verdict in ("trusted", "untrusted", "error"):
+        table.add_row(f"[bold]{verdict}[/]", str(verdicts.get(verdict, 0)))
+    for code, count in sorted(codes.items(), key=lambda item: (-item[1], item[0])):
+        table.add_row(f"  {code}", str(count))
+    console.print(table)
 
 
 def _when(moment: dt.datetime) -> str:

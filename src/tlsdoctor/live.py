@@ -1,0 +1,231 @@
+"""Diagnosis of a live endpoint: probe, then the same analysis as for files.
+
+The one handshake of :func:`tlsdoctor.probe.endpoint.probe` answers most questions; the
+extra handshakes (no SNI, a modern client, legacy versions) run only when they can add
+information. Like :mod:`tlsdoctor.check`, this module reads the clock and picks defaults;
+everything it judges with is a pure function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import ssl
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from tlsdoctor.analysis.clients import client_verdicts
+from tlsdoctor.analysis.facts import CertFacts
+from tlsdoctor.analysis.handshake import (
+    client_certificate_state,
+    clock_finding,
+    handshake_findings,
+    probe_error_finding,
+)
+from tlsdoctor.analysis.names import parse_host
+from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anchors
+from tlsdoctor.check import build_report, diagnose, utc_now
+from tlsdoctor.codes import FindingCode, priority
+from tlsdoctor.errors import ProbeError
+from tlsdoctor.knowledge import client_catalogue
+from tlsdoctor.models import Finding, Report, ServerClock, Source, Target, TlsInfo
+from tlsdoctor.probe.endpoint import Deadline, ProbeResult, is_ip, probe, probe_again
+from tlsdoctor.probe.targets import Endpoint
+from tlsdoctor.probe.tls import ClientProfile, Handshake
+
+DEFAULT_TIMEOUT = 10.0
+_MODERN_CIPHERS = frozenset(cipher["name"] for cipher in ssl.create_default_context().get_ciphers())
+_LEGACY_PROBES = (("TLSv1", ssl.TLSVersion.TLSv1), ("TLSv1.1", ssl.TLSVersion.TLSv1_1))
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How to check endpoints; every field has the CLI's default."""
+
+    anchors: TrustAnchors | None = None
+    at: dt.datetime | None = None
+    warn_days: int | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    servername: str | None = None
+    no_sni: bool = False
+    probe_protocols: bool = False
+
+
+async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOptions()) -> Report:
+    """Diagnose one endpoint; a failure to check becomes a report with verdict 'error'."""
+    anchors = default_anchors() if options.anchors is None else options.anchors
+    deadline = Deadline(options.timeout)
+    sni = _sni(endpoint, options)
+    target = Target(host=endpoint.host, port=endpoint.port, sni=sni, source=Source.NETWORK)
+    checked_at = utc_now()
+    try:
+        result = await probe(endpoint, sni, deadline)
+    except ProbeError as error:
+        return _could_not_check(target, checked_at, anchors, error)
+    handshake = result.handshake
+    modern = await _modern_if_needed(result, deadline, sni)
+    legacy = await _legacy_versions(result, deadline, sni) if options.probe_protocols else []
+    findings = handshake_findings(handshake, modern, legacy)
+    presented = [CertFacts.of(x509.load_der_x509_certificate(der)) for der in handshake.chain]
+    local_now = checked_at if options.at is None else options.at
+    server_clock = _server_clock(handshake, checked_at, endpoint)
+    path = None
+    if presented:
+        host_name = parse_host(endpoint.host)
+        chain_findings, path = diagnose(
+            presented, anchors, mozilla_anchors(), local_now, host_name, options.warn_days
+        )
+        if server_clock is not None and options.at is None:
+            at_server, server_path = diagnose(
+                presented,
+                anchors,
+                mozilla_anchors(),
+                server_clock.date,
+                host_name,
+                options.warn_days,
+            )
+            clock = clock_finding(
+                local_now,
+                server_clock.date,
+                server_clock.source,
+                [f.code for f in chain_findings],
+                [f.code for f in at_server],
+            )
+            if clock is not None:
+                chain_findings, path, local_now = (
+                    [clock, *at_server],
+                    server_path,
+                    server_clock.date,
+                )
+        chain_findings = await _explain_default_certificate(
+            chain_findings, result, deadline, sni, presented[0]
+        )
+        findings.extend(chain_findings)
+    findings.sort(key=lambda finding: priority(finding.code))
+    tls = TlsInfo(
+        version=handshake.version,
+        cipher=handshake.cipher,
+        address=result.address,
+        addresses=result.addresses,
+        alpn=handshake.alpn,
+        starttls=endpoint.starttls.value if endpoint.starttls else None,
+        client_certificate=client_certificate_state(handshake),
+        seconds=result.seconds,
+    )
+    return build_report(
+        target,
+        checked_at,
+        local_now,
+        findings,
+        presented,
+        path,
+        anchors,
+        tls=tls,
+        server_clock=server_clock,
+    )
+
+
+def check_endpoint(endpoint: Endpoint, options: LiveOptions = LiveOptions()) -> Report:
+    """:func:`check_endpoint_async` for callers without an event loop."""
+    return asyncio.run(check_endpoint_async(endpoint, options))
+
+
+def _sni(endpoint: Endpoint, options: LiveOptions) -> str | None:
+    if options.no_sni:
+        return None
+    name = options.servername or endpoint.host
+    return None if is_ip(name) else name  # RFC 6066: no IP literals in SNI
+
+
+async def _modern_if_needed(
+    result: ProbeResult, deadline: Deadline, sni: str | None
+) -> Handshake | None:
+    """A handshake as a current client, when the wide one chose a cipher they lack."""
+    handshake = result.handshake
+    if not handshake.completed or handshake.version not in ("TLSv1.2", "TLSv1.3"):
+        return None
+    if handshake.cipher is None or handshake.cipher in _MODERN_CIPHERS:
+        return None
+    return await probe_again(result, deadline, sni=sni, profile=ClientProfile.MODERN)
+
+
+async def _legacy_versions(result: ProbeResult, deadline: Deadline, sni: str | None) -> list[str]:
+    """The legacy versions a modern server still accepts (only with --protocols)."""
+    if result.handshake.version not in ("TLSv1.2", "TLSv1.3"):
+        return []
+    accepted = []
+    for name, version in _LEGACY_PROBES:
+        answer = await probe_again(result, deadline, sni=sni, maximum=version, minimum=version)
+        if answer is not None and answer.completed:
+            accepted.append(name)
+    return accepted
+
+
+def _server_clock(
+    handshake: Handshake, checked_at: dt.datetime, endpoint: Endpoint
+) -> ServerClock | None:
+    if handshake.http is None or handshake.http.date is None:
+        return None
+    date = handshake.http.date.astimezone(dt.timezone.utc)
+    return ServerClock(
+        date=date,
+        offset_seconds=(checked_at - date).total_seconds(),
+        source=f"HTTP Date header of https://{endpoint}/",
+    )
+
+
+async def _explain_default_certificate(
+    findings: list[Finding],
+    result: ProbeResult,
+    deadline: Deadline,
+    sni: str | None,
+    leaf: CertFacts,
+) -> list[Finding]:
+    """On a name mismatch, compare with the certificate served without SNI: the same one
+    means the server has no site for this name and returns its default."""
+    mismatch = next((f for f in findings if f.code is FindingCode.HOSTNAME_MISMATCH), None)
+    if mismatch is None or sni is None:
+        return findings
+    other = await probe_again(result, deadline, sni=None)
+    if other is None or not other.chain:
+        return findings
+    default_leaf = CertFacts.of(x509.load_der_x509_certificate(other.chain[0]))
+    same = default_leaf.sha256 == leaf.sha256
+    evidence = dict(mismatch.evidence)
+    evidence["default_certificate"] = same
+    evidence["no_sni_certificate"] = default_leaf.subject_text
+    message = mismatch.message
+    fix = mismatch.fix
+    if same:
+        message += (
+            f" The server returns the same certificate without SNI: it has no site for "
+            f"'{sni}' and answers with its default certificate."
+        )
+        fix = (
+            f"Configure a virtual host for {sni} with its own certificate (nginx: a server "
+            f"block with `server_name {sni};`), or add {sni} to the default certificate.",
+            *fix,
+        )
+    updated = dataclasses.replace(mismatch, message=message, evidence=evidence, fix=fix)
+    return [updated if f is mismatch else f for f in findings]
+
+
+def _could_not_check(
+    target: Target, checked_at: dt.datetime, anchors: TrustAnchors, error: ProbeError
+) -> Report:
+    finding = probe_error_finding(error)
+    clients = client_verdicts(
+        [finding], client_catalogue(), target.host, None, custom_anchors=anchors.kinds == {CUSTOM}
+    )
+    return Report(
+        target=target,
+        checked_at=checked_at,
+        evaluated_at=checked_at,
+        findings=(finding,),
+        chain=(),
+        path=(),
+        trust_anchors=anchors.sources,
+        clients=clients,
+    )

@@ -1,0 +1,239 @@
+"""Probing one endpoint: resolve, connect, STARTTLS, handshake, ask for the time.
+
+:func:`probe` is the one handshake every check makes. The ``probe_*`` functions are the
+extra handshakes the analysis asks for only when they add information (no SNI, a modern
+client, one protocol version at a time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+
+from tlsdoctor.errors import NotTls, ProbeError
+from tlsdoctor.probe.failures import NOT_TLS_REASONS, translate
+from tlsdoctor.probe.sniff import identify
+from tlsdoctor.probe.starttls import PREAMBLES
+from tlsdoctor.probe.targets import Endpoint
+from tlsdoctor.probe.tls import (
+    ClientProfile,
+    Handshake,
+    ask_http,
+    close,
+    make_context,
+    presented_chain,
+    start_tls,
+)
+
+# After the handshake, how long a TLS 1.3 server that requested a certificate has to
+# abort before we take it that the certificate was optional.
+CERTIFICATE_ABORT_WAIT = 1.0
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Everything the network said about one endpoint."""
+
+    endpoint: Endpoint
+    addresses: tuple[str, ...]  # every address the name resolved to
+    address: str  # the one the handshake used
+    sni: str | None
+    handshake: Handshake
+    seconds: float
+
+
+class Deadline:
+    """One time budget for a whole check: every step gets what is left of it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(0.01, self.end - time.monotonic())
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def resolve(endpoint: Endpoint, deadline: Deadline) -> tuple[str, ...]:
+    """Every address of the endpoint (A and AAAA), or the --connect address."""
+    if endpoint.connect:
+        return (endpoint.connect,)
+    if is_ip(endpoint.host):
+        return (endpoint.host,)
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM),
+            deadline.left(),
+        )
+    except Exception as exc:
+        raise translate(exc, str(endpoint), "resolving the name", deadline.seconds) from exc
+    return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def _connect(
+    endpoint: Endpoint, addresses: tuple[str, ...], deadline: Deadline
+) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+    """The first address that accepts, in resolver order (as clients try them)."""
+    failure: BaseException | None = None
+    for address in addresses:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(address, endpoint.port), deadline.left()
+            )
+        except (OSError, asyncio.TimeoutError) as exc:
+            failure = exc
+            continue
+        return address, reader, writer
+    assert failure is not None
+    raise translate(failure, str(endpoint), "connecting", deadline.seconds) from failure
+
+
+async def _handshake_on(
+    endpoint: Endpoint,
+    address: str,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    sni: str | None,
+    profile: ClientProfile,
+    deadline: Deadline,
+    maximum: ssl.TLSVersion | None = None,
+    minimum: ssl.TLSVersion | None = None,
+    ask_time: bool = True,
+) -> Handshake:
+    step = "negotiating STARTTLS"
+    try:
+        if endpoint.starttls is not None:
+            await asyncio.wait_for(
+                PREAMBLES[endpoint.starttls](reader, writer, str(endpoint)), deadline.left()
+            )
+        step = "in the TLS handshake"
+        context, recorder = make_context(profile, endpoint.http, maximum, minimum)
+        try:
+            await asyncio.wait_for(start_tls(writer, context, sni), deadline.left())
+        except ssl.SSLError as exc:
+            reason = exc.reason or type(exc).__name__
+            if reason in NOT_TLS_REASONS:
+                raise await _not_tls(endpoint, address, deadline, reason) from exc
+            if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) and not recorder.alerts:
+                raise
+            return Handshake(
+                certificate_requested=recorder.certificate_requested,
+                alert=recorder.alerts[-1] if recorder.alerts else None,
+                error=reason,
+            )
+        ssl_object = writer.get_extra_info("ssl_object")
+        cipher = ssl_object.cipher() if ssl_object is not None else None
+        http = None
+        aborted = False
+        step = "waiting for the server's answer"
+        if endpoint.http and ask_time:
+            try:
+                http = await ask_http(reader, writer, sni or endpoint.host, min(deadline.left(), 5))
+            except (ssl.SSLError, ConnectionError, asyncio.IncompleteReadError):
+                aborted = True
+            except asyncio.TimeoutError:
+                http = None
+            aborted = aborted or (recorder.certificate_requested and http is None)
+        elif recorder.certificate_requested:
+            aborted = await _aborts(reader, min(deadline.left(), CERTIFICATE_ABORT_WAIT))
+        return Handshake(
+            chain=presented_chain(writer),
+            version=ssl_object.version() if ssl_object is not None else None,
+            cipher=cipher[0] if cipher else None,
+            alpn=ssl_object.selected_alpn_protocol() if ssl_object is not None else None,
+            certificate_requested=recorder.certificate_requested,
+            alert=recorder.alerts[-1] if recorder.alerts else None,
+            http=http,
+            aborted_after_handshake=aborted,
+        )
+    except ProbeError:
+        raise
+    except Exception as exc:
+        raise translate(exc, str(endpoint), step, deadline.seconds) from exc
+    finally:
+        await close(writer)
+
+
+async def _aborts(reader: asyncio.StreamReader, wait: float) -> bool:
+    """Whether the server closes or alerts within ``wait`` (it would not for a client
+    certificate that was only requested)."""
+    try:
+        data = await asyncio.wait_for(reader.read(1), wait)
+    except asyncio.TimeoutError:
+        return False
+    except (ssl.SSLError, ConnectionError):
+        return True
+    return not data
+
+
+async def _not_tls(endpoint: Endpoint, address: str, deadline: Deadline, reason: str) -> NotTls:
+    protocol = None
+    with contextlib.suppress(Exception):
+        protocol = await identify(address, endpoint.port, min(deadline.left(), 3.0))
+    if protocol is None:
+        return NotTls(
+            str(endpoint),
+            f"the port does not answer in TLS ({reason}) and its protocol is not recognised",
+            protocol=None,
+            tls_error=reason,
+        )
+    return NotTls(
+        str(endpoint),
+        f"the port speaks {protocol.name}, not TLS ({protocol.said!r}): {protocol.advice}",
+        protocol=protocol.name,
+        server_said=protocol.said,
+        advice=protocol.advice,
+        tls_error=reason,
+    )
+
+
+async def probe(endpoint: Endpoint, sni: str | None, deadline: Deadline) -> ProbeResult:
+    """The one handshake of a check, with the widest client, and the server's time."""
+    started = time.monotonic()
+    addresses = await resolve(endpoint, deadline)
+    address, reader, writer = await _connect(endpoint, addresses, deadline)
+    handshake = await _handshake_on(
+        endpoint, address, reader, writer, sni, ClientProfile.WIDE, deadline
+    )
+    return ProbeResult(endpoint, addresses, address, sni, handshake, time.monotonic() - started)
+
+
+async def probe_again(
+    result: ProbeResult,
+    deadline: Deadline,
+    *,
+    sni: str | None,
+    profile: ClientProfile = ClientProfile.WIDE,
+    maximum: ssl.TLSVersion | None = None,
+    minimum: ssl.TLSVersion | None = None,
+) -> Handshake | None:
+    """Another handshake to the same address; None when it could not be made."""
+    try:
+        _, reader, writer = await _connect(result.endpoint, (result.address,), deadline)
+        return await _handshake_on(
+            result.endpoint,
+            result.address,
+            reader,
+            writer,
+            sni,
+            profile,
+            deadline,
+            maximum,
+            minimum,
+            ask_time=False,
+        )
+    except ProbeError:
+        return None

@@ -1,0 +1,77 @@
+"""Many endpoints at once: one scanner with a global and a per-host concurrency limit.
+
+Reports come out in input order. At most ``window`` checks are started ahead of the
+oldest unfinished one, so memory stays flat whatever the number of targets (targets are
+read lazily too), and a slow target delays the output of the ones after it by no more
+than its own timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+
+from tlsdoctor.live import LiveOptions, check_endpoint_async
+from tlsdoctor.models import Report
+from tlsdoctor.probe.targets import Endpoint
+
+DEFAULT_CONCURRENCY = 50
+DEFAULT_PER_HOST = 8
+
+
+class _HostLimits:
+    """One semaphore per host name, dropped when no check of that host is running."""
+
+    def __init__(self, per_host: int) -> None:
+        self.per_host = per_host
+        self._limits: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    async def run(self, host: str, job: Callable[[], Awaitable[Report]]) -> Report:
+        semaphore, users = self._limits.get(host, (asyncio.Semaphore(self.per_host), 0))
+        self._limits[host] = (semaphore, users + 1)
+        try:
+            async with semaphore:
+                return await job()
+        finally:
+            semaphore, users = self._limits[host]
+            if users == 1:
+                del self._limits[host]
+            else:
+                self._limits[host] = (semaphore, users - 1)
+
+
+async def scan(
+    endpoints: Iterable[Endpoint],
+    options: LiveOptions | None = None,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    per_host: int = DEFAULT_PER_HOST,
+    on_report: Callable[[Report], None] | None = None,
+) -> AsyncIterator[Report]:
+    """Check every endpoint; yield the reports in input order."""
+    settings = LiveOptions() if options is None else options
+    slots = asyncio.Semaphore(concurrency)
+    hosts = _HostLimits(per_host)
+    window = max(4 * concurrency, 64)
+
+    async def one(endpoint: Endpoint) -> Report:
+        async with slots:
+            report = await hosts.run(
+                endpoint.host, lambda: check_endpoint_async(endpoint, settings)
+            )
+        if on_report is not None:
+            on_report(report)
+        return report
+
+    pending: deque[asyncio.Task[Report]] = deque()
+    try:
+        for endpoint in endpoints:
+            if len(pending) >= window:
+                yield await pending.popleft()
+            pending.append(asyncio.ensure_future(one(endpoint)))
+        while pending:
+            yield await pending.popleft()
+    finally:
+        for task in pending:
+            task.cancel()

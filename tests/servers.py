@@ -1,0 +1,138 @@
+"""Real servers on loopback for the live tests: openssl s_server, nginx, a silent port.
+
+Every server is started on a free port, waited for until it accepts, and stopped (and
+reaped) when the test is done; all of them listen on 127.0.0.1 or [::1] only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+STARTUP_SECONDS = 10.0
+
+
+def free_port(family: int = socket.AF_INET) -> int:
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_listening(host: str, port: int, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            raise RuntimeError(f"server exited with {process.returncode}: {output[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {STARTUP_SECONDS} s")
+
+
+@contextlib.contextmanager
+def running(argv: Sequence[str], host: str, port: int, cwd: Path | None = None) -> Iterator[int]:
+    process = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_listening(host, port, process)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        if process.stdout:
+            process.stdout.close()
+
+
+@contextlib.contextmanager
+def s_server(
+    cert: Path, key: Path, *extra: str, chain: Path | None = None, host: str = "127.0.0.1"
+) -> Iterator[int]:
+    """`openssl s_server` on a free port (``host`` may be ``::1``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    port = free_port(family)
+    accept = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    argv = [
+        "openssl",
+        "s_server",
+        "-accept",
+        accept,
+        "-cert",
+        str(cert),
+        "-key",
+        str(key),
+        "-quiet",
+    ]
+    if chain is not None:
+        argv += ["-cert_chain", str(chain)]
+    with running([*argv, *extra], host, port) as bound:
+        yield bound
+
+
+@contextlib.contextmanager
+def silent_port() -> Iterator[int]:
+    """A port whose listen queue accepts the TCP connection and then says nothing."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield int(sock.getsockname()[1])
+
+
+def nginx_available() -> bool:
+    return shutil.which("nginx") is not None
+
+
+@contextlib.contextmanager
+def nginx(folder: Path, servers: Sequence[tuple[str, Path, Path, bool]]) -> Iterator[int]:
+    """nginx with one TLS server block per (server_name, chain, key, default) on one port."""
+    port = free_port()
+    blocks = []
+    for name, chain, key, default in servers:
+        blocks.append(
+            f"""
+    server {{
+        listen 127.0.0.1:{port} ssl{" default_server" if default else ""};
+        server_name {name};
+        ssl_certificate {chain};
+        ssl_certificate_key {key};
+        location / {{ return 200 "ok\\n"; }}
+    }}"""
+        )
+    (folder / "logs").mkdir(exist_ok=True)
+    config = folder / "nginx.conf"
+    config.write_text(
+        f"""
+daemon off;
+master_process on;
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/logs/error.log;
+user root;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    {"".join(blocks)}
+}}
+"""
+    )
+    with running(["nginx", "-c", str(config), "-p", str(folder)], "127.0.0.1", port) as bound:
+        yield bound
