@@ -136,7 +136,7 @@ def test_hostname_mismatch_from_the_command_line(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["check"], "give the chain to check"),
+        (["check"], "give a target (HOST[:PORT] or URL), -f FILE, or --chain FILE"),
         (["check", "--chain", "/nonexistent/chain.pem"], "/nonexistent/chain.pem: no such file"),
         (["check", "--chain", "GARBAGE"], "holds no certificate"),
         (["check", "--chain", "LEAF", "--at", "yesterday"], "--at 'yesterday' is not a time"),
@@ -145,7 +145,11 @@ def test_hostname_mismatch_from_the_command_line(
         (["check", "--chain", "LEAF", "--warn-days", "-4"], "-4"),
         (["check", "--nonsense"], "No such option"),
         (["inspect"], "Missing argument"),
-        (["check", "www.example.test"], "not available in this version"),
+        (["check", "www.example.test", "--host", "x"], "--host goes with --chain"),
+        (["check", "www.example.test", "--chain", "LEAF"], "either --chain files or targets"),
+        (["check", "http://www.example.test/"], "plain HTTP: there is no TLS to check"),
+        (["check", "www.example.test:99999"], "'99999' is not a port number"),
+        (["check", "-f", "/nonexistent/targets.txt"], "/nonexistent/targets.txt: cannot be read"),
     ],
 )
 def test_bad_usage_and_input_exit_3_without_traceback(
