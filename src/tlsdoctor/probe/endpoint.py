@@ -98,7 +98,8 @@ async def _connect(
             continue
         return address, reader, writer
     assert failure is not None
-    raise translate(failure, str(endpoint), "connecting", deadline.seconds) from failure
+    where = ", ".join(f"{a} port {endpoint.port}" for a in addresses)
+    raise translate(failure, str(endpoint), "connecting", deadline.seconds, where) from failure
 
 
 async def _handshake_on(

@@ -29,8 +29,11 @@ NOT_TLS_REASONS = frozenset(
 )
 
 
-def translate(exc: BaseException, target: str, step: str, timeout: float) -> ProbeError:
-    """``exc``, raised while ``step`` (resolving, connecting, ...), as a ProbeError."""
+def translate(
+    exc: BaseException, target: str, step: str, timeout: float, where: str | None = None
+) -> ProbeError:
+    """``exc``, raised while ``step`` (resolving, connecting, ...) with the address
+    ``where``, as a ProbeError."""
     if isinstance(exc, ProbeError):
         return exc
     if isinstance(exc, socket.gaierror):
@@ -48,7 +51,10 @@ def translate(exc: BaseException, target: str, step: str, timeout: float) -> Pro
             timeout_seconds=timeout,
         )
     if isinstance(exc, ConnectionRefusedError):
-        return ConnectionRefused(target, "nothing listens on this port", step=step)
+        place = f" on {where}" if where else ""
+        return ConnectionRefused(
+            target, f"nothing listens{place}: the connection was refused", step=step
+        )
     if isinstance(
         exc,
         (

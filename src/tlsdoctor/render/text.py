@@ -46,7 +46,10 @@ def render_report(report: Report, console: Console) -> None:
     warnings = sum(1 for f in report.findings if f.severity is Severity.WARNING)
     if report.verdict is Verdict.TRUSTED and warnings:
         text, style = "✓ TRUSTED (with warnings)", "bold yellow"
-    what = report.target.host or "(no host name given)"
+    target = report.target
+    what = target.host or "(no host name given)"
+    if target.port is not None:
+        what = f"[{what}]:{target.port}" if ":" in what else f"{what}:{target.port}"
     if report.target.files:
         what += f"  chain from {', '.join(report.target.files)}"
     console.print(f"[{style}]{text}[/]  {escape(what)}")
@@ -59,12 +62,13 @@ def render_report(report: Report, console: Console) -> None:
         console.print()
         _render_finding(number, finding, console)
     console.print()
-    _render_chain(
-        "Chain as given" if report.target.files else "Chain as sent", report.chain, report, console
-    )
-    if [c.sha256 for c in report.path] != [c.sha256 for c in report.chain]:
+    if report.chain:
+        title = "Chain as given" if report.target.files else "Chain as sent"
+        _render_chain(title, report.chain, report, console)
+    if report.path and [c.sha256 for c in report.path] != [c.sha256 for c in report.chain]:
         _render_chain("Path to a trust anchor", report.path, report, console)
-    _render_clients(report, console)
+    if report.verdict is not Verdict.ERROR:
+        _render_clients(report, console)
     anchors = "; ".join(f"{s.name}, {s.count} roots" for s in report.trust_anchors)
     console.print(f"[dim]Trust anchors: {escape(anchors)}[/]")
 

@@ -1,0 +1,335 @@
+"""The lab's certificate authority: every certificate the endpoints serve, made at start.
+
+Keys are EC P-256 (fast to make) unless a scenario is about the key; dates are relative to
+the real current time, so a lab started today serves certificates that are valid (or
+expired, or not yet valid) today. Nothing here is persisted except by the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Union
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from tlsdoctor.errors import TlsDoctorError
+
+# Union, not |: the alias is evaluated at run time, where 3.10 cannot | these classes' ABCs
+# with certainty across cryptography versions.
+PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]  # noqa: UP007
+
+DAY = dt.timedelta(days=1)
+LAB_ORG = "tlsdoctor lab"
+# A leaf's default lifetime: 90 days, a day of it gone (well outside the warning window).
+LEAF_BACKDATE = DAY
+LEAF_LIFETIME = 90 * DAY
+OPENSSL_TIMEOUT = 30.0
+
+
+class LabError(TlsDoctorError):
+    """The lab cannot start: a port is taken, the openssl command is missing, ..."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate and its private key."""
+
+    cert: x509.Certificate
+    key: PrivateKey
+
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def key_pem(self) -> bytes:
+        return key_pem(self.key)
+
+
+def key_pem(key: PrivateKey) -> bytes:
+    """An unencrypted PKCS#8 PEM key, as servers load it."""
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def lab_name(cn: str | None, org: str | None = LAB_ORG) -> x509.Name:
+    attributes = []
+    if org is not None:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    if cn is not None:
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    return x509.Name(attributes)
+
+
+class LabPki:
+    """The lab's roots and intermediates, made once per start, and the leaves they issue.
+
+    ``root`` is the one root a client trusts (``ca_file``); every other CA here is made on
+    first use, so a lab pays only for what its scenarios need.
+    """
+
+    def __init__(self, now: dt.datetime, aia_url: str) -> None:
+        self.now = now
+        self.aia_url = aia_url  # where ``intermediate`` is published (caIssuers)
+        self.root = self.make_root("tlsdoctor lab Root CA")
+        self.intermediate = self.issue_ca(self.root, "tlsdoctor lab Issuing CA")
+
+    # CAs -------------------------------------------------------------------------------
+    def make_root(self, cn: str, org: str = LAB_ORG) -> Issued:
+        key = ec_key()
+        return _build(
+            subject=lab_name(cn, org),
+            issuer=None,
+            key=key,
+            not_before=self.now - 5 * 365 * DAY,
+            not_after=self.now + 10 * 365 * DAY,
+            ca=True,
+        )
+
+    def issue_ca(self, issuer: Issued, cn: str, org: str = LAB_ORG) -> Issued:
+        return _build(
+            subject=lab_name(cn, org),
+            issuer=issuer,
+            key=ec_key(),
+            not_before=self.now - 365 * DAY,
+            not_after=self.now + 5 * 365 * DAY,
+            ca=True,
+        )
+
+    @functools.cached_property
+    def untrusted_root(self) -> Issued:
+        """A root of its own that is never written to ``ca_file``."""
+        return self.make_root("tlsdoctor lab Untrusted Root CA", org="tlsdoctor lab untrusted")
+
+    @functools.cached_property
+    def untrusted_intermediate(self) -> Issued:
+        return self.issue_ca(
+            self.untrusted_root, "tlsdoctor lab Untrusted Issuing CA", org="tlsdoctor lab untrusted"
+        )
+
+    @functools.cached_property
+    def policy_ca(self) -> Issued:
+        """The upper of two stacked intermediates (root -> policy CA -> issuing CA 2)."""
+        return self.issue_ca(self.root, "tlsdoctor lab Policy CA")
+
+    @functools.cached_property
+    def issuing_ca_2(self) -> Issued:
+        return self.issue_ca(self.policy_ca, "tlsdoctor lab Issuing CA 2")
+
+    @functools.cached_property
+    def client_ca(self) -> Issued:
+        """The CA the client-certificate endpoint accepts client certificates from."""
+        return self.make_root("tlsdoctor lab Client CA")
+
+    @functools.cached_property
+    def client(self) -> Issued:
+        return _build(
+            subject=lab_name("tlsdoctor lab client"),
+            issuer=self.client_ca,
+            key=ec_key(),
+            not_before=self.now - LEAF_BACKDATE,
+            not_after=self.now - LEAF_BACKDATE + LEAF_LIFETIME,
+            ca=False,
+            eku=(ExtendedKeyUsageOID.CLIENT_AUTH,),
+        )
+
+    @functools.cached_property
+    def superfish(self) -> Issued:
+        """The Superfish root with its public private key (CVE-2015-2077), shipped as data."""
+        folder = resources.files(__package__).joinpath("known_bad_roots")
+        try:
+            cert = x509.load_pem_x509_certificate(folder.joinpath("ca-superfish.crt").read_bytes())
+            key = serialization.load_pem_private_key(
+                folder.joinpath("ca-superfish.key").read_bytes(), password=None
+            )
+        except (OSError, ValueError) as exc:
+            raise LabError(
+                f"the Superfish root shipped with the lab cannot be read: {exc}"
+            ) from exc
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise LabError("the Superfish key shipped with the lab is not an RSA key")
+        return Issued(cert, key)
+
+    # Leaves ----------------------------------------------------------------------------
+    def leaf(
+        self,
+        issuer: Issued,
+        dns: Sequence[str],
+        *,
+        cn: str | None = None,
+        san: bool = True,
+        key: PrivateKey | None = None,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+        aia_url: str | None = None,
+    ) -> Issued:
+        """A server certificate: CN and SAN are the first name unless told otherwise."""
+        start = self.now - LEAF_BACKDATE if not_before is None else not_before
+        return _build(
+            subject=lab_name(cn if cn is not None else dns[0], org=None),
+            issuer=issuer,
+            key=key or ec_key(),
+            not_before=start,
+            not_after=start + LEAF_LIFETIME if not_after is None else not_after,
+            ca=False,
+            dns=dns if san else (),
+            eku=(ExtendedKeyUsageOID.SERVER_AUTH,),
+            aia_url=aia_url,
+        )
+
+    def self_signed(self, host: str) -> Issued:
+        """What `openssl req -x509 -subj /CN=host -addext subjectAltName=DNS:host` makes."""
+        return _build(
+            subject=lab_name(host, org=None),
+            issuer=None,
+            key=ec_key(),
+            not_before=self.now - LEAF_BACKDATE,
+            not_after=self.now - LEAF_BACKDATE + 365 * DAY,
+            ca=True,
+            dns=(host,),
+            eku=(ExtendedKeyUsageOID.SERVER_AUTH,),
+        )
+
+    def resign_sha1(self, leaf: Issued, issuer: Issued) -> Issued:
+        """``leaf`` signed by ``issuer`` with SHA-1.
+
+        cryptography refuses to make SHA-1 signatures, so the openssl command signs a CSR
+        of the same key and names. Its -days counts from the real now: the certificate is
+        valid from this second for 90 days.
+        """
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise LabError("the sha1 endpoint needs the openssl command, which is not on PATH")
+        san = leaf.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(leaf.cert.subject)
+            .add_extension(san, critical=False)
+            .sign(leaf.key, hashes.SHA256())
+        )
+        with tempfile.TemporaryDirectory(prefix="tlsdoctor-lab-sha1-") as tmp:
+            folder = Path(tmp)
+            (folder / "req.pem").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+            (folder / "ca.pem").write_bytes(issuer.pem())
+            (folder / "ca.key").write_bytes(issuer.key_pem())
+            (folder / "ext.cnf").write_text(
+                "[v3]\nbasicConstraints=critical,CA:FALSE\n"
+                "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+                "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+            )
+            command = [
+                openssl,
+                "x509",
+                "-req",
+                "-in",
+                "req.pem",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                f"0x{secrets.randbits(63) + 1:x}",
+                "-sha1",
+                "-days",
+                str(LEAF_LIFETIME.days),
+                "-copy_extensions",
+                "copy",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                "v3",
+                "-out",
+                "out.pem",
+            ]
+            try:
+                subprocess.run(
+                    command, cwd=folder, check=True, capture_output=True, timeout=OPENSSL_TIMEOUT
+                )
+                cert = x509.load_pem_x509_certificate((folder / "out.pem").read_bytes())
+            except subprocess.CalledProcessError as exc:
+                detail = exc.stderr.decode(errors="replace").strip().splitlines()
+                raise LabError(
+                    "openssl refused to sign the sha1 endpoint's certificate: "
+                    + (detail[-1] if detail else f"exit status {exc.returncode}")
+                ) from exc
+            except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+                raise LabError(
+                    f"openssl could not sign the sha1 endpoint's certificate: {exc}"
+                ) from exc
+        return Issued(cert, leaf.key)
+
+
+def rsa_key(bits: int) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def _build(
+    *,
+    subject: x509.Name,
+    issuer: Issued | None,
+    key: PrivateKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    ca: bool,
+    dns: Sequence[str] = (),
+    eku: Sequence[x509.ObjectIdentifier] | None = None,
+    aia_url: str | None = None,
+) -> Issued:
+    """The one certificate builder: the profile a modern private CA issues."""
+    signer = key if issuer is None else issuer.key
+    issuer_name = subject if issuer is None else issuer.cert.subject
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(secrets.randbits(63) + 1)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca, None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), False
+        )
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                # RSA key exchange (TLS 1.0-1.2 without ECDHE) encrypts to the leaf's key.
+                key_encipherment=not ca and isinstance(key, rsa.RSAPrivateKey),
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    )
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), False)
+    if dns:
+        names = [x509.DNSName(name) for name in dns]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), False)
+    if aia_url is not None:
+        access = x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(aia_url)
+        )
+        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), False)
+    return Issued(builder.sign(signer, hashes.SHA256()), key)
