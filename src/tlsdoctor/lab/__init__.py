@@ -29,7 +29,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from tlsdoctor.lab.pki import LabError, LabPki, key_pem
-from tlsdoctor.lab.scenarios import INTERMEDIATE_PATH, SCENARIOS, Scenario, Server
+from tlsdoctor.lab.scenarios import INTERMEDIATE_PATH, SCENARIOS, Scenario, Served, Server
 from tlsdoctor.lab.servers import ServerThread, Service, server_context
 
 __all__ = ["ENDPOINT_NAMES", "Lab", "LabEndpoint", "LabError"]
@@ -168,7 +168,9 @@ class Lab:
         endpoints: list[LabEndpoint] = []
         for scenario, sock in zip(SCENARIOS, sockets, strict=True):
             body = f"tlsdoctor lab: {scenario.name} ({scenario.host})\n{scenario.description}\n"
-            context = _tls_context(scenario, pki, folder) if scenario.build is not None else None
+            context = None
+            if scenario.build is not None:
+                context = _tls_context(scenario, scenario.build(pki, scenario.host), folder)
             files = published if scenario.server is Server.PLAIN_HTTP else {}
             services.append(Service(scenario.name, sock, context, body, files))
             endpoints.append(
@@ -184,10 +186,8 @@ class Lab:
         return services, tuple(endpoints)
 
 
-def _tls_context(scenario: Scenario, pki: LabPki, folder: Path) -> ssl.SSLContext:
+def _tls_context(scenario: Scenario, served: Served, folder: Path) -> ssl.SSLContext:
     """The scenario's chain and key, written to ``folder``, loaded as its server sends them."""
-    assert scenario.build is not None
-    served = scenario.build(pki, scenario.host)
     chain_file = folder / f"{scenario.name}.pem"
     key_file = folder / f"{scenario.name}.key"
     _write(chain_file, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in served.chain))

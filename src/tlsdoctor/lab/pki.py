@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Union
+from typing import TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,9 +26,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from tlsdoctor.errors import TlsDoctorError
 
-# Union, not |: the alias is evaluated at run time, where 3.10 cannot | these classes' ABCs
-# with certainty across cryptography versions.
-PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]  # noqa: UP007
+PrivateKey: TypeAlias = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 DAY = dt.timedelta(days=1)
 LAB_ORG = "tlsdoctor lab"

@@ -57,8 +57,9 @@ def server_context(
     tls1_0_only: bool = False,
     client_ca_file: Path | None = None,
 ) -> ssl.SSLContext:
-    """A server context sending ``chain_file`` exactly as written (leaf first, then the
-    rest in file order: OpenSSL neither reorders nor completes an explicit chain)."""
+    """A server context sending ``chain_file`` exactly as written: leaf first, then the
+    other certificates in file order. (OpenSSL completes a chain from its verify store only
+    when the file has none, and no store here holds the issuer of a served leaf.)"""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if tls1_0_only:
         # The deprecation is the point of this endpoint; only here is it silenced.
@@ -67,8 +68,10 @@ def server_context(
             context.minimum_version = ssl.TLSVersion.TLSv1
             context.maximum_version = ssl.TLSVersion.TLSv1
     if legacy or tls1_0_only:
-        # Security level 0: OpenSSL refuses RSA-1024 keys and SHA-1 signatures at load
-        # time above it, and TLS 1.0's SHA-1 handshake signatures above level 0.
+        # Security level 0. At Python's level 2, OpenSSL 3 refuses to load a leaf with an
+        # RSA-1024 key (EE_KEY_TOO_SMALL) or a SHA-1 signature (CA_MD_TOO_WEAK, also at
+        # level 1), and a TLS 1.0 server cannot sign its handshake (MD5+SHA-1 or SHA-1):
+        # NO_SUITABLE_SIGNATURE_ALGORITHM at levels 1 and 2.
         context.set_ciphers("ALL:@SECLEVEL=0" if tls1_0_only else "DEFAULT:@SECLEVEL=0")
     if client_ca_file is not None:
         context.verify_mode = ssl.CERT_REQUIRED
