@@ -226,6 +226,32 @@ def inspect(files: Sequence[str], at_text: str | None, password: str | None, as_
     return 0
 
 
+@cli.command()
+@click.option("--dir", "directory", metavar="DIR", help="Write the certificates here (kept).")
+@click.option(
+    "--port-base",
+    type=click.IntRange(min=1, max=65000),
+    help="Serve on consecutive ports from this one (default: free ports; stay below 32768).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the endpoints as JSON Lines.")
+def lab(directory: str | None, port_base: int | None, as_json: bool) -> int:
+    """Serve one loopback endpoint per failure, until Ctrl-C, to test any client against."""
+    from tlsdoctor.cli.lab import serve
+
+    return serve(directory, port_base, as_json)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, metavar="[ENDPOINT]...")
+@click.option("--full", is_flag=True, help="Print every report in full.")
+@click.option("--json", "as_json", is_flag=True, help="Print every report as JSON Lines.")
+def demo(names: Sequence[str], full: bool, as_json: bool) -> int:
+    """Start the lab, diagnose each endpoint, and show each diagnosis is the expected one."""
+    from tlsdoctor.cli.lab import demo as run_demo
+
+    return run_demo(names, full, as_json)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns (and, as a console script, exits with) the spec's exit code."""
     try:
