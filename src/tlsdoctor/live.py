@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import ssl
 from dataclasses import dataclass
 
@@ -146,9 +147,17 @@ async def _modern_if_needed(
     handshake = result.handshake
     if not handshake.completed or handshake.version not in ("TLSv1.2", "TLSv1.3"):
         return None
-    if handshake.cipher is None or handshake.cipher in _MODERN_CIPHERS:
+    if handshake.cipher is None or handshake.cipher in _modern_ciphers():
         return None
     return await probe_again(result, deadline, sni=sni, profile=ClientProfile.MODERN)
+
+
+@functools.cache
+def _modern_ciphers() -> frozenset[str]:
+    """The cipher suites a current client offers (OpenSSL's defaults, no legacy)."""
+    return frozenset(
+        cipher["name"] for cipher in ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).get_ciphers()
+    )
 
 
 async def _legacy_versions(result: ProbeResult, deadline: Deadline, sni: str | None) -> list[str]:
