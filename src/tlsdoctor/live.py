@@ -20,12 +20,14 @@ from cryptography import x509
 from tlsdoctor.analysis.clients import client_verdicts
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.handshake import (
+    CLOCK_TOLERANCE,
     client_certificate_state,
     clock_finding,
     handshake_findings,
     probe_error_finding,
 )
-from tlsdoctor.analysis.names import parse_host
+from tlsdoctor.analysis.names import HostName, parse_host
+from tlsdoctor.analysis.path import ChainPath
 from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anchors
 from tlsdoctor.check import build_report, diagnose, utc_now
 from tlsdoctor.codes import FindingCode, priority
@@ -72,34 +74,23 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
     presented = [CertFacts.of(x509.load_der_x509_certificate(der)) for der in handshake.chain]
     local_now = checked_at if options.at is None else options.at
     server_clock = _server_clock(handshake, checked_at, endpoint)
-    path = None
+    path: ChainPath | None = None
     if presented:
         host_name = parse_host(endpoint.host)
         chain_findings, path = diagnose(
             presented, anchors, mozilla_anchors(), local_now, host_name, options.warn_days
         )
         if server_clock is not None and options.at is None:
-            at_server, server_path = diagnose(
+            chain_findings, path, local_now = _judge_clock(
+                chain_findings,
+                path,
                 presented,
                 anchors,
-                mozilla_anchors(),
-                server_clock.date,
+                server_clock,
+                local_now,
                 host_name,
                 options.warn_days,
             )
-            clock = clock_finding(
-                local_now,
-                server_clock.date,
-                server_clock.source,
-                [f.code for f in chain_findings],
-                [f.code for f in at_server],
-            )
-            if clock is not None:
-                chain_findings, path, local_now = (
-                    [clock, *at_server],
-                    server_path,
-                    server_clock.date,
-                )
         chain_findings = await _explain_default_certificate(
             chain_findings, result, deadline, sni, presented[0]
         )
@@ -126,6 +117,38 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
         tls=tls,
         server_clock=server_clock,
     )
+
+
+def _judge_clock(
+    findings: list[Finding],
+    path: ChainPath,
+    presented: list[CertFacts],
+    anchors: TrustAnchors,
+    server_clock: ServerClock,
+    local_now: dt.datetime,
+    host_name: HostName,
+    warn_days: int | None,
+) -> tuple[list[Finding], ChainPath, dt.datetime]:
+    """Re-judge the chain at the server's time when the clocks differ and a date finding
+    could be the clock's fault; with client_clock first when it was."""
+    dates = {FindingCode.EXPIRED, FindingCode.NOT_YET_VALID, FindingCode.EXPIRING_SOON}
+    if abs(server_clock.offset_seconds) < CLOCK_TOLERANCE.total_seconds() or not any(
+        f.code in dates for f in findings
+    ):
+        return findings, path, local_now
+    at_server, server_path = diagnose(
+        presented, anchors, mozilla_anchors(), server_clock.date, host_name, warn_days
+    )
+    clock = clock_finding(
+        local_now,
+        server_clock.date,
+        server_clock.source,
+        [f.code for f in findings],
+        [f.code for f in at_server],
+    )
+    if clock is None:
+        return findings, path, local_now
+    return [clock, *at_server], server_path, server_clock.date
 
 
 def check_endpoint(endpoint: Endpoint, options: LiveOptions = LiveOptions()) -> Report:

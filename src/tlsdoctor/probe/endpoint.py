@@ -15,7 +15,7 @@ import ssl
 import time
 from dataclasses import dataclass
 
-from tlsdoctor.errors import NotTls, ProbeError
+from tlsdoctor.errors import ConnectionReset, NotTls, ProbeError
 from tlsdoctor.probe.failures import NOT_TLS_REASONS, translate
 from tlsdoctor.probe.sniff import identify
 from tlsdoctor.probe.starttls import PREAMBLES
@@ -27,6 +27,7 @@ from tlsdoctor.probe.tls import (
     close,
     make_context,
     presented_chain,
+    recorder_of,
     start_tls,
 )
 
@@ -113,6 +114,7 @@ async def _handshake_on(
     maximum: ssl.TLSVersion | None = None,
     minimum: ssl.TLSVersion | None = None,
     ask_time: bool = True,
+    dedicated: bool = False,
 ) -> Handshake:
     step = "negotiating STARTTLS"
     try:
@@ -121,22 +123,27 @@ async def _handshake_on(
                 PREAMBLES[endpoint.starttls](reader, writer, str(endpoint)), deadline.left()
             )
         step = "in the TLS handshake"
-        context, recorder = make_context(profile, endpoint.http, maximum, minimum)
+        context, recorder = make_context(profile, endpoint.http, maximum, minimum, dedicated)
         try:
             await asyncio.wait_for(start_tls(writer, context, sni), deadline.left())
         except ssl.SSLError as exc:
             reason = exc.reason or type(exc).__name__
             if reason in NOT_TLS_REASONS:
                 raise await _not_tls(endpoint, address, deadline, reason) from exc
-            if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) and not recorder.alerts:
+            alert = recorder.alerts[-1] if recorder is not None and recorder.alerts else None
+            if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) and alert is None:
                 raise
             return Handshake(
-                certificate_requested=recorder.certificate_requested,
-                alert=recorder.alerts[-1] if recorder.alerts else None,
+                certificate_requested=recorder is not None and recorder.certificate_requested,
+                alert=alert,
                 error=reason,
+                recorded=recorder is not None,
             )
         ssl_object = writer.get_extra_info("ssl_object")
         cipher = ssl_object.cipher() if ssl_object is not None else None
+        if recorder is None:
+            recorder = recorder_of(ssl_object)
+        requested = recorder.certificate_requested
         http = None
         aborted = False
         step = "waiting for the server's answer"
@@ -147,15 +154,15 @@ async def _handshake_on(
                 aborted = True
             except asyncio.TimeoutError:
                 http = None
-            aborted = aborted or (recorder.certificate_requested and http is None)
-        elif recorder.certificate_requested:
+            aborted = aborted or (requested and http is None)
+        elif requested:
             aborted = await _aborts(reader, min(deadline.left(), CERTIFICATE_ABORT_WAIT))
         return Handshake(
             chain=presented_chain(writer),
             version=ssl_object.version() if ssl_object is not None else None,
             cipher=cipher[0] if cipher else None,
             alpn=ssl_object.selected_alpn_protocol() if ssl_object is not None else None,
-            certificate_requested=recorder.certificate_requested,
+            certificate_requested=requested,
             alert=recorder.alerts[-1] if recorder.alerts else None,
             http=http,
             aborted_after_handshake=aborted,
@@ -206,9 +213,18 @@ async def probe(endpoint: Endpoint, sni: str | None, deadline: Deadline) -> Prob
     started = time.monotonic()
     addresses = await resolve(endpoint, deadline)
     address, reader, writer = await _connect(endpoint, addresses, deadline)
-    handshake = await _handshake_on(
-        endpoint, address, reader, writer, sni, ClientProfile.WIDE, deadline
-    )
+    # A failed handshake on a shared context leaves nothing to ask what the server said
+    # (an alert, a CertificateRequest): it is repeated once on a dedicated context.
+    handshake: Handshake | None = None
+    with contextlib.suppress(ConnectionReset):
+        handshake = await _handshake_on(
+            endpoint, address, reader, writer, sni, ClientProfile.WIDE, deadline
+        )
+    if handshake is None or not handshake.recorded:
+        _, reader, writer = await _connect(endpoint, (address,), deadline)
+        handshake = await _handshake_on(
+            endpoint, address, reader, writer, sni, ClientProfile.WIDE, deadline, dedicated=True
+        )
     return ProbeResult(endpoint, addresses, address, sni, handshake, time.monotonic() - started)
 
 

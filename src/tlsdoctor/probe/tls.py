@@ -8,19 +8,23 @@ message callback records a CertificateRequest and any alert the server sends.
 
 from __future__ import annotations
 
+import _ssl
 import asyncio
 import contextlib
 import datetime as dt
 import email.utils
 import enum
+import functools
 import ssl
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 HTTP_ANSWER_LIMIT = 16384
-_CERTIFICATE_REQUEST = 13
+_HANDSHAKE = 22  # TLS record content types and handshake message type (RFC 8446)
 _ALERT = 21
+_CERTIFICATE_REQUEST = 13
 
 
 class ClientProfile(str, enum.Enum):
@@ -52,6 +56,7 @@ class Handshake:
     error: str | None = None  # the SSL error reason when the handshake failed
     http: HttpAnswer | None = None
     aborted_after_handshake: bool = False  # closed/alerted before answering (TLS 1.3 mTLS)
+    recorded: bool = True  # False: failed on a shared context, the server's words unknown
 
     @property
     def completed(self) -> bool:
@@ -59,19 +64,52 @@ class Handshake:
 
 
 @dataclass
-class _Recorder:
+class Recorder:
+    """What the server said during one handshake, as OpenSSL's message callback saw it."""
+
     certificate_requested: bool = False
     alerts: list[str] = field(default_factory=list)
 
-    def __call__(
-        self, conn: Any, direction: str, version: Any, content_type: Any, msg_type: Any, data: Any
-    ) -> None:
+    def note(self, direction: str, content_type: int, msg_type: int) -> None:
         if direction != "read":
             return
-        if content_type == ssl._TLSContentType.HANDSHAKE and msg_type == _CERTIFICATE_REQUEST:  # type: ignore[attr-defined]
+        if content_type == _HANDSHAKE and msg_type == _CERTIFICATE_REQUEST:
             self.certificate_requested = True
-        elif content_type == _ALERT and hasattr(msg_type, "name"):
-            self.alerts.append(str(msg_type.name))
+        elif content_type == _ALERT:
+            try:
+                self.alerts.append(ssl._TLSAlertType(msg_type).name)  # type: ignore[attr-defined]
+            except ValueError:
+                self.alerts.append(f"ALERT_{msg_type}")
+
+
+# Recorders of the connections made with the shared contexts, by their SSLObject (which
+# the callback receives as its first argument); entries vanish with their connections.
+_RECORDERS: weakref.WeakKeyDictionary[Any, Recorder] = weakref.WeakKeyDictionary()
+
+
+def _shared_callback(
+    conn: Any, direction: str, version: int, content_type: int, msg_type: int, data: bytes
+) -> None:
+    if direction == "read" and content_type in (_HANDSHAKE, _ALERT):
+        recorder = _RECORDERS.get(conn)
+        if recorder is None:
+            recorder = _RECORDERS[conn] = Recorder()
+        recorder.note(direction, content_type, msg_type)
+
+
+def recorder_of(ssl_object: Any) -> Recorder:
+    """What the server said on a connection made with :func:`make_context`."""
+    return _RECORDERS.pop(ssl_object, None) or Recorder()
+
+
+def _set_callback(context: ssl.SSLContext, callback: Any) -> None:
+    # The C-level hook: ssl.SSLContext's own property wraps every call to turn its
+    # numbers into enums, which costs more than the rest of a handshake's Python work.
+    # Both are private (the only way the standard library exposes handshake messages).
+    try:
+        _ssl._SSLContext._msg_callback.__set__(context, callback)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        context._msg_callback = callback  # type: ignore[attr-defined]
 
 
 def make_context(
@@ -79,28 +117,62 @@ def make_context(
     alpn: bool,
     maximum: ssl.TLSVersion | None = None,
     minimum: ssl.TLSVersion | None = None,
-) -> tuple[ssl.SSLContext, _Recorder]:
-    """A client context that verifies nothing (tlsdoctor judges) and records messages."""
+    dedicated: bool = False,
+) -> tuple[ssl.SSLContext, Recorder | None]:
+    """A client context that verifies nothing (tlsdoctor judges) and records what the
+    server says in the handshake.
+
+    Shared contexts (the default; making one costs more than a handshake's Python work)
+    record per connection, found after a successful handshake by :func:`recorder_of`; a
+    failed handshake leaves no connection to ask, so it is repeated with a ``dedicated``
+    context whose recorder is returned with it.
+    """
+    if not dedicated:
+        return _shared_context(profile, alpn, maximum, minimum), None
+    context = _new_context(profile, alpn, maximum, minimum)
+    recorder = Recorder()
+    _set_callback(
+        context,
+        lambda conn, direction, version, content_type, msg_type, data: recorder.note(
+            direction, content_type, msg_type
+        ),
+    )
+    return context, recorder
+
+
+@functools.lru_cache(maxsize=32)
+def _shared_context(
+    profile: ClientProfile,
+    alpn: bool,
+    maximum: ssl.TLSVersion | None,
+    minimum: ssl.TLSVersion | None,
+) -> ssl.SSLContext:
+    context = _new_context(profile, alpn, maximum, minimum)
+    _set_callback(context, _shared_callback)
+    return context
+
+
+def _new_context(
+    profile: ClientProfile,
+    alpn: bool,
+    maximum: ssl.TLSVersion | None,
+    minimum: ssl.TLSVersion | None,
+) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    if profile is ClientProfile.WIDE:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # TLSv1 is the point here
-            context.minimum_version = ssl.TLSVersion.TLSv1
-        context.set_ciphers("ALL:@SECLEVEL=0")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLSv1 is the point here
+        if profile is ClientProfile.WIDE:
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.set_ciphers("ALL:@SECLEVEL=0")
         if minimum is not None:
             context.minimum_version = minimum
         if maximum is not None:
             context.maximum_version = maximum
     if alpn:
         context.set_alpn_protocols(["http/1.1"])
-    recorder = _Recorder()
-    # A private hook, but the only way the standard library exposes handshake messages.
-    context._msg_callback = recorder  # type: ignore[attr-defined]
-    return context, recorder
+    return context
 
 
 async def start_tls(
