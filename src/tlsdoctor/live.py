@@ -13,11 +13,13 @@ import dataclasses
 import datetime as dt
 import functools
 import ssl
+import warnings
 from dataclasses import dataclass
 
 from cryptography import x509
 
 from tlsdoctor.analysis.clients import client_verdicts
+from tlsdoctor.analysis.constraints import invalid_chain
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.handshake import (
     CLOCK_TOLERANCE,
@@ -71,7 +73,8 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
     modern = await _modern_if_needed(result, deadline, sni)
     legacy = await _legacy_versions(result, deadline, sni) if options.probe_protocols else []
     findings = handshake_findings(handshake, modern, legacy)
-    presented = [CertFacts.of(x509.load_der_x509_certificate(der)) for der in handshake.chain]
+    presented, unreadable = _parse_presented(handshake.chain)
+    findings.extend(unreadable)
     local_now = checked_at if options.at is None else options.at
     server_clock = _server_clock(handshake, checked_at, endpoint)
     path: ChainPath | None = None
@@ -117,6 +120,32 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
         tls=tls,
         server_clock=server_clock,
     )
+
+
+def _parse_presented(chain: tuple[bytes, ...]) -> tuple[list[CertFacts], list[Finding]]:
+    """The certificates the server sent, and an invalid_chain finding for each that cannot
+    be parsed (it is left out of the path)."""
+    presented: list[CertFacts] = []
+    findings: list[Finding] = []
+    for position, der in enumerate(chain):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # odd serials and the like: still usable
+                presented.append(CertFacts.of(x509.load_der_x509_certificate(der)))
+        except ValueError as exc:
+            findings.append(
+                invalid_chain(
+                    "unparseable_certificate",
+                    f"Certificate {position + 1} the server sends cannot be parsed ({exc}); "
+                    "clients reject the handshake.",
+                    None,
+                    (),
+                    ("Replace the certificate file on the server with the one the CA issued.",),
+                    position=position,
+                    der_bytes=len(der),
+                )
+            )
+    return presented, findings
 
 
 def _judge_clock(

@@ -120,6 +120,9 @@ def parse_target(
     host, port = split_host_port(value, _default_port(scheme))
     if not host:
         raise InputError(f"'{text}' has no host name")
+    from tlsdoctor.analysis.names import parse_host  # validates; imported when checking
+
+    parse_host(host)
     if port is None:
         port = DEFAULT_PORT
     chosen = (
