@@ -18,7 +18,7 @@ import pytest
 
 import servers
 from conftest import validate_report_json
-from pki import DAY, Issued, make_root
+from pki import DAY, Issued, make_root, rsa_key
 from tlsdoctor.cli.main import main
 from tlsdoctor.probe.targets import Starttls, parse_target
 
@@ -46,9 +46,15 @@ class Files:
         ips: tuple[str, ...] = (),
         chain: bool = True,
         aia: str | None = None,
+        rsa: bool = False,
     ) -> Served:
         leaf = self.issuing.issue_leaf(
-            dns, ips=ips, not_before=NOW_REAL - DAY, not_after=NOW_REAL + 80 * DAY, aia_url=aia
+            dns,
+            ips=ips,
+            not_before=NOW_REAL - DAY,
+            not_after=NOW_REAL + 80 * DAY,
+            aia_url=aia,
+            key=rsa_key(2048) if rsa else None,
         )
         full = leaf.pem() + (self.issuing.pem() if chain else b"")
         return Served(
@@ -224,6 +230,27 @@ def test_deprecated_protocols_only_with_protocols_flag(
     assert code == 1
     assert codes(data) == ["deprecated_protocol"]
     assert data["findings"][0]["evidence"]["legacy_versions"] == ["TLSv1", "TLSv1.1"]
+
+
+def test_cipher_mismatch(capsys: pytest.CaptureFixture[str], files: Files) -> None:
+    """TLS 1.2 with only CAMELLIA: the wide client gets through, a current client cannot."""
+    served = files.leaf("camellia", ["old.live.test"], rsa=True)
+    with served.s_server("-tls1_2", "-cipher", "CAMELLIA256-SHA:@SECLEVEL=0", "-www") as port:
+        code, data = run(
+            capsys,
+            "check",
+            f"old.live.test:{port}",
+            "--connect",
+            "127.0.0.1",
+            "--ca-file",
+            str(files.folder / "root.pem"),
+        )
+    assert code == 2
+    assert codes(data) == ["cipher_mismatch"]
+    assert data["findings"][0]["evidence"]["server_cipher"] == "CAMELLIA256-SHA"
+    assert data["tls"]["version"] == "TLSv1.2"
+    chrome = next(c for c in data["clients"] if c["client"] == "chrome")
+    assert chrome["expected_error"] == "ERR_SSL_VERSION_OR_CIPHER_MISMATCH"
 
 
 def test_client_certificate_required_vs_requested(
@@ -459,3 +486,12 @@ def test_many_targets_in_input_order(
     )
     out = capsys.readouterr().out
     assert "Summary" in out and "connection_refused" in out
+    # A progress bar goes to stderr and leaves the JSON Lines on stdout intact.
+    argv = ["check", "-f", str(targets), "--json", "--timeout", "5", "--progress"]
+    assert main([*argv, "--ca-file", str(files.folder / "root.pem")]) == 3
+    captured = capsys.readouterr()
+    assert [json.loads(line)["verdict"] for line in captured.out.splitlines()] == [
+        "trusted",
+        "error",
+        "untrusted",
+    ]
