@@ -45,13 +45,16 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
+
+import pki as test_pki  # the test suite's certificate builder
 
 ADDR = "127.0.0.1"  # the only address this benchmark ever connects to
 DOMAIN = "bench.test"
+ORG = "tlsdoctor bench"
 BENCH = Path(__file__).resolve().parent
 SSLYZE_VENV = BENCH / ".venv-sslyze"
 RESULTS = BENCH / "results"
@@ -75,88 +78,34 @@ class Pki:
     seconds: float
 
 
-def _build(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
-    *,
-    ca: bool,
-    dns: str | None,
-    now: dt.datetime,
-    days: int,
-) -> x509.Certificate:
-    issuer_name, issuer_key = issuer or (None, key)
-    subject_name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tlsdoctor bench"),
-            x509.NameAttribute(NameOID.COMMON_NAME, subject),
-        ]
-    )
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject_name)
-        .issuer_name(issuer_name or subject_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca and issuer else None), True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca,
-                crl_sign=ca,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
-        )
-    )
-    if dns is not None:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(dns)]), False
-        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 def make_pki(folder: Path, names: Sequence[str]) -> Pki:
     """Root -> intermediate -> one EC P-256 leaf per name, plus the default server's leaf."""
     start = time.perf_counter()
     now = dt.datetime.now(dt.timezone.utc)
-    pem = serialization.Encoding.PEM
-    no_password = serialization.NoEncryption()
-    pkcs8 = serialization.PrivateFormat.PKCS8
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    root = _build("tlsdoctor Bench Root CA", root_key, None, ca=True, dns=None, now=now, days=3650)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _build(
-        "tlsdoctor Bench Issuing CA",
-        ca_key,
-        (root.subject, root_key),
-        ca=True,
-        dns=None,
-        now=now,
-        days=1825,
+    hour = dt.timedelta(hours=1)
+    root = test_pki.make_root(
+        "tlsdoctor Bench Root CA",
+        org=ORG,
+        not_before=now - hour,
+        not_after=now + 3650 * test_pki.DAY,
     )
-    ca_pem = ca.public_bytes(pem)
+    ca = root.issue_ca(
+        "tlsdoctor Bench Issuing CA",
+        org=ORG,
+        not_before=now - hour,
+        not_after=now + 1825 * test_pki.DAY,
+    )
+    ca_pem = ca.pem()
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "root.pem").write_bytes(root.public_bytes(pem))
+    (folder / "root.pem").write_bytes(root.pem())
     (folder / "intermediate.pem").write_bytes(ca_pem)
 
     def leaf(name: str) -> tuple[Path, Path]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = _build(name, key, (ca.subject, ca_key), ca=False, dns=name, now=now, days=90)
+        cert = ca.issue_leaf([name], not_before=now - hour, not_after=now + 90 * test_pki.DAY)
+        ca.children.clear()  # the builder keeps issued children: not needed here
         cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
-        cert_path.write_bytes(cert.public_bytes(pem) + ca_pem)
-        key_path.write_bytes(key.private_bytes(pem, pkcs8, no_password))
+        cert_path.write_bytes(cert.pem() + ca_pem)
+        key_path.write_bytes(cert.key_pem())
         return cert_path, key_path
 
     default_cert, default_key = leaf(f"default.{DOMAIN}")

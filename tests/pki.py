@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Union
 
 from cryptography import x509
@@ -261,55 +258,10 @@ def build(
 
 def resign_with_openssl(cert: Issued, issuer: Issued, digest: str) -> x509.Certificate:
     """``cert`` re-signed by ``issuer`` with ``digest`` (e.g. sha1), which cryptography
-    refuses to produce: openssl signs a CSR made from the same key and names."""
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        csr = (
-            x509.CertificateSigningRequestBuilder()
-            .subject_name(cert.cert.subject)
-            .add_extension(
-                cert.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value,
-                False,
-            )
-            .sign(cert.key, hashes.SHA256())
-        )
-        (folder / "req.pem").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
-        (folder / "ca.pem").write_bytes(issuer.pem())
-        (folder / "ca.key").write_bytes(issuer.key_pem())
-        (folder / "ext.cnf").write_text(
-            "[v3]\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
-            "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
-        )
-        subprocess.run(
-            [
-                "openssl",
-                "x509",
-                "-req",
-                "-in",
-                "req.pem",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-set_serial",
-                "4242",
-                f"-{digest}",
-                "-days",
-                "90",
-                "-copy_extensions",
-                "copy",
-                "-extfile",
-                "ext.cnf",
-                "-extensions",
-                "v3",
-                "-out",
-                "out.pem",
-            ],
-            cwd=folder,
-            check=True,
-            capture_output=True,
-        )
-        return x509.load_pem_x509_certificate((folder / "out.pem").read_bytes())
+    refuses to produce: the lab's openssl recipe (valid from the real now for 90 days)."""
+    from tlsdoctor.lab.pki import resign_with_openssl as openssl_sign
+
+    return openssl_sign(cert.cert, cert.key, issuer.cert, issuer.key, digest, 90)
 
 
 def chain_pem(*issued: Issued) -> bytes:

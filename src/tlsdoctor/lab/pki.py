@@ -204,72 +204,66 @@ class LabPki:
         )
 
     def resign_sha1(self, leaf: Issued, issuer: Issued) -> Issued:
-        """``leaf`` signed by ``issuer`` with SHA-1.
-
-        cryptography refuses to make SHA-1 signatures, so the openssl command signs a CSR
-        of the same key and names. Its -days counts from the real now: the certificate is
-        valid from this second for 90 days.
-        """
-        openssl = shutil.which("openssl")
-        if openssl is None:
-            raise LabError("the sha1 endpoint needs the openssl command, which is not on PATH")
-        san = leaf.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        csr = (
-            x509.CertificateSigningRequestBuilder()
-            .subject_name(leaf.cert.subject)
-            .add_extension(san, critical=False)
-            .sign(leaf.key, hashes.SHA256())
+        """``leaf`` signed by ``issuer`` with SHA-1, valid from this second for the usual
+        leaf lifetime (see :func:`resign_with_openssl`)."""
+        cert = resign_with_openssl(
+            leaf.cert, leaf.key, issuer.cert, issuer.key, "sha1", LEAF_LIFETIME.days
         )
-        with tempfile.TemporaryDirectory(prefix="tlsdoctor-lab-sha1-") as tmp:
-            folder = Path(tmp)
-            (folder / "req.pem").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
-            (folder / "ca.pem").write_bytes(issuer.pem())
-            (folder / "ca.key").write_bytes(issuer.key_pem())
-            (folder / "ext.cnf").write_text(
-                "[v3]\nbasicConstraints=critical,CA:FALSE\n"
-                "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
-                "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
-            )
-            command = [
-                openssl,
-                "x509",
-                "-req",
-                "-in",
-                "req.pem",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-set_serial",
-                f"0x{secrets.randbits(63) + 1:x}",
-                "-sha1",
-                "-days",
-                str(LEAF_LIFETIME.days),
-                "-copy_extensions",
-                "copy",
-                "-extfile",
-                "ext.cnf",
-                "-extensions",
-                "v3",
-                "-out",
-                "out.pem",
-            ]
-            try:
-                subprocess.run(
-                    command, cwd=folder, check=True, capture_output=True, timeout=OPENSSL_TIMEOUT
-                )
-                cert = x509.load_pem_x509_certificate((folder / "out.pem").read_bytes())
-            except subprocess.CalledProcessError as exc:
-                detail = exc.stderr.decode(errors="replace").strip().splitlines()
-                raise LabError(
-                    "openssl refused to sign the sha1 endpoint's certificate: "
-                    + (detail[-1] if detail else f"exit status {exc.returncode}")
-                ) from exc
-            except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-                raise LabError(
-                    f"openssl could not sign the sha1 endpoint's certificate: {exc}"
-                ) from exc
         return Issued(cert, leaf.key)
+
+
+def resign_with_openssl(
+    cert: x509.Certificate,
+    key: PrivateKey,
+    issuer_cert: x509.Certificate,
+    issuer_key: PrivateKey,
+    digest: str,
+    days: int,
+) -> x509.Certificate:
+    """``cert``'s key and names signed by the issuer with ``digest`` (e.g. "sha1").
+
+    cryptography refuses to make SHA-1 signatures, so the openssl command signs a CSR of
+    the same key and names. Its -days counts from the real now.
+    """
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise LabError("signing with SHA-1 needs the openssl command, which is not on PATH")
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(cert.subject)
+        .add_extension(san, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    with tempfile.TemporaryDirectory(prefix="tlsdoctor-openssl-") as tmp:
+        folder = Path(tmp)
+        (folder / "req.pem").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+        (folder / "ca.pem").write_bytes(issuer_cert.public_bytes(serialization.Encoding.PEM))
+        (folder / "ca.key").write_bytes(key_pem(issuer_key))
+        (folder / "ext.cnf").write_text(
+            "[v3]\nbasicConstraints=critical,CA:FALSE\n"
+            "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+            "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+        )
+        command = [
+            openssl, "x509", "-req", "-in", "req.pem", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-set_serial", f"0x{secrets.randbits(63) + 1:x}", f"-{digest}", "-days", str(days),
+            "-copy_extensions", "copy", "-extfile", "ext.cnf", "-extensions", "v3",
+            "-out", "out.pem",
+        ]  # fmt: skip
+        try:
+            subprocess.run(
+                command, cwd=folder, check=True, capture_output=True, timeout=OPENSSL_TIMEOUT
+            )
+            return x509.load_pem_x509_certificate((folder / "out.pem").read_bytes())
+        except subprocess.CalledProcessError as exc:
+            detail = exc.stderr.decode(errors="replace").strip().splitlines()
+            raise LabError(
+                f"openssl refused to sign with {digest}: "
+                + (detail[-1] if detail else f"exit status {exc.returncode}")
+            ) from exc
+        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            raise LabError(f"openssl could not sign with {digest}: {exc}") from exc
 
 
 def rsa_key(bits: int) -> rsa.RSAPrivateKey:
