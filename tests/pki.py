@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tlsdoctor.lab.pki import build_certificate
+
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)
 
@@ -108,7 +110,7 @@ class Issued:
         san: bool = True,
         ca: bool | None = False,
         aia_url: str | None = None,
-        hash_algorithm: hashes.HashAlgorithm | None = None,
+        hash_algorithm: hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None = None,
     ) -> Issued:
         """A server certificate signed by this CA."""
         return build(
@@ -185,71 +187,29 @@ def build(
     eku: Sequence[x509.ObjectIdentifier] | None = None,
     permitted_dns: Sequence[str] = (),
     aia_url: str | None = None,
-    hash_algorithm: hashes.HashAlgorithm | None = None,
+    hash_algorithm: hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None = None,
     signing_key: PrivateKey | None = None,
 ) -> Issued:
-    """The one certificate builder every helper above goes through."""
-    import ipaddress
-    import secrets
-
-    issuer_name = subject if issuer is None else issuer.name
-    signer = signing_key or (key if issuer is None else issuer.key)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(secrets.randbits(63) + 1)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+    """Every helper above goes through here: the lab's builder, keeping the tree."""
+    cert = build_certificate(
+        subject=subject,
+        key=key,
+        issuer_name=None if issuer is None else issuer.name,
+        issuer_key=None if issuer is None else issuer.key,
+        not_before=not_before,
+        not_after=not_after,
+        ca=ca,
+        path_length=path_length,
+        key_cert_sign=key_cert_sign,
+        dns=dns,
+        ips=ips,
+        san=san,
+        eku=eku,
+        permitted_dns=permitted_dns,
+        aia_url=aia_url,
+        hash_algorithm=hash_algorithm,
+        signing_key=signing_key,
     )
-    issuer_public = (key if issuer is None else issuer.key).public_key()
-    builder = builder.add_extension(
-        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), False
-    )
-    if ca is not None:
-        builder = builder.add_extension(
-            x509.BasicConstraints(ca, path_length if ca else None), True
-        )
-    is_ca = bool(ca)
-    builder = builder.add_extension(
-        x509.KeyUsage(
-            digital_signature=True,
-            content_commitment=False,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=is_ca and key_cert_sign,
-            crl_sign=is_ca,
-            encipher_only=False,
-            decipher_only=False,
-        ),
-        True,
-    )
-    if eku is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), False)
-    if san or dns or ips:
-        names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-        names.extend(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), False)
-    if permitted_dns:
-        builder = builder.add_extension(
-            x509.NameConstraints([x509.DNSName(d) for d in permitted_dns], None), True
-        )
-    if aia_url is not None:
-        builder = builder.add_extension(
-            x509.AuthorityInformationAccess(
-                [
-                    x509.AccessDescription(
-                        x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
-                        x509.UniformResourceIdentifier(aia_url),
-                    )
-                ]
-            ),
-            False,
-        )
-    cert = builder.sign(signer, hash_algorithm or hashes.SHA256())
     result = Issued(cert, key)
     if issuer is not None:
         issuer.children.append(result)

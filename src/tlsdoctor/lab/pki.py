@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import ipaddress
 import secrets
 import shutil
 import subprocess
@@ -270,6 +271,83 @@ def rsa_key(bits: int) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
+def build_certificate(
+    *,
+    subject: x509.Name,
+    key: PrivateKey,
+    issuer_name: x509.Name | None,
+    issuer_key: PrivateKey | None,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    ca: bool | None,
+    path_length: int | None = None,
+    key_cert_sign: bool = True,
+    dns: Sequence[str] = (),
+    ips: Sequence[str] = (),
+    san: bool = False,
+    eku: Sequence[x509.ObjectIdentifier] | None = None,
+    permitted_dns: Sequence[str] = (),
+    aia_url: str | None = None,
+    hash_algorithm: hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None = None,
+    signing_key: PrivateKey | None = None,
+) -> x509.Certificate:
+    """The one certificate builder of the lab and the tests: the profile a modern private
+    CA issues (SKI/AKI, keyUsage, SAN), with a knob for each flaw a scenario needs.
+
+    ``issuer_name``/``issuer_key`` None: self-signed. ``ca`` None: no basicConstraints.
+    ``signing_key`` signs instead of the issuer's key (a forged signature).
+    """
+    authority = key if issuer_key is None else issuer_key
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject if issuer_name is None else issuer_name)
+        .public_key(key.public_key())
+        .serial_number(secrets.randbits(63) + 1)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.public_key()), False
+        )
+    )
+    if ca is not None:
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca, path_length if ca else None), critical=True
+        )
+    is_ca = bool(ca)
+    builder = builder.add_extension(
+        x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=False,
+            # RSA key exchange (TLS 1.0-1.2 without ECDHE) encrypts to the leaf's key.
+            key_encipherment=not is_ca and isinstance(key, rsa.RSAPrivateKey),
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=is_ca and key_cert_sign,
+            crl_sign=is_ca,
+            encipher_only=False,
+            decipher_only=False,
+        ),
+        critical=True,
+    )
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), False)
+    if san or dns or ips:
+        names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns]
+        names.extend(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), False)
+    if permitted_dns:
+        permitted: list[x509.GeneralName] = [x509.DNSName(name) for name in permitted_dns]
+        builder = builder.add_extension(x509.NameConstraints(permitted, None), critical=True)
+    if aia_url is not None:
+        access = x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(aia_url)
+        )
+        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), False)
+    return builder.sign(signing_key or authority, hash_algorithm or hashes.SHA256())
+
+
 def _build(
     *,
     subject: x509.Name,
@@ -282,46 +360,16 @@ def _build(
     eku: Sequence[x509.ObjectIdentifier] | None = None,
     aia_url: str | None = None,
 ) -> Issued:
-    """The one certificate builder: the profile a modern private CA issues."""
-    signer = key if issuer is None else issuer.key
-    issuer_name = subject if issuer is None else issuer.cert.subject
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(secrets.randbits(63) + 1)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca, None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), False
-        )
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                # RSA key exchange (TLS 1.0-1.2 without ECDHE) encrypts to the leaf's key.
-                key_encipherment=not ca and isinstance(key, rsa.RSAPrivateKey),
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca,
-                crl_sign=ca,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+    cert = build_certificate(
+        subject=subject,
+        key=key,
+        issuer_name=None if issuer is None else issuer.cert.subject,
+        issuer_key=None if issuer is None else issuer.key,
+        not_before=not_before,
+        not_after=not_after,
+        ca=ca,
+        dns=dns,
+        eku=eku,
+        aia_url=aia_url,
     )
-    if eku is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), False)
-    if dns:
-        names = [x509.DNSName(name) for name in dns]
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), False)
-    if aia_url is not None:
-        access = x509.AccessDescription(
-            AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(aia_url)
-        )
-        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), False)
-    return Issued(builder.sign(signer, hashes.SHA256()), key)
+    return Issued(cert, key)
