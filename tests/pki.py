@@ -110,6 +110,8 @@ class Issued:
         san: bool = True,
         ca: bool | None = False,
         aia_url: str | None = None,
+        crl_url: str | None = None,
+        ocsp_url: str | None = None,
         hash_algorithm: hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None = None,
     ) -> Issued:
         """A server certificate signed by this CA."""
@@ -125,6 +127,8 @@ class Issued:
             san=san,
             eku=eku,
             aia_url=aia_url,
+            crl_url=crl_url,
+            ocsp_url=ocsp_url,
             hash_algorithm=hash_algorithm,
         )
 
@@ -187,6 +191,8 @@ def build(
     eku: Sequence[x509.ObjectIdentifier] | None = None,
     permitted_dns: Sequence[str] = (),
     aia_url: str | None = None,
+    crl_url: str | None = None,
+    ocsp_url: str | None = None,
     hash_algorithm: hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None = None,
     signing_key: PrivateKey | None = None,
 ) -> Issued:
@@ -207,6 +213,8 @@ def build(
         eku=eku,
         permitted_dns=permitted_dns,
         aia_url=aia_url,
+        crl_url=crl_url,
+        ocsp_url=ocsp_url,
         hash_algorithm=hash_algorithm,
         signing_key=signing_key,
     )

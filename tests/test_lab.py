@@ -5,33 +5,51 @@ a modern client the way it says. Everything runs on 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email.utils
+import os
 import re
 import socket
 import ssl
+import subprocess
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 import tlsdoctor.check
 from tlsdoctor.anchors import TrustAnchors, anchors_from_files
 from tlsdoctor.codes import FindingCode
 from tlsdoctor.lab import ENDPOINT_NAMES, Lab, LabEndpoint, LabError
-from tlsdoctor.lab.scenarios import DOMAIN, HANDSHAKE_CODES, INTERMEDIATE_PATH
+from tlsdoctor.lab.scenarios import (
+    CRL_PATH,
+    DOMAIN,
+    HANDSHAKE_CODES,
+    INTERMEDIATE_PATH,
+    OCSP_PATH,
+)
 
 TIMEOUT = 5.0
 TLS_NAMES = [name for name in ENDPOINT_NAMES if name != "plain-http"]
 IMF_FIXDATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
 REQUEST = b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+# What only a revocation check (fetching the CRL or asking OCSP) shows: the chains of these
+# endpoints are otherwise healthy, and an offline diagnosis does not fetch.
+REVOCATION_CODES = frozenset({FindingCode.REVOKED, FindingCode.REVOCATION_UNKNOWN})
+# No proxy from the environment: the lab's web service is on loopback.
+WEB = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +133,28 @@ def diagnosis(chain: list[x509.Certificate], host: str, anchors: TrustAnchors) -
     return tuple(code.value for code in report.codes)
 
 
+def web_url(lab: Lab, path: str) -> str:
+    return f"http://127.0.0.1:{lab.endpoint('plain-http').port}{path}"
+
+
+def http(
+    url: str, body: bytes | None = None, content_type: str | None = None
+) -> tuple[int, str, bytes]:
+    """(status, Content-Type, body) of a GET, or of a POST of ``body``."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    request = urllib.request.Request(url, data=body, headers=headers)
+    try:
+        with WEB.open(request, timeout=TIMEOUT) as response:
+            return response.status, response.headers["Content-Type"], response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.headers["Content-Type"], error.read()
+
+
 # The catalogue ----------------------------------------------------------------------------
 def test_catalogue(lab: Lab) -> None:
     names = [endpoint.name for endpoint in lab.endpoints]
-    assert names == list(ENDPOINT_NAMES) and len(set(names)) == 18
+    assert names == list(ENDPOINT_NAMES) and len(set(names)) == 19
     assert len({endpoint.port for endpoint in lab.endpoints}) == len(names)
     codes = {code.value for code in FindingCode}
     for endpoint in lab.endpoints:
@@ -145,8 +181,10 @@ def test_served_chain_gets_expected_codes(name: str, lab: Lab, lab_anchors: Trus
     if name == "client-cert-required":  # the handshake must succeed to see the answer
         context.load_cert_chain(lab.directory / "client.pem", lab.directory / "client.key")
     chain, version, response = fetch(endpoint, context)
-    certificate_codes = tuple(c for c in endpoint.expect if FindingCode(c) not in HANDSHAKE_CODES)
-    assert diagnosis(chain, endpoint.host, lab_anchors) == certificate_codes
+    offline = HANDSHAKE_CODES | REVOCATION_CODES
+    certificate_codes = tuple(c for c in endpoint.expect if FindingCode(c) not in offline)
+    found = diagnosis(chain, endpoint.host, lab_anchors)
+    assert tuple(c for c in found if FindingCode(c) not in REVOCATION_CODES) == certificate_codes
     _, body = assert_http_ok(response)
     assert body.decode().startswith(f"tlsdoctor lab: {name} ({endpoint.host})")
     assert version == ("TLSv1" if name == "tls1.0-only" else "TLSv1.3")
@@ -166,6 +204,7 @@ def test_chains_are_built_as_described(lab: Lab) -> None:
         ]
 
     assert cns(chain("good")) == [f"good.{DOMAIN}", "tlsdoctor lab Issuing CA"]
+    assert cns(chain("revoked")) == [f"revoked.{DOMAIN}", "tlsdoctor lab Issuing CA"]
     assert cns(chain("chain-order")) == [
         f"chain-order.{DOMAIN}",
         "tlsdoctor lab Policy CA",
@@ -213,6 +252,231 @@ def test_missing_intermediate_is_published_at_its_aia_url(
     intermediate = x509.load_der_x509_certificate(body)
     # With the downloaded intermediate the chain is whole: what a browser would then see.
     assert diagnosis([leaf, intermediate], endpoint.host, lab_anchors) == ()
+
+
+# The revocation service: the Issuing CA's CRL and OCSP responder, on the plain-http port --
+def revocation_urls(leaf: x509.Certificate) -> tuple[list[str], list[str]]:
+    """The leaf's CRL distribution point and OCSP URLs."""
+    try:
+        points = leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        crls = [str(name.value) for point in points for name in point.full_name or ()]
+    except x509.ExtensionNotFound:
+        crls = []
+    try:
+        aia = leaf.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        ocsps = [
+            str(d.access_location.value)
+            for d in aia
+            if d.access_method == AuthorityInformationAccessOID.OCSP
+        ]
+    except x509.ExtensionNotFound:
+        ocsps = []
+    return crls, ocsps
+
+
+@pytest.fixture(scope="module")
+def served(lab: Lab) -> dict[str, list[x509.Certificate]]:
+    """The chains of the endpoints the revocation tests use, as served."""
+    names = ("good", "revoked", "expired", "untrusted-root")
+    return {name: fetch(lab.endpoint(name))[0] for name in names}
+
+
+def ocsp_ask(
+    url: str,
+    leaf: x509.Certificate,
+    issuer: x509.Certificate,
+    algorithm: hashes.HashAlgorithm | None = None,
+    *,
+    get: bool = False,
+) -> tuple[ocsp.OCSPResponse, bytes]:
+    """The responder's answer to a request with a fresh nonce (POSTed, or by GET), and
+    that nonce."""
+    nonce = os.urandom(16)
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(leaf, issuer, algorithm or hashes.SHA1())
+        .add_extension(x509.OCSPNonce(nonce), critical=False)
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    if get:  # RFC 6960 A.1: the URL, "/", the URL-encoded base64 of the DER request
+        encoded = urllib.parse.quote(base64.b64encode(request).decode(), safe="")
+        status, content_type, body = http(f"{url}/{encoded}")
+    else:
+        status, content_type, body = http(url, request, "application/ocsp-request")
+    assert (status, content_type) == (200, "application/ocsp-response")
+    return ocsp.load_der_ocsp_response(body), nonce
+
+
+def assert_signed_by(response: ocsp.OCSPResponse, issuer: x509.Certificate) -> None:
+    key = issuer.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    assert response.signature_hash_algorithm is not None
+    key.verify(
+        response.signature,
+        response.tbs_response_bytes,
+        ec.ECDSA(response.signature_hash_algorithm),
+    )  # raises InvalidSignature otherwise
+    ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert response.responder_key_hash == ski.digest and response.responder_name is None
+    assert response.certificates == []  # the CA signs itself: no delegated responder
+
+
+def test_good_and_revoked_leaves_point_at_the_lab_web_service(
+    lab: Lab, served: dict[str, list[x509.Certificate]]
+) -> None:
+    expected = ([web_url(lab, CRL_PATH)], [web_url(lab, OCSP_PATH)])
+    assert expected[0] == [f"http://127.0.0.1:{lab.endpoint('plain-http').port}/issuing.crl"]
+    assert revocation_urls(served["good"][0]) == expected
+    assert revocation_urls(served["revoked"][0]) == expected
+    assert revocation_urls(served["expired"][0]) == ([], [])  # the others have none
+
+
+def test_crl_lists_the_revoked_leaf(lab: Lab, served: dict[str, list[x509.Certificate]]) -> None:
+    status, content_type, der = http(web_url(lab, CRL_PATH))
+    assert (status, content_type) == (200, "application/pkix-crl")
+    crl = x509.load_der_x509_crl(der)
+    revoked, issuer = served["revoked"]
+    good = served["good"][0]
+    assert issuer == served["good"][1]  # one Issuing CA for both
+    issuer_key = issuer.public_key()
+    assert isinstance(issuer_key, ec.EllipticCurvePublicKey)
+    assert crl.is_signature_valid(issuer_key)
+    assert crl.issuer == issuer.subject == revoked.issuer
+    entry = crl.get_revoked_certificate_by_serial_number(revoked.serial_number)
+    assert entry is not None and len(crl) == 1
+    assert crl.get_revoked_certificate_by_serial_number(good.serial_number) is None
+    reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    assert reason is x509.ReasonFlags.key_compromise
+    now = dt.datetime.now(dt.timezone.utc)
+    hour, minute = dt.timedelta(hours=1), dt.timedelta(minutes=1)
+    assert abs(entry.revocation_date_utc - (now - hour)) < minute
+    assert revoked.not_valid_before_utc < entry.revocation_date_utc
+    assert abs(crl.last_update_utc - (now - hour)) < minute
+    assert crl.next_update_utc is not None
+    assert abs(crl.next_update_utc - (now + dt.timedelta(days=7))) < minute
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 1
+    aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert aki.key_identifier == ski.digest
+    assert http(web_url(lab, CRL_PATH))[2] == der  # the same CRL until it is a day old
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [("revoked", ocsp.OCSPCertStatus.REVOKED), ("good", ocsp.OCSPCertStatus.GOOD)],
+)
+def test_ocsp_answers_for_the_served_leaves(
+    name: str,
+    status: ocsp.OCSPCertStatus,
+    lab: Lab,
+    served: dict[str, list[x509.Certificate]],
+) -> None:
+    leaf, issuer = served[name]
+    (ocsp_url,) = revocation_urls(leaf)[1]
+    response, nonce = ocsp_ask(ocsp_url, leaf, issuer)
+    assert response.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+    assert response.certificate_status is status
+    assert response.serial_number == leaf.serial_number
+    assert response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == nonce
+    assert_signed_by(response, issuer)
+    now = dt.datetime.now(dt.timezone.utc)
+    hour, minute = dt.timedelta(hours=1), dt.timedelta(minutes=1)
+    assert abs(response.this_update_utc - (now - hour)) < minute
+    assert response.next_update_utc is not None
+    assert abs(response.next_update_utc - (now + dt.timedelta(days=1))) < minute
+    if status is ocsp.OCSPCertStatus.REVOKED:
+        assert response.revocation_reason is x509.ReasonFlags.key_compromise
+        assert response.revocation_time_utc is not None
+        assert abs(response.revocation_time_utc - (now - hour)) < minute
+    else:
+        assert response.revocation_time_utc is None
+    # The same answer by GET (RFC 6960 A.1) and for a CertID hashed with SHA-256.
+    by_get, _ = ocsp_ask(ocsp_url, leaf, issuer, get=True)
+    assert by_get.certificate_status is status
+    sha256, _ = ocsp_ask(ocsp_url, leaf, issuer, hashes.SHA256())
+    assert sha256.certificate_status is status
+    assert isinstance(sha256.hash_algorithm, hashes.SHA256)
+    assert_signed_by(sha256, issuer)
+
+
+def test_ocsp_unknown_and_malformed(lab: Lab, served: dict[str, list[x509.Certificate]]) -> None:
+    url = web_url(lab, OCSP_PATH)
+    issuer = served["good"][1]
+    # Any certificate of the Issuing CA is good, CRL distribution point or not.
+    expired = served["expired"][0]
+    assert ocsp_ask(url, expired, issuer)[0].certificate_status is ocsp.OCSPCertStatus.GOOD
+    # Another CA's certificate, and a serial the Issuing CA never issued: unknown.
+    foreign_leaf, foreign_issuer = served["untrusted-root"][:2]
+    foreign = ocsp_ask(url, foreign_leaf, foreign_issuer)[0]
+    assert foreign.certificate_status is ocsp.OCSPCertStatus.UNKNOWN
+    assert_signed_by(foreign, issuer)
+    known = ocsp.OCSPRequestBuilder().add_certificate(expired, issuer, hashes.SHA1()).build()
+    never_issued = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate_by_hash(
+            known.issuer_name_hash, known.issuer_key_hash, 12345, hashes.SHA1()
+        )
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    status, _, body = http(url, never_issued, "application/ocsp-request")
+    unknown = ocsp.load_der_ocsp_response(body)
+    assert unknown.certificate_status is ocsp.OCSPCertStatus.UNKNOWN
+    assert unknown.serial_number == 12345 and len(unknown.extensions) == 0  # no nonce asked
+    # What is not an OCSP request is answered malformedRequest, by POST and by GET.
+    for status, content_type, body in (
+        http(url, b"\x30\x03\x02\x01\x01", "application/ocsp-request"),
+        http(f"{url}/not-base64!"),
+        http(f"{url}/{base64.b64encode(b'junk').decode()}"),
+    ):
+        assert (status, content_type) == (200, "application/ocsp-response")
+        malformed = ocsp.load_der_ocsp_response(body)
+        assert malformed.response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    # HTTP errors: the wrong media type, a body too large, a chunked one, one cut short.
+    assert http(url, never_issued, "application/octet-stream")[0] == 415
+    assert http(web_url(lab, CRL_PATH), b"x", "text/plain")[0] == 405
+    endpoint = lab.endpoint("plain-http")
+    post = b"POST /ocsp HTTP/1.1\r\nContent-Type: application/ocsp-request\r\n"
+    assert plain_get(endpoint, post + b"Content-Length: 1000000\r\n\r\n").startswith(
+        b"HTTP/1.1 413 "
+    )
+    assert plain_get(endpoint, post + b"Transfer-Encoding: chunked\r\n\r\n").startswith(
+        b"HTTP/1.1 411 "
+    )
+    with socket.create_connection((endpoint.address, endpoint.port), timeout=TIMEOUT) as sock:
+        sock.sendall(post + b"Content-Length: 100\r\n\r\n" + never_issued[:10])
+        sock.shutdown(socket.SHUT_WR)
+        assert read_all(sock).startswith(b"HTTP/1.1 400 ")
+
+
+def test_openssl_agrees_with_the_revocation_service(
+    lab: Lab, served: dict[str, list[x509.Certificate]], tmp_path: Path
+) -> None:
+    """An independent client: openssl's OCSP client (nonce and signature checked against
+    the lab root) and its CRL check."""
+    issuer_file = tmp_path / "issuer.pem"
+    issuer_file.write_bytes(served["good"][1].public_bytes(serialization.Encoding.PEM))
+    crl_file = tmp_path / "crl.pem"
+    crl = x509.load_der_x509_crl(http(web_url(lab, CRL_PATH))[2])
+    crl_file.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    for name in ("good", "revoked"):
+        leaf_file = tmp_path / f"{name}.pem"
+        leaf_file.write_bytes(served[name][0].public_bytes(serialization.Encoding.PEM))
+        asked = subprocess.run(
+            ["openssl", "ocsp", "-issuer", issuer_file, "-cert", leaf_file, "-CAfile",
+             lab.ca_file, "-url", web_url(lab, OCSP_PATH), "-timeout", "5"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert "Response verify OK" in asked.stderr, asked.stderr
+        assert f"{leaf_file}: {name}" in asked.stdout, asked.stdout
+        verified = subprocess.run(
+            ["openssl", "verify", "-crl_check", "-CAfile", lab.ca_file, "-untrusted",
+             issuer_file, "-CRLfile", crl_file, leaf_file],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert (verified.returncode == 0) == (name == "good"), verified.stdout + verified.stderr
+    assert "certificate revoked" in verified.stdout + verified.stderr
 
 
 # Handshake-level endpoints --------------------------------------------------------------
@@ -286,15 +550,20 @@ def test_stop_leaves_nothing_behind() -> None:
     idle = socket.create_connection((good.address, good.port), timeout=TIMEOUT)
     trickle = socket.create_connection((good.address, good.port), timeout=TIMEOUT)
     trickle.sendall(b"\x16\x03\x01")  # the first bytes of a ClientHello
+    web = lab.endpoint("plain-http")
+    posting = socket.create_connection((web.address, web.port), timeout=TIMEOUT)
+    posting.sendall(b"POST /ocsp HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123")  # 4 of 100
     try:
         time.sleep(0.05)
         started = time.monotonic()
         lab.stop()
         assert time.monotonic() - started < 2.0
         assert idle.recv(1) == b""  # the server closed it
+        assert posting.recv(1) == b""
     finally:
         idle.close()
         trickle.close()
+        posting.close()
     assert all(refused(port) for port in ports)
     assert set(threading.enumerate()) == threads_before
     assert not directory.exists()  # a temporary directory is removed

@@ -95,7 +95,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-    code = main([*argv, "--json", "--timeout", "5"])
+    # Revocation has its own tests (test_revocation.py); these certificates name no CRL.
+    code = main([*argv, "--json", "--timeout", "5", "--no-revocation"])
     out, err = capsys.readouterr()
     assert out, err
     data = json.loads(out)
@@ -466,6 +467,7 @@ def test_many_targets_in_input_order(
             "--timeout",
             "5",
             "--no-progress",
+            "--no-revocation",
         ]
     )
     lines = capsys.readouterr().out.splitlines()
@@ -482,12 +484,22 @@ def test_many_targets_in_input_order(
             "--timeout",
             "5",
             "--no-progress",
+            "--no-revocation",
         ]
     )
     out = capsys.readouterr().out
     assert "Summary" in out and "connection_refused" in out
     # A progress bar goes to stderr and leaves the JSON Lines on stdout intact.
-    argv = ["check", "-f", str(targets), "--json", "--timeout", "5", "--progress"]
+    argv = [
+        "check",
+        "-f",
+        str(targets),
+        "--json",
+        "--timeout",
+        "5",
+        "--progress",
+        "--no-revocation",
+    ]
     assert main([*argv, "--ca-file", str(files.folder / "root.pem")]) == 3
     captured = capsys.readouterr()
     assert [json.loads(line)["verdict"] for line in captured.out.splitlines()] == [

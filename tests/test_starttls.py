@@ -183,7 +183,7 @@ def test_starttls_protocol(protocol: Starttls, tls_files: tuple[ssl.SSLContext, 
             f"mail.starttls.test:{server.port}", connect="127.0.0.1", starttls=protocol
         )
         report = check_endpoint(
-            endpoint, LiveOptions(anchors=anchors_from_files([root]), timeout=5)
+            endpoint, LiveOptions(anchors=anchors_from_files([root]), timeout=5, revocation=False)
         )
         assert server.dialogues == 1
     assert report.codes == (), [f.message for f in report.findings]
@@ -202,7 +202,7 @@ def test_server_that_refuses_starttls(tls_files: tuple[ssl.SSLContext, Path]) ->
     with StarttlsServer(refuse, context) as server:
         endpoint = parse_target(f"127.0.0.1:{server.port}", starttls=Starttls.POP3)
         report = check_endpoint(
-            endpoint, LiveOptions(anchors=anchors_from_files([root]), timeout=5)
+            endpoint, LiveOptions(anchors=anchors_from_files([root]), timeout=5, revocation=False)
         )
     assert [code.value for code in report.codes] == ["not_tls"]
     assert "POP3 but refused STARTTLS" in report.findings[0].message

@@ -6,8 +6,11 @@ analysis function below it takes them as arguments.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from cryptography import x509
 
@@ -16,25 +19,29 @@ from tlsdoctor.analysis.constraints import constraint_findings, invalid_chain
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.names import HostName, hostname_finding, parse_host
 from tlsdoctor.analysis.order import chain_order_finding
-from tlsdoctor.analysis.path import ChainPath, build_path
+from tlsdoctor.analysis.path import ChainPath, PathEnd, build_path
 from tlsdoctor.analysis.roles import role
 from tlsdoctor.analysis.strength import strength_findings
-from tlsdoctor.analysis.trust import trust_findings
+from tlsdoctor.analysis.trust import fetched_intermediates_finding, trust_findings
 from tlsdoctor.analysis.validity import validity_findings, validity_period_finding
 from tlsdoctor.analysis.webpki import webpki_error
 from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anchors
-from tlsdoctor.codes import Severity, priority
+from tlsdoctor.codes import FindingCode, Severity, priority
 from tlsdoctor.errors import InputError
+from tlsdoctor.fetch import Fetcher
 from tlsdoctor.knowledge import client_catalogue, interception_products, known_bad_roots
 from tlsdoctor.models import (
     CertSummary,
+    FetchRecord,
     Finding,
     Report,
+    RevocationStatus,
     ServerClock,
     Source,
     Target,
     TlsInfo,
 )
+from tlsdoctor.online import RevocationInput, fetch_issuers, revocation_of
 
 
 def utc_now() -> dt.datetime:
@@ -50,12 +57,17 @@ def check_chain(
     warn_days: int | None = None,
     files: Sequence[str] = (),
     public_roots: TrustAnchors | None = None,
+    fetch: bool = False,
+    revocation: RevocationInput | None = None,
+    check_revocation: bool = True,
 ) -> Report:
     """Diagnose a chain (leaf first, as a server sends it) for ``host`` at time ``at``.
 
     ``anchors`` defaults to Mozilla's roots plus the system store; ``at`` to now.
     ``public_roots`` are the roots whose leaves the CA/Browser Forum rules bind
-    (default: Mozilla's). Every problem is reported, primary cause first.
+    (default: Mozilla's). Offline by default: ``fetch`` downloads AIA issuers, CRLs and
+    OCSP answers; ``revocation`` gives CRLs and OCSP responses as files. Every problem is
+    reported, primary cause first.
     """
     if not certificates:
         raise InputError("no certificate to check")
@@ -70,9 +82,39 @@ def check_chain(
     host_name = parse_host(host) if host else None
     presented = [CertFacts.of(cert) for cert in certificates]
     public = mozilla_anchors() if public_roots is None else public_roots
-    findings, path = diagnose(presented, trust, public, when, host_name, warn_days)
     target = Target(host=host, source=Source.FILE, files=tuple(files))
-    return build_report(target, checked_at, when, findings, presented, path, trust)
+    given = revocation or RevocationInput()
+    if not fetch and not given.given:
+        findings, path = diagnose(presented, trust, public, when, host_name, warn_days)
+        return build_report(target, checked_at, when, findings, presented, path, trust)
+
+    async def online() -> tuple[Judged, tuple[FetchRecord, ...]]:
+        async with Fetcher() as fetcher:
+            judged = await judge_chain(
+                presented,
+                trust,
+                public,
+                when,
+                host_name,
+                warn_days,
+                fetcher if fetch else None,
+                given,
+                check_revocation,
+            )
+            return judged, tuple(fetcher.log)
+
+    judged, log = asyncio.run(online())
+    return build_report(
+        target,
+        checked_at,
+        when,
+        judged.findings,
+        presented,
+        judged.path,
+        trust,
+        revocation=judged.revocation,
+        fetches=log,
+    )
 
 
 def build_report(
@@ -85,6 +127,8 @@ def build_report(
     anchors: TrustAnchors,
     tls: TlsInfo | None = None,
     server_clock: ServerClock | None = None,
+    revocation: RevocationStatus | None = None,
+    fetches: tuple[FetchRecord, ...] = (),
 ) -> Report:
     """The report of a diagnosis: findings, chain and path summaries, client verdicts."""
     anchor_kinds = path.anchor.kinds if path is not None and path.anchor is not None else None
@@ -112,6 +156,8 @@ def build_report(
         clients=clients,
         tls=tls,
         server_clock=server_clock,
+        revocation=revocation,
+        fetches=fetches,
     )
 
 
@@ -122,13 +168,19 @@ def diagnose(
     at: dt.datetime,
     host: HostName | None,
     warn_days: int | None,
+    fetched: Sequence[CertFacts] = (),
 ) -> tuple[list[Finding], ChainPath]:
-    """Every finding for ``presented`` (pure: all inputs are arguments), primary first."""
+    """Every finding for ``presented`` (pure: all inputs are arguments), primary first.
+
+    ``fetched`` are issuers found elsewhere (AIA): the path may use them, and each one it
+    uses is reported as the intermediate the server should have sent.
+    """
     leaf = choose_leaf(presented)
+    candidates = [*presented, *fetched]
     # Signatures are the dearest part of a diagnosis. A path whose links are unambiguous
     # is built without checking them when the webpki verifier, which checks every
     # signature, then accepts the chain; otherwise it is built again, fully checked.
-    path = build_path(leaf, presented, anchors, check_unique_links=False)
+    path = build_path(leaf, candidates, anchors, check_unique_links=False)
     findings = _path_findings(presented, leaf, path, anchors, public_roots, at, host, warn_days)
     verifier_error: str | None = None
     if path.trusted and not any(f.severity is Severity.ERROR for f in findings):
@@ -138,7 +190,7 @@ def diagnose(
         if verifier_error is None:
             return _ordered(findings), path
     if not path.signatures_checked:
-        path = build_path(leaf, presented, anchors, check_unique_links=True)
+        path = build_path(leaf, candidates, anchors, check_unique_links=True)
         findings = _path_findings(presented, leaf, path, anchors, public_roots, at, host, warn_days)
     if verifier_error is not None and not any(f.severity is Severity.ERROR for f in findings):
         findings.append(
@@ -172,6 +224,10 @@ def _path_findings(
     findings = trust_findings(
         path, anchors, public_roots, known_bad_roots(), interception_products()
     )
+    sent = {facts.sha256 for facts in presented}
+    unsent = fetched_intermediates_finding(path, sent, public_roots)
+    if unsent is not None:
+        findings.append(unsent)
     findings.extend(validity_findings(path.certs, at, warn_days))
     if host is not None:
         mismatch = hostname_finding(leaf, host)
@@ -187,6 +243,55 @@ def _path_findings(
     if order is not None:
         findings.append(order)
     return findings
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A diagnosis completed with the network's help (AIA, revocation)."""
+
+    findings: list[Finding]
+    path: ChainPath
+    fetched: tuple[CertFacts, ...]
+    revocation: RevocationStatus | None
+
+
+async def judge_chain(
+    presented: Sequence[CertFacts],
+    anchors: TrustAnchors,
+    public_roots: TrustAnchors,
+    at: dt.datetime,
+    host: HostName | None,
+    warn_days: int | None,
+    fetcher: Fetcher | None,
+    given: RevocationInput,
+    revocation: bool,
+) -> Judged:
+    """:func:`diagnose`, then what the network can add: the issuers a missing-intermediate
+    chain names in AIA, and the leaf's revocation status (files first, else CRL, OCSP)."""
+    findings, path = diagnose(presented, anchors, public_roots, at, host, warn_days)
+    fetched: tuple[CertFacts, ...] = ()
+    if fetcher is not None and path.end is PathEnd.MISSING_ISSUER and path.last.ca_issuer_urls:
+        aia = await fetch_issuers(path.last, anchors, fetcher)
+        if aia.certificates:
+            fetched = tuple(aia.certificates)
+            findings, path = diagnose(
+                presented, anchors, public_roots, at, host, warn_days, fetched
+            )
+        if aia.problems:
+            findings = [_with_aia_problems(f, aia.problems) for f in findings]
+    status = None
+    if revocation and (fetcher is not None or given.given):
+        status, more = await revocation_of(path, at, fetcher, given)
+        findings = _ordered([*findings, *more])
+    return Judged(findings, path, fetched, status)
+
+
+def _with_aia_problems(finding: Finding, problems: Sequence[str]) -> Finding:
+    if finding.code is not FindingCode.MISSING_INTERMEDIATE:
+        return finding
+    evidence = dict(finding.evidence)
+    evidence["aia_problems"] = list(problems)
+    return dataclasses.replace(finding, evidence=evidence)
 
 
 def choose_leaf(presented: Sequence[CertFacts]) -> CertFacts:

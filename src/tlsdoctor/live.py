@@ -31,16 +31,27 @@ from tlsdoctor.analysis.handshake import (
 from tlsdoctor.analysis.names import HostName, parse_host
 from tlsdoctor.analysis.path import ChainPath
 from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anchors
-from tlsdoctor.check import build_report, diagnose, utc_now
+from tlsdoctor.check import build_report, diagnose, judge_chain, utc_now
 from tlsdoctor.codes import FindingCode, priority
 from tlsdoctor.errors import ProbeError
+from tlsdoctor.fetch import Fetcher
 from tlsdoctor.knowledge import client_catalogue
-from tlsdoctor.models import Finding, Report, ServerClock, Source, Target, TlsInfo
+from tlsdoctor.models import (
+    Finding,
+    Report,
+    RevocationStatus,
+    ServerClock,
+    Source,
+    Target,
+    TlsInfo,
+)
+from tlsdoctor.online import RevocationInput
 from tlsdoctor.probe.endpoint import Deadline, ProbeResult, is_ip, probe, probe_again
 from tlsdoctor.probe.targets import Endpoint
 from tlsdoctor.probe.tls import ClientProfile, Handshake
 
 DEFAULT_TIMEOUT = 10.0
+FETCH_TIMEOUT = 5.0  # for each AIA/CRL/OCSP download, within the check's own budget
 _MODERN_CIPHERS = frozenset(cipher["name"] for cipher in ssl.create_default_context().get_ciphers())
 _LEGACY_PROBES = (("TLSv1", ssl.TLSVersion.TLSv1), ("TLSv1.1", ssl.TLSVersion.TLSv1_1))
 
@@ -56,6 +67,8 @@ class LiveOptions:
     servername: str | None = None
     no_sni: bool = False
     probe_protocols: bool = False
+    fetch: bool = True  # AIA issuers, CRLs and OCSP over the network
+    revocation: bool = True
 
 
 async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOptions()) -> Report:
@@ -78,26 +91,42 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
     local_now = checked_at if options.at is None else options.at
     server_clock = _server_clock(handshake, checked_at, endpoint)
     path: ChainPath | None = None
-    if presented:
-        host_name = parse_host(endpoint.host)
-        chain_findings, path = diagnose(
-            presented, anchors, mozilla_anchors(), local_now, host_name, options.warn_days
-        )
-        if server_clock is not None and options.at is None:
-            chain_findings, path, local_now = _judge_clock(
-                chain_findings,
-                path,
+    revocation: RevocationStatus | None = None
+    fetcher = Fetcher(timeout=min(FETCH_TIMEOUT, deadline.left())) if options.fetch else None
+    try:
+        if presented:
+            host_name = parse_host(endpoint.host)
+            judged = await judge_chain(
                 presented,
                 anchors,
-                server_clock,
+                mozilla_anchors(),
                 local_now,
                 host_name,
                 options.warn_days,
+                fetcher,
+                RevocationInput(),
+                options.revocation,
             )
-        chain_findings = await _explain_default_certificate(
-            chain_findings, result, deadline, sni, presented[0]
-        )
-        findings.extend(chain_findings)
+            chain_findings, path, revocation = judged.findings, judged.path, judged.revocation
+            if server_clock is not None and options.at is None:
+                chain_findings, path, local_now = _judge_clock(
+                    chain_findings,
+                    path,
+                    presented,
+                    judged.fetched,
+                    anchors,
+                    server_clock,
+                    local_now,
+                    host_name,
+                    options.warn_days,
+                )
+            chain_findings = await _explain_default_certificate(
+                chain_findings, result, deadline, sni, presented[0]
+            )
+            findings.extend(chain_findings)
+    finally:
+        if fetcher is not None:
+            await fetcher.aclose()
     findings.sort(key=lambda finding: priority(finding.code))
     tls = TlsInfo(
         version=handshake.version,
@@ -119,6 +148,8 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
         anchors,
         tls=tls,
         server_clock=server_clock,
+        revocation=revocation,
+        fetches=tuple(fetcher.log) if fetcher is not None else (),
     )
 
 
@@ -152,6 +183,7 @@ def _judge_clock(
     findings: list[Finding],
     path: ChainPath,
     presented: list[CertFacts],
+    fetched: tuple[CertFacts, ...],
     anchors: TrustAnchors,
     server_clock: ServerClock,
     local_now: dt.datetime,
@@ -166,7 +198,7 @@ def _judge_clock(
     ):
         return findings, path, local_now
     at_server, server_path = diagnose(
-        presented, anchors, mozilla_anchors(), server_clock.date, host_name, warn_days
+        presented, anchors, mozilla_anchors(), server_clock.date, host_name, warn_days, fetched
     )
     clock = clock_finding(
         local_now,

@@ -134,6 +134,29 @@ class ServerClock:
 
 
 @dataclass(frozen=True)
+class FetchRecord:
+    """One download made for the diagnosis (AIA, CRL, OCSP), as the report lists it."""
+
+    url: str
+    purpose: str  # "aia", "crl" or "ocsp"
+    status: int | None
+    bytes: int | None
+    seconds: float
+    cached: bool
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RevocationStatus:
+    """What revocation checking concluded for the leaf."""
+
+    state: str  # "good", "revoked", "unknown" or "not_checked"
+    source: str | None  # "crl", "ocsp", "crl-file", "ocsp-file"
+    url: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything tlsdoctor concluded about one target."""
 
@@ -147,6 +170,8 @@ class Report:
     clients: tuple[ClientVerdict, ...]
     tls: TlsInfo | None = None
     server_clock: ServerClock | None = None
+    revocation: RevocationStatus | None = None
+    fetches: tuple[FetchRecord, ...] = ()
 
     @property
     def verdict(self) -> Verdict:

@@ -344,3 +344,53 @@ def _kind_phrase(private: bool | None) -> str:
             "a CA that is neither clearly private nor in Mozilla's store (a retired public root?)"
         )
     return "a private or corporate CA" if private else "a public CA's root"
+
+
+def fetched_intermediates_finding(
+    path: ChainPath, sent: set[str] | frozenset[str], public_roots: TrustAnchors
+) -> Finding | None:
+    """missing_intermediate for the issuers the path took from AIA, not from the server."""
+    end = len(path.certs) - 1 if path.anchor is not None else len(path.certs)
+    fetched = [
+        (index, facts)
+        for index, facts in enumerate(path.certs[:end])
+        if index > 0 and facts.sha256 not in sent
+    ]
+    if not fetched:
+        return None
+    index, first = fetched[0]
+    child = path.certs[index - 1]
+    _, private = _private_ca_signals(first.cert.subject, first, public_roots)
+    names = ", ".join(f"'{facts.display_name}'" for _, facts in fetched)
+    if path.trusted:
+        outcome = f"with it the chain reaches the trusted root '{path.last.display_name}'"
+    else:
+        outcome = "but the chain still does not reach a trusted root (see the other findings)"
+    evidence = cert_evidence(child, path.certs)
+    evidence.update(
+        {
+            "missing_issuer": first.subject_text,
+            "aia_url": child.ca_issuer_urls[0] if child.ca_issuer_urls else None,
+            "aia_urls": list(child.ca_issuer_urls),
+            "repaired_by_aia": path.trusted,
+            "fetched": [
+                {"subject": facts.subject_text, "sha256": facts.sha256} for _, facts in fetched
+            ],
+            "private_ca": private,
+            "issuer_is_public_ca": private is False,
+        }
+    )
+    return Finding(
+        FindingCode.MISSING_INTERMEDIATE,
+        Severity.ERROR,
+        f"The server does not send {names}; tlsdoctor fetched it through the AIA URL of "
+        f"'{child.display_name}', and {outcome}. Browsers fetch it too; curl, Python, Java, "
+        "Node and Go do not, so they fail.",
+        evidence,
+        (
+            f"Configure the server to send the full chain: the certificate followed by {names} "
+            "(`tlsdoctor fix chain` writes it).",
+            "nginx: ssl_certificate fullchain.pem; Apache >= 2.4.8: SSLCertificateFile with the "
+            "chain appended; certbot users: point at fullchain.pem, not cert.pem.",
+        ),
+    )

@@ -19,6 +19,7 @@ from tlsdoctor.probe.targets import Starttls
 if TYPE_CHECKING:
     from tlsdoctor.anchors import TrustAnchors
     from tlsdoctor.models import Report
+    from tlsdoctor.online import RevocationInput
 
 DEFAULT_TIMEOUT = 10.0  # seconds for a whole check: tlsdoctor.live.DEFAULT_TIMEOUT
 DEFAULT_CONCURRENCY = 50  # tlsdoctor.scan.DEFAULT_CONCURRENCY
@@ -100,6 +101,26 @@ def cli() -> None:
     help="Password of a PKCS#12 file (or set TLSDOCTOR_PASSWORD; asked on a terminal).",
 )
 @click.option(
+    "--fetch/--no-fetch",
+    default=None,
+    help="Download AIA issuers, CRLs and OCSP answers (default: yes for endpoints, no for files).",
+)
+@click.option("--no-revocation", is_flag=True, help="Do not check revocation.")
+@click.option(
+    "--crl",
+    "crl_files",
+    multiple=True,
+    metavar="FILE",
+    help="Judge revocation by this CRL (DER or PEM) instead of downloading one.",
+)
+@click.option(
+    "--ocsp-response",
+    "ocsp_files",
+    multiple=True,
+    metavar="FILE",
+    help="Judge revocation by this OCSP response (DER).",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="A progress bar on stderr for many targets (default: when stderr is a terminal).",
@@ -121,6 +142,10 @@ def check(
     ca_files: Sequence[str],
     warn_days: int | None,
     password: str | None,
+    fetch: bool | None,
+    no_revocation: bool,
+    crl_files: Sequence[str],
+    ocsp_files: Sequence[str],
     progress: bool | None,
     as_json: bool,
 ) -> int:
@@ -133,7 +158,23 @@ def check(
     if chain_files:
         if targets or target_file:
             raise click.UsageError("give either --chain files or targets, not both")
-        return _check_files(chain_files, host, at, anchors, warn_days, password, as_json)
+        from tlsdoctor.cli.options import revocation_files
+
+        given = revocation_files(crl_files, ocsp_files)
+        return _check_files(
+            chain_files,
+            host,
+            at,
+            anchors,
+            warn_days,
+            password,
+            as_json,
+            fetch=bool(fetch),
+            given=given,
+            revocation=not no_revocation,
+        )
+    if crl_files or ocsp_files:
+        raise click.UsageError("--crl and --ocsp-response go with --chain")
     if not targets and not target_file:
         raise click.UsageError("give a target (HOST[:PORT] or URL), -f FILE, or --chain FILE")
     if host:
@@ -148,6 +189,8 @@ def check(
         servername=servername,
         no_sni=no_sni,
         probe_protocols=probe_protocols,
+        fetch=fetch is not False,
+        revocation=not no_revocation,
     )
     mode = Starttls(starttls) if starttls else None
     if len(targets) == 1 and not target_file:
@@ -171,13 +214,25 @@ def _check_files(
     warn_days: int | None,
     password: str | None,
     as_json: bool,
+    *,
+    fetch: bool,
+    given: RevocationInput,
+    revocation: bool,
 ) -> int:
     from tlsdoctor.check import check_chain
     from tlsdoctor.cli.options import read_file
 
     certificates = [cert for path in chain_files for cert in read_file(path, password)]
     report = check_chain(
-        certificates, host, at=at, anchors=anchors, warn_days=warn_days, files=chain_files
+        certificates,
+        host,
+        at=at,
+        anchors=anchors,
+        warn_days=warn_days,
+        files=chain_files,
+        fetch=fetch,
+        revocation=given,
+        check_revocation=revocation,
     )
     _print_report(report, as_json)
     return report.exit_code

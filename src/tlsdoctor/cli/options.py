@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 from cryptography import x509
 
 from tlsdoctor.errors import InputError
 from tlsdoctor.pem import PasswordRequired, load_certificates
+
+if TYPE_CHECKING:
+    from tlsdoctor.online import RevocationInput
 
 
 def parse_time(text: str) -> dt.datetime:
@@ -39,3 +44,20 @@ def read_file(path: str, password: str | None) -> list[x509.Certificate]:
             raise
         typed = click.prompt(f"Password for {exc.source}", hide_input=True, err=True)
         return load_certificates(path, typed.encode())
+
+
+def revocation_files(crl_files: Sequence[str], ocsp_files: Sequence[str]) -> RevocationInput:
+    """The CRLs and OCSP responses given on the command line, read."""
+    from tlsdoctor.online import RevocationInput
+
+    def read(path: str) -> tuple[str, bytes]:
+        try:
+            with open(path, "rb") as handle:
+                return path, handle.read(64 * 1024 * 1024)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
+
+    return RevocationInput(
+        crls=tuple(read(path) for path in crl_files),
+        ocsp_responses=tuple(read(path) for path in ocsp_files),
+    )

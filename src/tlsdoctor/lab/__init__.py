@@ -11,8 +11,11 @@ Everything listens on 127.0.0.1 only. Certificates are made at ``start()`` with 
 relative to the real clock and written to ``directory``: ``ca.pem`` (the lab root, what a
 client trusts), ``NAME.pem``/``NAME.key`` (each TLS endpoint's chain as sent, and key), and
 ``client.pem``/``client.key``/``client-ca.pem`` (a client certificate the
-client-cert-required endpoint accepts). The plain-http endpoint also publishes the lab
-intermediate at ``/intermediate.der``, the missing-intermediate leaf's AIA URL.
+client-cert-required endpoint accepts). The plain-http endpoint is also the lab's web
+service: it publishes the lab intermediate at ``/intermediate.der`` (the
+missing-intermediate leaf's AIA URL), and the Issuing CA's CRL at ``/issuing.crl`` and OCSP
+responder at ``/ocsp`` (the good and revoked leaves' cRLDistributionPoints and OCSP URLs;
+see ``revocation.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from tlsdoctor.lab.pki import LabError, LabPki, key_pem
-from tlsdoctor.lab.scenarios import INTERMEDIATE_PATH, SCENARIOS, Scenario, Served, Server
+from tlsdoctor.lab.revocation import RevocationService
+from tlsdoctor.lab.scenarios import (
+    CRL_PATH,
+    INTERMEDIATE_PATH,
+    OCSP_PATH,
+    SCENARIOS,
+    Scenario,
+    Served,
+    Server,
+)
 from tlsdoctor.lab.servers import ServerThread, Service, server_context
 
 __all__ = ["ENDPOINT_NAMES", "Lab", "LabEndpoint", "LabError"]
@@ -153,11 +165,25 @@ class Lab:
         folder = self.directory
         ports = {s.name: sock.getsockname()[1] for s, sock in zip(SCENARIOS, sockets, strict=True)}
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-        pki = LabPki(now, f"http://{ADDRESS}:{ports['plain-http']}{INTERMEDIATE_PATH}")
+        web = f"http://{ADDRESS}:{ports['plain-http']}"
+        pki = LabPki(now, web + INTERMEDIATE_PATH, web + CRL_PATH, web + OCSP_PATH)
         _write(folder / "ca.pem", pki.root.pem())
         _write(folder / "client-ca.pem", pki.client_ca.pem())
         _write(folder / "client.pem", pki.client.pem())
         _write(folder / "client.key", pki.client.key_pem(), private=True)
+        contexts = {
+            scenario.name: _tls_context(scenario, scenario.build(pki, scenario.host), folder)
+            for scenario in SCENARIOS
+            if scenario.build is not None
+        }
+        # Made once every certificate is issued: it answers for all of them.
+        revocation = RevocationService(
+            pki.intermediate,
+            pki.issued_by(pki.intermediate),
+            pki.revoked,
+            crl_path=CRL_PATH,
+            ocsp_path=OCSP_PATH,
+        )
         published = {
             INTERMEDIATE_PATH: (
                 "application/pkix-cert",
@@ -168,11 +194,12 @@ class Lab:
         endpoints: list[LabEndpoint] = []
         for scenario, sock in zip(SCENARIOS, sockets, strict=True):
             body = f"tlsdoctor lab: {scenario.name} ({scenario.host})\n{scenario.description}\n"
-            context = None
-            if scenario.build is not None:
-                context = _tls_context(scenario, scenario.build(pki, scenario.host), folder)
-            files = published if scenario.server is Server.PLAIN_HTTP else {}
-            services.append(Service(scenario.name, sock, context, body, files))
+            context = contexts.get(scenario.name)
+            if scenario.server is Server.PLAIN_HTTP:
+                service = Service(scenario.name, sock, context, body, published, revocation.handle)
+            else:
+                service = Service(scenario.name, sock, context, body)
+            services.append(service)
             endpoints.append(
                 LabEndpoint(
                     name=scenario.name,

@@ -3,6 +3,9 @@
 Keys are EC P-256 (fast to make) unless a scenario is about the key; dates are relative to
 the real current time, so a lab started today serves certificates that are valid (or
 expired, or not yet valid) today. Nothing here is persisted except by the caller.
+
+``LabPki`` also keeps what a CA's database would: the serial of every certificate each CA
+issued and the ones revoked, from which the revocation service answers (``revocation.py``).
 """
 
 from __future__ import annotations
@@ -35,10 +38,19 @@ LAB_ORG = "tlsdoctor lab"
 LEAF_BACKDATE = DAY
 LEAF_LIFETIME = 90 * DAY
 OPENSSL_TIMEOUT = 30.0
+REVOKED_BEFORE_NOW = dt.timedelta(hours=1)
 
 
 class LabError(TlsDoctorError):
     """The lab cannot start: a port is taken, the openssl command is missing, ..."""
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A revoked certificate's entry: when, and why (RFC 5280 CRLReason)."""
+
+    date: dt.datetime
+    reason: x509.ReasonFlags
 
 
 @dataclass(frozen=True)
@@ -82,11 +94,29 @@ class LabPki:
     first use, so a lab pays only for what its scenarios need.
     """
 
-    def __init__(self, now: dt.datetime, aia_url: str) -> None:
+    def __init__(self, now: dt.datetime, aia_url: str, crl_url: str, ocsp_url: str) -> None:
         self.now = now
         self.aia_url = aia_url  # where ``intermediate`` is published (caIssuers)
+        self.crl_url = crl_url  # where ``intermediate``'s CRL is published
+        self.ocsp_url = ocsp_url  # where ``intermediate``'s OCSP responder answers
+        self._issued: list[tuple[Issued, int]] = []  # (issuer, serial) of every certificate
+        self.revoked: dict[int, Revocation] = {}  # serial: entry, for ``intermediate`` only
         self.root = self.make_root("tlsdoctor lab Root CA")
         self.intermediate = self.issue_ca(self.root, "tlsdoctor lab Issuing CA")
+
+    def issued_by(self, ca: Issued) -> frozenset[int]:
+        """The serial numbers of every certificate ``ca`` has issued so far."""
+        return frozenset(serial for issuer, serial in self._issued if issuer is ca)
+
+    def revoke(self, cert: x509.Certificate, reason: x509.ReasonFlags) -> None:
+        """Revoke ``cert`` (issued by ``intermediate``), as of an hour before ``now``."""
+        if cert.serial_number not in self.issued_by(self.intermediate):
+            raise LabError("only certificates of the lab Issuing CA can be revoked")
+        self.revoked[cert.serial_number] = Revocation(self.now - REVOKED_BEFORE_NOW, reason)
+
+    def _record(self, issuer: Issued, issued: Issued) -> Issued:
+        self._issued.append((issuer, issued.cert.serial_number))
+        return issued
 
     # CAs -------------------------------------------------------------------------------
     def make_root(self, cn: str, org: str = LAB_ORG) -> Issued:
@@ -101,7 +131,7 @@ class LabPki:
         )
 
     def issue_ca(self, issuer: Issued, cn: str, org: str = LAB_ORG) -> Issued:
-        return _build(
+        ca = _build(
             subject=lab_name(cn, org),
             issuer=issuer,
             key=ec_key(),
@@ -109,6 +139,7 @@ class LabPki:
             not_after=self.now + 5 * 365 * DAY,
             ca=True,
         )
+        return self._record(issuer, ca)
 
     @functools.cached_property
     def untrusted_root(self) -> Issued:
@@ -137,7 +168,7 @@ class LabPki:
 
     @functools.cached_property
     def client(self) -> Issued:
-        return _build(
+        client = _build(
             subject=lab_name("tlsdoctor lab client"),
             issuer=self.client_ca,
             key=ec_key(),
@@ -146,6 +177,7 @@ class LabPki:
             ca=False,
             eku=(ExtendedKeyUsageOID.CLIENT_AUTH,),
         )
+        return self._record(self.client_ca, client)
 
     @functools.cached_property
     def superfish(self) -> Issued:
@@ -176,10 +208,12 @@ class LabPki:
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
         aia_url: str | None = None,
+        crl_url: str | None = None,
+        ocsp_url: str | None = None,
     ) -> Issued:
         """A server certificate: CN and SAN are the first name unless told otherwise."""
         start = self.now - LEAF_BACKDATE if not_before is None else not_before
-        return _build(
+        leaf = _build(
             subject=lab_name(cn if cn is not None else dns[0], org=None),
             issuer=issuer,
             key=key or ec_key(),
@@ -189,7 +223,10 @@ class LabPki:
             dns=dns if san else (),
             eku=(ExtendedKeyUsageOID.SERVER_AUTH,),
             aia_url=aia_url,
+            crl_url=crl_url,
+            ocsp_url=ocsp_url,
         )
+        return self._record(issuer, leaf)
 
     def self_signed(self, host: str) -> Issued:
         """What `openssl req -x509 -subj /CN=host -addext subjectAltName=DNS:host` makes."""
@@ -210,7 +247,7 @@ class LabPki:
         cert = resign_with_openssl(
             leaf.cert, leaf.key, issuer.cert, issuer.key, "sha1", LEAF_LIFETIME.days
         )
-        return Issued(cert, leaf.key)
+        return self._record(issuer, Issued(cert, leaf.key))
 
 
 def resign_with_openssl(
@@ -288,6 +325,8 @@ def build_certificate(
     eku: Sequence[x509.ObjectIdentifier] | None = None,
     permitted_dns: Sequence[str] = (),
     aia_url: str | None = None,
+    crl_url: str | None = None,
+    ocsp_url: str | None = None,
     hash_algorithm: hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None = None,
     signing_key: PrivateKey | None = None,
 ) -> x509.Certificate:
@@ -295,7 +334,9 @@ def build_certificate(
     CA issues (SKI/AKI, keyUsage, SAN), with a knob for each flaw a scenario needs.
 
     ``issuer_name``/``issuer_key`` None: self-signed. ``ca`` None: no basicConstraints.
-    ``signing_key`` signs instead of the issuer's key (a forged signature).
+    ``signing_key`` signs instead of the issuer's key (a forged signature). ``aia_url`` and
+    ``ocsp_url`` are the authorityInfoAccess caIssuers and OCSP URLs, ``crl_url`` the
+    cRLDistributionPoints URL.
     """
     authority = key if issuer_key is None else issuer_key
     builder = (
@@ -340,11 +381,24 @@ def build_certificate(
     if permitted_dns:
         permitted: list[x509.GeneralName] = [x509.DNSName(name) for name in permitted_dns]
         builder = builder.add_extension(x509.NameConstraints(permitted, None), critical=True)
-    if aia_url is not None:
-        access = x509.AccessDescription(
-            AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(aia_url)
+    access = [
+        x509.AccessDescription(method, x509.UniformResourceIdentifier(url))
+        for method, url in (
+            (AuthorityInformationAccessOID.OCSP, ocsp_url),
+            (AuthorityInformationAccessOID.CA_ISSUERS, aia_url),
         )
-        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), False)
+        if url is not None
+    ]
+    if access:
+        builder = builder.add_extension(x509.AuthorityInformationAccess(access), False)
+    if crl_url is not None:
+        point = x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(crl_url)],
+            relative_name=None,
+            reasons=None,
+            crl_issuer=None,
+        )
+        builder = builder.add_extension(x509.CRLDistributionPoints([point]), False)
     return builder.sign(signing_key or authority, hash_algorithm or hashes.SHA256())
 
 
@@ -359,6 +413,8 @@ def _build(
     dns: Sequence[str] = (),
     eku: Sequence[x509.ObjectIdentifier] | None = None,
     aia_url: str | None = None,
+    crl_url: str | None = None,
+    ocsp_url: str | None = None,
 ) -> Issued:
     cert = build_certificate(
         subject=subject,
@@ -371,5 +427,7 @@ def _build(
         dns=dns,
         eku=eku,
         aia_url=aia_url,
+        crl_url=crl_url,
+        ocsp_url=ocsp_url,
     )
     return Issued(cert, key)

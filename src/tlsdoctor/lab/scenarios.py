@@ -21,6 +21,10 @@ DOMAIN = "lab.tlsdoctor.test"
 # Where the plain-HTTP port publishes the lab intermediate (the missing-intermediate
 # leaf's AIA caIssuers URL points here, as public CAs' leaves point at their web site).
 INTERMEDIATE_PATH = "/intermediate.der"
+# Where it publishes the lab Issuing CA's CRL and runs its OCSP responder (revocation.py):
+# the good and revoked leaves point here (cRLDistributionPoints, authorityInfoAccess OCSP).
+CRL_PATH = "/issuing.crl"
+OCSP_PATH = "/ocsp"
 
 
 class Server(enum.Enum):
@@ -63,7 +67,13 @@ class Scenario:
 
 
 def _good(pki: LabPki, host: str) -> Served:
-    leaf = pki.leaf(pki.intermediate, [host])
+    leaf = pki.leaf(pki.intermediate, [host], crl_url=pki.crl_url, ocsp_url=pki.ocsp_url)
+    return Served((leaf.cert, pki.intermediate.cert), leaf.key)
+
+
+def _revoked(pki: LabPki, host: str) -> Served:
+    leaf = pki.leaf(pki.intermediate, [host], crl_url=pki.crl_url, ocsp_url=pki.ocsp_url)
+    pki.revoke(leaf.cert, x509.ReasonFlags.key_compromise)
     return Served((leaf.cert, pki.intermediate.cert), leaf.key)
 
 
@@ -131,8 +141,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "good",
         (),
-        "A valid chain (leaf and intermediate) from the lab root: a client that trusts the "
-        "lab CA file connects.",
+        "A valid chain (leaf and intermediate) from the lab root, not revoked according to "
+        "the lab's CRL and OCSP responder: a client that trusts the lab CA file connects.",
         _good,
     ),
     Scenario(
@@ -251,6 +261,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         "The port speaks plain HTTP/1.1, not TLS.",
         None,
         Server.PLAIN_HTTP,
+    ),
+    # Last, so that every endpoint before it keeps its port under port_base.
+    Scenario(
+        "revoked",
+        (FindingCode.REVOKED,),
+        "The leaf certificate is revoked (keyCompromise) according to the lab's CRL and its "
+        "OCSP responder; the chain is otherwise valid.",
+        _revoked,
     ),
 )
 

@@ -6,7 +6,9 @@ cancels and whose socket it closes at once. (``Server.close()`` before Python 3.
 connections still in asyncio's TLS handshake running, to be reported later as unclosed.)
 
 Each connection answers one HTTP/1.x request, with a ``Date`` header from the real clock
-(a client may compare it with its own), and closes. Every read and write has a timeout.
+(a client may compare it with its own), and closes. Every read and write has a timeout. A
+request body is read only up to its ``Content-Length`` (at most ``MAX_REQUEST_BODY``
+bytes, no chunked bodies), so that a service's ``handler`` can answer POSTs (OCSP).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import http
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -33,9 +37,34 @@ START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 READ_SIZE = 16 * 1024
 MAX_REQUEST_HEAD = 16 * 1024
+MAX_REQUEST_BODY = 64 * 1024  # an OCSP request is about 100 bytes; a signed one a few KiB
+TEXT = "text/plain; charset=utf-8"
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request as read: ``target`` as sent (``/ocsp/MFEw...``), header names in lower
+    case (the last of repeated ones), the body (``Content-Length`` bytes, else empty)."""
+
+    method: str
+    target: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    content_type: str
+    body: bytes
+
+
+# Answers a request, or returns None to leave it to the service's files and text. It runs
+# on the lab's event loop, so it must be quick and must not block.
+Handler = Callable[[HttpRequest], HttpReply | None]
 
 
 @dataclass(frozen=True)
@@ -47,6 +76,7 @@ class Service:
     context: ssl.SSLContext | None  # None: plain HTTP
     body: str  # the text every request is answered with
     files: Mapping[str, tuple[str, bytes]] = field(default_factory=dict)  # path: (type, data)
+    handler: Handler | None = None  # asked first
 
 
 def server_context(
@@ -275,15 +305,66 @@ async def _converse(
 
 
 async def _answer(stream: _Stream, service: Service) -> None:
-    """Read one request head and answer it; a client that sends nothing gets nothing."""
-    head = b""
-    while not _complete(head) and len(head) < MAX_REQUEST_HEAD:
+    """Read one request and answer it; a client that sends nothing gets nothing."""
+    data = b""
+    while not _complete(data) and len(data) < MAX_REQUEST_HEAD:
         chunk = await stream.read()
         if not chunk:
             break
-        head += chunk
-    if head:
-        await stream.write(http_response(head, service))
+        data += chunk
+    if data:
+        await stream.write(await _reply(stream, service, data))
+
+
+async def _reply(stream: _Stream, service: Service, data: bytes) -> bytes:
+    """The answer to a request whose head (and perhaps some of its body) is ``data``."""
+    head, complete, body = _split_head(data)
+    parts = head.split(b"\n", 1)[0].decode("latin-1").split()
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        return _response(HttpReply(400, TEXT, b"Not HTTP/1.x.\n"))
+    method, target = parts[0], parts[1]
+    headers = _headers(head)
+    if complete:  # a body is read only after a whole head
+        if "transfer-encoding" in headers:
+            return _response(HttpReply(411, TEXT, b"Send a Content-Length, not chunks.\n"))
+        length = headers.get("content-length", "0")
+        if not re.fullmatch(r"[0-9]{1,9}", length):
+            return _response(HttpReply(400, TEXT, b"Bad Content-Length.\n"))
+        size = int(length)
+        if size > MAX_REQUEST_BODY:
+            return _response(HttpReply(413, TEXT, f"At most {MAX_REQUEST_BODY} bytes.\n".encode()))
+        if len(body) < size and headers.get("expect", "").lower() == "100-continue":
+            await stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        # Each read has its timeout, and the whole connection its own (CONNECTION_TIMEOUT).
+        while len(body) < size:
+            chunk = await stream.read()
+            if not chunk:
+                return _response(HttpReply(400, TEXT, b"Body shorter than Content-Length.\n"))
+            body += chunk
+        body = body[:size]
+    else:
+        body = b""
+    return _response(
+        respond(HttpRequest(method, target, headers, body), service),
+        head_only=method == "HEAD",
+    )
+
+
+def respond(request: HttpRequest, service: Service) -> HttpReply:
+    """The service's handler's answer; else 200 with the service's text (or a published
+    file) for GET and HEAD, 405 for other methods."""
+    if service.handler is not None:
+        try:
+            reply = service.handler(request)
+        except Exception:
+            _log.exception("lab %s: %s %s failed", service.name, request.method, request.target)
+            return HttpReply(500, TEXT, b"The lab failed to answer; see its log.\n")
+        if reply is not None:
+            return reply
+    if request.method not in ("GET", "HEAD"):
+        return HttpReply(405, TEXT, b"GET or HEAD only.\n")
+    content_type, body = service.files.get(request.target, (TEXT, service.body.encode()))
+    return HttpReply(200, content_type, body)
 
 
 def _complete(head: bytes) -> bool:
@@ -299,33 +380,34 @@ def _complete(head: bytes) -> bool:
     return any(byte < 0x20 or byte > 0x7E for byte in line)
 
 
-def http_response(head: bytes, service: Service) -> bytes:
-    """The answer to a request head: 200 with the service's text (or a published file),
-    405 for methods other than GET and HEAD, 400 for what is not HTTP/1.x."""
-    parts = head.split(b"\n", 1)[0].decode("latin-1").split()
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        return _response(400, "Bad Request", "text/plain; charset=utf-8", b"Not HTTP/1.x.\n")
-    method, target = parts[0], parts[1]
-    if method not in ("GET", "HEAD"):
-        return _response(
-            405, "Method Not Allowed", "text/plain; charset=utf-8", b"GET or HEAD only.\n"
-        )
-    content_type, body = service.files.get(
-        target, ("text/plain; charset=utf-8", service.body.encode())
-    )
-    return _response(200, "OK", content_type, body, head_only=method == "HEAD")
+def _split_head(data: bytes) -> tuple[bytes, bool, bytes]:
+    """(head, whether it is whole, what follows its blank line)."""
+    ends = [
+        (index, len(mark)) for mark in (b"\r\n\r\n", b"\n\n") if (index := data.find(mark)) >= 0
+    ]
+    if not ends:
+        return data, False, b""
+    index, size = min(ends)
+    return data[:index], True, data[index + size :]
 
 
-def _response(
-    status: int, reason: str, content_type: str, body: bytes, *, head_only: bool = False
-) -> bytes:
+def _headers(head: bytes) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in head.decode("latin-1").splitlines()[1:]:
+        name, colon, value = line.partition(":")
+        if colon and name and name == name.strip():
+            fields[name.lower()] = value.strip()
+    return fields
+
+
+def _response(reply: HttpReply, *, head_only: bool = False) -> bytes:
     lines = (
-        f"HTTP/1.1 {status} {reason}",
+        f"HTTP/1.1 {reply.status} {http.HTTPStatus(reply.status).phrase}",
         f"Date: {formatdate(usegmt=True)}",  # RFC 7231 IMF-fixdate, from the real clock
         "Server: tlsdoctor-lab",
-        f"Content-Type: {content_type}",
-        f"Content-Length: {len(body)}",
+        f"Content-Type: {reply.content_type}",
+        f"Content-Length: {len(reply.body)}",
         "Connection: close",
     )
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head if head_only else head + body
+    return head if head_only else head + reply.body

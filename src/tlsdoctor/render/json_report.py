@@ -80,6 +80,26 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "clients": [client_to_dict(c) for c in report.clients],
         "tls": None if report.tls is None else tls_to_dict(report.tls),
         "server_clock": None if report.server_clock is None else clock_to_dict(report.server_clock),
+        "revocation": None
+        if report.revocation is None
+        else {
+            "state": report.revocation.state,
+            "source": report.revocation.source,
+            "url": report.revocation.url,
+            "detail": report.revocation.detail,
+        },
+        "fetches": [
+            {
+                "url": f.url,
+                "purpose": f.purpose,
+                "status": f.status,
+                "bytes": f.bytes,
+                "seconds": f.seconds,
+                "cached": f.cached,
+                "error": f.error,
+            }
+            for f in report.fetches
+        ],
     }
 
 

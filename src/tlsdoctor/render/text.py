@@ -69,6 +69,22 @@ def render_report(report: Report, console: Console) -> None:
         _render_chain("Path to a trust anchor", report.path, report, console)
     if report.verdict is not Verdict.ERROR:
         _render_clients(report, console)
+    if report.revocation is not None:
+        where = (
+            f" ({report.revocation.source}: {report.revocation.url})"
+            if report.revocation.url
+            else ""
+        )
+        console.print(
+            f"[dim]Revocation: {report.revocation.state}{escape(where)}: "
+            f"{escape(report.revocation.detail)}[/]"
+        )
+    for fetch in report.fetches:
+        outcome = fetch.error or f"HTTP {fetch.status}, {fetch.bytes} bytes"
+        cached = ", cached" if fetch.cached else ""
+        console.print(
+            f"[dim]Fetched ({fetch.purpose}) {escape(fetch.url)}: {escape(outcome)}{cached}[/]"
+        )
     anchors = "; ".join(f"{s.name}, {s.count} roots" for s in report.trust_anchors)
     console.print(f"[dim]Trust anchors: {escape(anchors)}[/]")
 
