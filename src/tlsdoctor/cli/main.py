@@ -307,6 +307,72 @@ def demo(names: Sequence[str], full: bool, as_json: bool) -> int:
     return run_demo(names, full, as_json)
 
 
+@cli.group()
+def fix() -> None:
+    """Repair what a check found: the chain a server sends, ..."""
+
+
+@fix.command("chain")
+@click.argument("target", required=False, metavar="[HOST[:PORT] | URL]")
+@click.option("--chain", "chain_files", multiple=True, metavar="FILE", help="The chain as files.")
+@click.option(
+    "--with", "with_files", multiple=True, metavar="FILE", help="Intermediates you already have."
+)
+@click.option("--connect", metavar="ADDR[:PORT]", help="Dial this address for TARGET.")
+@click.option("--ca-file", "ca_files", multiple=True, metavar="FILE", help="Trust only these CAs.")
+@click.option("--at", "at_text", metavar="TIME", help="Judge validity at this time.")
+@click.option("--key", "key_path", metavar="FILE", help="Confirm this private key matches.")
+@click.option("--password", envvar="TLSDOCTOR_PASSWORD", help="Password of the key or PKCS#12.")
+@click.option("-o", "--output", metavar="DIR", help="Write fullchain.pem and friends here.")
+@click.option("--include-root", is_flag=True, help="Also send the root (rarely useful).")
+@click.option("--force", is_flag=True, help="Replace files that exist.")
+@click.option("--no-fetch", is_flag=True, help="Do not download issuers named by AIA.")
+@click.option(
+    "--server", metavar="SOFTWARE", help="Server software, e.g. 'nginx' (default: detected)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def fix_chain(
+    target: str | None,
+    chain_files: Sequence[str],
+    with_files: Sequence[str],
+    connect: str | None,
+    ca_files: Sequence[str],
+    at_text: str | None,
+    key_path: str | None,
+    password: str | None,
+    output: str | None,
+    include_root: bool,
+    force: bool,
+    no_fetch: bool,
+    server: str | None,
+    as_json: bool,
+) -> int:
+    """Build the chain the server should send, show the difference, write it, say how."""
+    from tlsdoctor.anchors import anchors_from_files, default_anchors
+    from tlsdoctor.cli.fix import fix_chain as run_fix
+    from tlsdoctor.cli.options import parse_time
+
+    if (target is None) == (not chain_files):
+        raise click.UsageError("give either a target (HOST[:PORT] or URL) or --chain FILE")
+    anchors = anchors_from_files(ca_files) if ca_files else default_anchors()
+    return run_fix(
+        target,
+        chain_files,
+        with_files,
+        connect,
+        anchors,
+        parse_time(at_text) if at_text else None,
+        key_path,
+        password,
+        output,
+        include_root,
+        force,
+        not no_fetch,
+        server,
+        as_json,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns (and, as a console script, exits with) the spec's exit code."""
     try:
