@@ -328,3 +328,71 @@ def test_offline_crl_and_ocsp_files(
     assert json.loads(capsys.readouterr().out)["revocation"]["source"] == "ocsp-file"
     assert main([*base, "--ocsp-response", str(tmp_path / "revoked.ocsp"), "--no-revocation"]) == 0
     capsys.readouterr()
+
+
+def test_stapled_ocsp_response(
+    ca: tuple[Issued, Issued], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server staples a 'revoked' OCSP response while the responder itself is down:
+    the staple decides (a handshake with pyOpenSSL asks for it)."""
+    import servers
+
+    root, issuing = ca
+    cert = leaf(issuing, ocsp_url="http://127.0.0.1:9/ocsp")
+    for name, data in {
+        "leaf.pem": cert.pem(),
+        "leaf.key": cert.key_pem(),
+        "chain.pem": issuing.pem(),
+        "root.pem": root.pem(),
+        "staple.der": ocsp_answer(cert, issuing, ocsp.OCSPCertStatus.REVOKED),
+    }.items():
+        (tmp_path / name).write_bytes(data)
+    with servers.s_server(
+        tmp_path / "leaf.pem",
+        tmp_path / "leaf.key",
+        "-www",
+        "-status_file",
+        str(tmp_path / "staple.der"),
+        chain=tmp_path / "chain.pem",
+    ) as port:
+        code = main(
+            [
+                "check",
+                f"www.rev.test:{port}",
+                "--connect",
+                "127.0.0.1",
+                "--ca-file",
+                str(tmp_path / "root.pem"),
+                "--json",
+                "--timeout",
+                "10",
+            ]
+        )
+    data = json.loads(capsys.readouterr().out)
+    assert code == 2
+    assert [f["code"] for f in data["findings"]] == ["revoked"]
+    assert data["revocation"]["source"] == "stapled"
+    assert "staples" in data["findings"][0]["message"]
+    # The responder was tried first, and failed: that is in the report too.
+    assert [f["purpose"] for f in data["fetches"]] == ["ocsp"]
+    assert data["fetches"][0]["error"] is not None
+    # Negative control: the same server without a staple leaves revocation unknown.
+    with servers.s_server(
+        tmp_path / "leaf.pem", tmp_path / "leaf.key", "-www", chain=tmp_path / "chain.pem"
+    ) as port:
+        code = main(
+            [
+                "check",
+                f"www.rev.test:{port}",
+                "--connect",
+                "127.0.0.1",
+                "--ca-file",
+                str(tmp_path / "root.pem"),
+                "--json",
+                "--timeout",
+                "10",
+            ]
+        )
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [f["code"] for f in data["findings"]] == ["revocation_unknown"]

@@ -45,8 +45,9 @@ from tlsdoctor.models import (
     Target,
     TlsInfo,
 )
-from tlsdoctor.online import RevocationInput
+from tlsdoctor.online import RevocationInput, revocation_of
 from tlsdoctor.probe.endpoint import Deadline, ProbeResult, is_ip, probe, probe_again
+from tlsdoctor.probe.staple import stapled_response
 from tlsdoctor.probe.targets import Endpoint
 from tlsdoctor.probe.tls import ClientProfile, Handshake
 
@@ -108,6 +109,10 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
                 options.revocation,
             )
             chain_findings, path, revocation = judged.findings, judged.path, judged.revocation
+            if options.revocation and _staple_may_help(endpoint, path, revocation):
+                chain_findings, revocation = await _with_staple(
+                    chain_findings, path, revocation, result, sni, local_now, deadline
+                )
             if server_clock is not None and options.at is None:
                 chain_findings, path, local_now = _judge_clock(
                     chain_findings,
@@ -151,6 +156,42 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
         revocation=revocation,
         fetches=tuple(fetcher.log) if fetcher is not None else (),
     )
+
+
+def _staple_may_help(
+    endpoint: Endpoint, path: ChainPath, revocation: RevocationStatus | None
+) -> bool:
+    """Ask for the stapled OCSP response only when it can change the answer: nothing else
+    decided, or the certificate demands stapling (OCSP must-staple)."""
+    if endpoint.starttls is not None or len(path.certs) < 2:
+        return False
+    undecided = revocation is None or revocation.state in ("unknown", "not_checked")
+    must_staple = path.leaf.extension(x509.TLSFeature) is not None
+    return undecided or must_staple
+
+
+async def _with_staple(
+    findings: list[Finding],
+    path: ChainPath,
+    revocation: RevocationStatus | None,
+    result: ProbeResult,
+    sni: str | None,
+    at: dt.datetime,
+    deadline: Deadline,
+) -> tuple[list[Finding], RevocationStatus | None]:
+    staple = await stapled_response(
+        result.address, result.endpoint.port, sni, min(FETCH_TIMEOUT, deadline.left())
+    )
+    if staple is None:
+        return findings, revocation
+    status, judged = await revocation_of(path, at, None, RevocationInput(stapled=staple))
+    if status.state not in ("good", "revoked"):
+        return findings, revocation
+    kept = [f for f in findings if f.code not in _REVOCATION_CODES]
+    return [*kept, *judged], status
+
+
+_REVOCATION_CODES = frozenset({FindingCode.REVOKED, FindingCode.REVOCATION_UNKNOWN})
 
 
 def _parse_presented(chain: tuple[bytes, ...]) -> tuple[list[CertFacts], list[Finding]]:

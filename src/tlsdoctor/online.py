@@ -38,6 +38,7 @@ class RevocationInput:
 
     crls: tuple[tuple[str, bytes], ...] = ()  # (file name, content)
     ocsp_responses: tuple[tuple[str, bytes], ...] = ()
+    stapled: bytes | None = None  # the OCSP response the server stapled
 
     @property
     def given(self) -> bool:
@@ -112,12 +113,20 @@ async def revocation_of(
         # be judged without its key.
         return RevocationStatus("not_checked", None, None, "the issuer is not available"), []
     evidence: list[Evidence] = []
-    if given.given:
-        evidence = _judge_files(leaf, issuer, at, given)
-    elif fetcher is not None:
-        evidence = await _judge_online(leaf, issuer, at, fetcher)
-    else:
-        return RevocationStatus("not_checked", None, None, "revocation was not checked"), []
+    if given.stapled is not None:
+        # What browsers see first: the server's own, fresh answer.
+        evidence.append(
+            judge_ocsp(
+                leaf, issuer, given.stapled, at, "stapled", "the server's stapled response", None
+            )
+        )
+    if not any(e.state is not State.UNKNOWN for e in evidence):
+        if given.given:
+            evidence.extend(_judge_files(leaf, issuer, at, given))
+        elif fetcher is not None:
+            evidence.extend(await _judge_online(leaf, issuer, at, fetcher))
+        elif not evidence:
+            return RevocationStatus("not_checked", None, None, "revocation was not checked"), []
     pointers = (
         len(leaf.crl_urls) + len(leaf.ocsp_urls) + len(given.crls) + len(given.ocsp_responses)
     )

@@ -350,9 +350,13 @@ def revocation_findings(
 
 
 def _source_name(source: str) -> str:
-    return {"crl": "CRL", "crl-file": "CRL file", "ocsp": "OCSP responder"}.get(
-        source, "OCSP response file"
-    )
+    names = {
+        "crl": "CRL",
+        "crl-file": "CRL file",
+        "ocsp": "OCSP responder",
+        "stapled": "OCSP response the server staples",
+    }
+    return names.get(source, "OCSP response file")
 
 
 def _evidence(item: Evidence) -> dict[str, JsonValue]:
