@@ -165,9 +165,10 @@ def _staple_may_help(
     decided, or the certificate demands stapling (OCSP must-staple)."""
     if endpoint.starttls is not None or len(path.certs) < 2:
         return False
-    undecided = revocation is None or revocation.state in ("unknown", "not_checked")
     must_staple = path.leaf.extension(x509.TLSFeature) is not None
-    return undecided or must_staple
+    undecided = revocation is None or revocation.state in ("unknown", "not_checked")
+    # A server can only staple what an OCSP responder gave it.
+    return must_staple or (undecided and bool(path.leaf.ocsp_urls))
 
 
 async def _with_staple(
