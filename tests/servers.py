@@ -96,23 +96,18 @@ def nginx_available() -> bool:
     return shutil.which("nginx") is not None
 
 
-@contextlib.contextmanager
-def nginx(folder: Path, servers: Sequence[tuple[str, Path, Path, bool]]) -> Iterator[int]:
-    """nginx with one TLS server block per (server_name, chain, key, default) on one port."""
-    port = free_port()
-    blocks = []
-    for name, chain, key, default in servers:
-        blocks.append(
-            f"""
+def nginx_config(folder: Path, port: int, blocks: Sequence[str]) -> Path:
+    """An nginx.conf in ``folder`` serving the given ``server`` block bodies on
+    127.0.0.1:``port`` (each body: server_name, certificates, ...)."""
+    (folder / "logs").mkdir(exist_ok=True)
+    servers = "".join(
+        f"""
     server {{
-        listen 127.0.0.1:{port} ssl{" default_server" if default else ""};
-        server_name {name};
-        ssl_certificate {chain};
-        ssl_certificate_key {key};
+        {body}
         location / {{ return 200 "ok\\n"; }}
     }}"""
-        )
-    (folder / "logs").mkdir(exist_ok=True)
+        for body in blocks
+    )
     config = folder / "nginx.conf"
     config.write_text(
         f"""
@@ -130,9 +125,24 @@ http {{
     fastcgi_temp_path {folder}/fastcgi;
     uwsgi_temp_path {folder}/uwsgi;
     scgi_temp_path {folder}/scgi;
-    {"".join(blocks)}
+    {servers}
 }}
 """
     )
+    return config
+
+
+@contextlib.contextmanager
+def nginx(folder: Path, servers: Sequence[tuple[str, Path, Path, bool]]) -> Iterator[int]:
+    """nginx with one TLS server block per (server_name, chain, key, default) on one port."""
+    port = free_port()
+    blocks = [
+        f"listen 127.0.0.1:{port} ssl{' default_server' if default else ''};\n"
+        f"        server_name {name};\n"
+        f"        ssl_certificate {chain};\n"
+        f"        ssl_certificate_key {key};"
+        for name, chain, key, default in servers
+    ]
+    config = nginx_config(folder, port, blocks)
     with running(["nginx", "-c", str(config), "-p", str(folder)], "127.0.0.1", port) as bound:
         yield bound

@@ -816,33 +816,8 @@ def test_repaired_chain_passes_curl_and_python_on_s_server(site: Site) -> None:
 def nginx_serving(folder: Path, server_block: str) -> Iterator[int]:
     """nginx on a free loopback port with one TLS server block (``{port}`` filled in)."""
     port = servers.free_port()
-    (folder / "logs").mkdir(exist_ok=True)
-    config = folder / "nginx.conf"
-    config.write_text(
-        f"""
-daemon off;
-master_process on;
-worker_processes 1;
-pid {folder}/nginx.pid;
-error_log {folder}/logs/error.log;
-user root;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/body;
-    proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi;
-    uwsgi_temp_path {folder}/uwsgi;
-    scgi_temp_path {folder}/scgi;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        server_name {LIVE_HOST};
-        {server_block}
-        location / {{ return 200 "ok\\n"; }}
-    }}
-}}
-"""
-    )
+    body = f"listen 127.0.0.1:{port} ssl;\n        server_name {LIVE_HOST};\n        {server_block}"
+    config = servers.nginx_config(folder, port, [body])
     argv = ["nginx", "-c", str(config), "-p", str(folder)]
     check = subprocess.run(
         [*argv, "-t"], capture_output=True, text=True, timeout=CLIENT_TIMEOUT, check=False

@@ -11,6 +11,8 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 
+from cryptography import x509
+
 from tlsdoctor.analysis.facts import CertFacts, signed_by
 from tlsdoctor.analysis.path import ChainPath
 from tlsdoctor.analysis.revocation import (
@@ -76,18 +78,28 @@ async def fetch_issuers(start: CertFacts, anchors: TrustAnchors, fetcher: Fetche
     return result
 
 
+async def download_certificates(
+    url: str, fetcher: Fetcher, problems: list[str]
+) -> list[x509.Certificate]:
+    """The certificates at an AIA URL (DER, PEM or PKCS#7); what went wrong goes to
+    ``problems``."""
+    fetched = await fetcher.get(url, "aia")
+    if fetched.content is None:
+        problems.append(f"{url}: {fetched.error}")
+        return []
+    try:
+        return parse_certificates(fetched.content, url)
+    except CertificateParseError as exc:
+        problems.append(f"{url}: {exc.reason}")
+        return []
+
+
 async def _issuer_from_aia(
     child: CertFacts, fetcher: Fetcher, seen: set[str], problems: list[str]
 ) -> CertFacts | None:
     for url in child.ca_issuer_urls[:MAX_URLS]:
-        fetched = await fetcher.get(url, "aia")
-        if fetched.content is None:
-            problems.append(f"{url}: {fetched.error}")
-            continue
-        try:
-            certificates = parse_certificates(fetched.content, url)
-        except CertificateParseError as exc:
-            problems.append(f"{url}: {exc.reason}")
+        certificates = await download_certificates(url, fetcher, problems)
+        if not certificates:
             continue
         for certificate in certificates:
             facts = CertFacts.of(certificate)

@@ -13,7 +13,7 @@ from tlsdoctor.anchors import TrustAnchors, mozilla_anchors
 from tlsdoctor.errors import CertificateParseError, InputError, ProbeError
 from tlsdoctor.fetch import Fetcher
 from tlsdoctor.models import FetchRecord
-from tlsdoctor.pem import parse_certificates
+from tlsdoctor.online import MAX_URLS, download_certificates
 from tlsdoctor.probe.endpoint import Deadline, is_ip, probe
 from tlsdoctor.probe.targets import Endpoint
 from tlsdoctor.remedy.chain import ChainPlan, plan_chain
@@ -106,16 +106,8 @@ async def _download(
     problems: list[str],
 ) -> list[tuple[x509.Certificate, str]]:
     found: list[tuple[x509.Certificate, str]] = []
-    for url in urls[:3]:
-        fetched = await fetcher.get(url, "aia")
-        if fetched.content is None:
-            problems.append(f"{url}: {fetched.error}")
-            continue
-        try:
-            certificates = parse_certificates(fetched.content, url)
-        except CertificateParseError as exc:
-            problems.append(f"{url}: {exc.reason}")
-            continue
+    for url in urls[:MAX_URLS]:
+        certificates = await download_certificates(url, fetcher, problems)
         found.extend((cert, url) for cert in certificates if cert not in known)
     return found
 
