@@ -108,6 +108,7 @@ class ClientVerdict:
     trusted: bool
     codes: tuple[FindingCode, ...]
     expected_error: str | None
+    store: str = "mozilla"  # the roots it reads: "mozilla", "system" or "custom"
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def client_verdicts(
     errors = [finding for finding in findings if finding.severity is Severity.ERROR]
     stores_agree = custom_anchors or anchor_kinds is None or catalogue.stores <= anchor_kinds
     if not errors and stores_agree:
-        return catalogue.all_trusted
+        return catalogue.all_trusted_custom if custom_anchors else catalogue.all_trusted
     verdicts: list[ClientVerdict] = []
     for profile in catalogue.clients:
         failing = [finding for finding in errors if _client_fails(profile, finding)]
@@ -92,5 +92,8 @@ def client_verdicts(
                 ),
             }
             expected = profile.error_for(key, kind, values)
-        verdicts.append(ClientVerdict(profile.id, not codes, tuple(dict.fromkeys(codes)), expected))
+        store = "custom" if custom_anchors else profile.store
+        verdicts.append(
+            ClientVerdict(profile.id, not codes, tuple(dict.fromkeys(codes)), expected, store)
+        )
     return tuple(verdicts)

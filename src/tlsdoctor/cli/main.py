@@ -307,6 +307,47 @@ def demo(names: Sequence[str], full: bool, as_json: bool) -> int:
     return run_demo(names, full, as_json)
 
 
+@cli.command()
+@click.argument("message", metavar="MESSAGE | -")
+@click.option("--host", metavar="HOST[:PORT]", help="Check this host and say which cause it is.")
+@click.option("--connect", metavar="ADDR[:PORT]", help="With --host: dial this address.")
+@click.option(
+    "--ca-file", "ca_files", multiple=True, metavar="FILE", help="With --host: trust only these."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+def explain(
+    message: str, host: str | None, connect: str | None, ca_files: Sequence[str], as_json: bool
+) -> int:
+    """Explain an error message from any client (- reads it from stdin)."""
+    from tlsdoctor.explain import explain_text, with_check
+
+    text = sys.stdin.read() if message == "-" else message
+    if not text.strip():
+        raise click.UsageError("give the error message (or - and pipe it in)")
+    explanation = explain_text(text, host)
+    code = 0 if explanation.recognised else 3
+    if host is not None:
+        from tlsdoctor.anchors import anchors_from_files
+        from tlsdoctor.live import LiveOptions, check_endpoint
+        from tlsdoctor.probe.targets import parse_target
+
+        anchors = anchors_from_files(ca_files) if ca_files else None
+        report = check_endpoint(parse_target(host, connect=connect), LiveOptions(anchors=anchors))
+        explanation = with_check(explanation, report)
+        code = report.exit_code if explanation.recognised else 3
+    if as_json:
+        from tlsdoctor.render.explanation import explanation_to_dict
+        from tlsdoctor.render.json_report import dumps
+
+        click.echo(dumps(explanation_to_dict(explanation)))
+    else:
+        from tlsdoctor.render.explanation import render_explanation
+        from tlsdoctor.render.text import make_console
+
+        render_explanation(explanation, make_console())
+    return code
+
+
 @cli.group()
 def fix() -> None:
     """Repair what a check found: the chain a server sends, ..."""

@@ -3,6 +3,7 @@
 - ``known_bad_roots.json`` + ``.pem``: roots whose private keys are public.
 - ``interception_products.json``: how TLS-inspecting products name their CAs.
 - ``clients.json``: how each client judges a chain, which store it reads, what it prints.
+- ``messages.json``: error messages of every client, matched by ``tlsdoctor explain``.
 """
 
 from __future__ import annotations
@@ -159,7 +160,14 @@ class ClientCatalogue:
     @functools.cached_property
     def all_trusted(self) -> tuple[ClientVerdict, ...]:
         """The verdicts when nothing is wrong: every client connects."""
-        return tuple(ClientVerdict(profile.id, True, (), None) for profile in self.clients)
+        return tuple(
+            ClientVerdict(profile.id, True, (), None, profile.store) for profile in self.clients
+        )
+
+    @functools.cached_property
+    def all_trusted_custom(self) -> tuple[ClientVerdict, ...]:
+        """The same, when every client was given the user's anchors."""
+        return tuple(ClientVerdict(p.id, True, (), None, "custom") for p in self.clients)
 
     def openssl_reason(self, key: str, variant: str | None) -> str:
         reasons = self.openssl_reasons
@@ -185,3 +193,45 @@ def client_catalogue() -> ClientCatalogue:
         for entry in data["clients"]
     )
     return ClientCatalogue(clients, dict(data["openssl_reasons"]))
+
+
+@dataclass(frozen=True)
+class MessageCause:
+    code: str  # a FindingCode value, or "not_a_tls_problem"
+    why: str
+
+
+@dataclass(frozen=True)
+class KnownMessage:
+    """One error message of one client: how to recognise it and what it means."""
+
+    id: str
+    client: str
+    patterns: tuple[re.Pattern[str], ...]
+    examples: tuple[str, ...]
+    meaning: str
+    causes: tuple[MessageCause, ...]
+    tell_apart: str | None
+    next: str
+
+
+def load_messages(data: dict[str, Any]) -> tuple[KnownMessage, ...]:
+    """The catalogue from its JSON (patterns compiled, case-insensitive)."""
+    return tuple(
+        KnownMessage(
+            id=entry["id"],
+            client=entry["client"],
+            patterns=tuple(re.compile(p, re.IGNORECASE) for p in entry["patterns"]),
+            examples=tuple(entry.get("examples", ())),
+            meaning=entry["meaning"],
+            causes=tuple(MessageCause(c["code"], c["why"]) for c in entry["causes"]),
+            tell_apart=entry.get("tell_apart"),
+            next=entry.get("next") or "tlsdoctor check {host}",
+        )
+        for entry in data["messages"]
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def message_catalogue() -> tuple[KnownMessage, ...]:
+    return load_messages(_json("messages.json"))

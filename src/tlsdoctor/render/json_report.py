@@ -52,6 +52,7 @@ def client_to_dict(client: ClientVerdict) -> dict[str, JsonValue]:
         "trusted": client.trusted,
         "codes": [code.value for code in client.codes],
         "expected_error": client.expected_error,
+        "store": client.store,
     }
 
 

@@ -180,11 +180,14 @@ def _render_clients(report: Report, console: Console) -> None:
         return
     table = Table(title="Who fails", title_justify="left", expand=False)
     table.add_column("client", no_wrap=True)
+    table.add_column("roots", no_wrap=True)
     table.add_column("because", no_wrap=True)
     table.add_column("what it prints", overflow="fold")
     for client in failing:
         codes = ", ".join(code.value for code in client.codes)
-        table.add_row(f"[red]{client.client}[/]", codes, escape(client.expected_error or ""))
+        table.add_row(
+            f"[red]{client.client}[/]", client.store, codes, escape(client.expected_error or "")
+        )
     console.print(table)
     if trusted:
         console.print(f"[green]Works in:[/] {', '.join(trusted)}")
