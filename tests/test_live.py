@@ -507,3 +507,29 @@ def test_many_targets_in_input_order(
         "error",
         "untrusted",
     ]
+
+
+@pytest.mark.skipif(not servers.nginx_available(), reason="nginx is not installed")
+def test_fix_speaks_the_servers_language(
+    capsys: pytest.CaptureFixture[str], files: Files, tmp_path: Path
+) -> None:
+    """nginx serving only the leaf: the fix names nginx's own directive, from its Server
+    header."""
+    served = files.leaf("nginxleaf", ["leafonly.live.test"], aia="http://127.0.0.1:9/ca.der")
+    vhosts = [("leafonly.live.test", served.cert, served.key, True)]
+    with servers.nginx(tmp_path, vhosts) as port:
+        code, data = run(
+            capsys,
+            "check",
+            f"leafonly.live.test:{port}",
+            "--connect",
+            "127.0.0.1",
+            "--ca-file",
+            str(files.folder / "root.pem"),
+        )
+    assert code == 2
+    assert data["tls"]["server"].startswith("nginx")
+    finding = data["findings"][0]
+    assert finding["code"] == "missing_intermediate"
+    assert "ssl_certificate     /etc/ssl/leafonly.live.test/fullchain.pem;" in finding["fix"][0]
+    assert "nginx -t && systemctl reload nginx" in finding["fix"][0]

@@ -132,6 +132,8 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
     finally:
         if fetcher is not None:
             await fetcher.aclose()
+    server_header = handshake.http.server if handshake.http is not None else None
+    findings = [_for_server(finding, server_header, endpoint.host) for finding in findings]
     findings.sort(key=lambda finding: priority(finding.code))
     tls = TlsInfo(
         version=handshake.version,
@@ -142,6 +144,7 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
         starttls=endpoint.starttls.value if endpoint.starttls else None,
         client_certificate=client_certificate_state(handshake),
         seconds=result.seconds,
+        server=server_header,
     )
     return build_report(
         target,
@@ -156,6 +159,37 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
         revocation=revocation,
         fetches=tuple(fetcher.log) if fetcher is not None else (),
     )
+
+
+_CHAIN_CODES = frozenset({FindingCode.MISSING_INTERMEDIATE, FindingCode.CHAIN_ORDER})
+
+
+def _for_server(finding: Finding, server_header: str | None, host: str) -> Finding:
+    """A chain finding's fix, in the words of the server software the Server header names."""
+    if finding.code not in _CHAIN_CODES or not server_header:
+        return finding
+    from pathlib import Path
+
+    from tlsdoctor.remedy.files import ChainFiles
+    from tlsdoctor.remedy.servers import ServerSoftware, instructions_for_header
+
+    folder = Path("/etc/ssl") / host
+    files = ChainFiles(
+        fullchain=folder / "fullchain.pem",
+        chain=folder / "chain.pem",
+        cert=folder / "cert.pem",
+        key=folder / "privkey.pem",
+    )
+    steps = instructions_for_header(server_header, files, site=host)
+    if steps.software is ServerSoftware.UNKNOWN:
+        return finding
+    fix = (
+        f"`tlsdoctor fix chain {host} -o {folder}` writes the chain; then, for "
+        f"{steps.title} (the server says '{server_header}'):\n{steps.config}\n"
+        f"then: {steps.apply}",
+        *finding.fix,
+    )
+    return dataclasses.replace(finding, fix=fix)
 
 
 def _staple_may_help(

@@ -123,6 +123,7 @@ class TlsInfo:
     starttls: str | None = None
     client_certificate: str | None = None  # "requested", "required" or None
     seconds: float | None = None  # how long the probe took
+    server: str | None = None  # the HTTP Server header, when one was seen
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ def tls_to_dict(tls: TlsInfo) -> dict[str, JsonValue]:
         "starttls": tls.starttls,
         "client_certificate": tls.client_certificate,
         "seconds": None if tls.seconds is None else round(tls.seconds, 4),
+        "server": tls.server,
     }
 
 
