@@ -237,7 +237,9 @@ def clock_finding(
         evidence,
         (
             "Set the clock right: `timedatectl set-ntp true` (Linux), `w32tm /resync` "
-            "(Windows), or enable the hypervisor's time sync on a virtual machine.",
+            "(Windows, as administrator), `sudo sntp -sS time.apple.com` or System Settings > "
+            "General > Date & Time > Set automatically (macOS), or the hypervisor's time sync "
+            "on a virtual machine.",
             "A dead CMOS battery resets the clock at every boot: replace it.",
         ),
     )

@@ -165,6 +165,7 @@ def _self_signed(leaf: CertFacts) -> Finding:
             "For an internal service, issue it from an internal CA (`tlsdoctor cert ca init`) "
             "and add that CA to clients' trust stores (`tlsdoctor trust add`).",
             "To trust exactly this certificate (pinning, a lab), pass it with --ca-file.",
+            DO_NOT_DISABLE,
         ),
     )
 
@@ -284,13 +285,25 @@ def _missing_issuer(path: ChainPath, anchors: TrustAnchors, public_roots: TrustA
     )
 
 
+# Said wherever a "quick fix" people find online would switch verification off.
+DO_NOT_DISABLE = (
+    "Do not switch verification off (curl -k, verify=False, NODE_TLS_REJECT_UNAUTHORIZED=0, "
+    "git http.sslVerify=false): that removes the protection TLS exists for, for every site."
+)
+
+
 def _untrusted_root_fix(name: str, private: bool | None) -> tuple[str, ...]:
     if private is not False:
         return (
             f"If you run '{name}' (an internal CA), add its root certificate to the trust "
             "store of every client that connects: `tlsdoctor trust add root.pem`, or per tool "
-            "(REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS, curl --cacert, keytool -importcert).",
+            "(Python requests REQUESTS_CA_BUNDLE, Python ssl SSL_CERT_FILE, Node "
+            "NODE_EXTRA_CA_CERTS, curl --cacert, Java `keytool -importcert -cacerts`, git "
+            "http.sslCAInfo; macOS `security add-trusted-cert -d -r trustRoot -k "
+            "/Library/Keychains/System.keychain root.pem`; Windows `certutil -addstore -f Root "
+            "root.cer`).",
             "For a public site, use a certificate from a public CA instead.",
+            DO_NOT_DISABLE,
         )
     return (
         f"The trust store lacks '{name}': update it (Debian/Ubuntu: "
