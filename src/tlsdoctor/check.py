@@ -138,6 +138,7 @@ def build_report(
         target.host,
         anchor_kinds,
         custom_anchors=anchors.kinds == {CUSTOM},
+        port=target.port,
     )
     sent = {facts.sha256 for facts in presented}
     path_certs = path.certs if path is not None else ()

@@ -9,11 +9,11 @@ validity in Chrome and Safari, RSA-1024 still accepted by Java and Go).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tlsdoctor.codes import FindingCode, Severity
 from tlsdoctor.knowledge import ClientCatalogue, ClientProfile
-from tlsdoctor.models import ClientVerdict, Finding
+from tlsdoctor.models import ClientVerdict, Finding, JsonValue
 
 
 def variant(finding: Finding) -> str | None:
@@ -24,7 +24,7 @@ def variant(finding: Finding) -> str | None:
         return "in_chain"
     if code is FindingCode.MISSING_INTERMEDIATE and evidence.get("certificate") == "leaf":
         return "leaf_only"
-    if code in (FindingCode.EXPIRED, FindingCode.NOT_YET_VALID):
+    if code in (FindingCode.EXPIRED, FindingCode.NOT_YET_VALID, FindingCode.WEAK_KEY):
         return None if evidence.get("certificate") == "leaf" else "issuer"
     if code is FindingCode.INVALID_CHAIN:
         reason = evidence.get("reason")
@@ -34,11 +34,25 @@ def variant(finding: Finding) -> str | None:
     return None
 
 
-def _client_fails(profile: ClientProfile, finding: Finding) -> bool:
+_VERSION_ORDER = {"SSLv3": 0, "TLSv1": 1, "TLSv1.1": 2, "TLSv1.2": 3, "TLSv1.3": 4}
+
+
+def _client_fails(profile: ClientProfile, finding: Finding, public_chain: bool) -> bool:
+    """Whether ``profile`` refuses the connection for ``finding``: the places where real
+    clients differ (checked against them by tests/test_client_matrix.py)."""
     if finding.severity is not Severity.ERROR:
         return False
     code = finding.code
     evidence = finding.evidence
+    if code is FindingCode.REVOKED:
+        return profile.checks_revocation
+    if code is FindingCode.HOSTNAME_MISMATCH and evidence.get("has_san") is False:
+        return not (profile.accepts_cn_only and _cn_matches(evidence))
+    if code is FindingCode.WEAK_SIGNATURE and profile.sha1_public_roots_only:
+        return public_chain
+    if code is FindingCode.PROTOCOL_MISMATCH:
+        server = _VERSION_ORDER.get(str(evidence.get("server_max_version")), -1)
+        return server < _VERSION_ORDER[profile.min_protocol]
     if code is FindingCode.MISSING_INTERMEDIATE:
         if profile.fetches_aia and evidence.get("aia_url"):
             return False
@@ -53,12 +67,24 @@ def _client_fails(profile: ClientProfile, finding: Finding) -> bool:
     return True
 
 
+def _cn_matches(evidence: Mapping[str, JsonValue]) -> bool:
+    """For a CN-only certificate: whether its CN is the requested name (clients that fall
+    back to the CN then connect)."""
+    from tlsdoctor.analysis.names import dns_name_matches
+
+    cn, requested = evidence.get("common_name"), evidence.get("requested")
+    if not isinstance(cn, str) or not isinstance(requested, str):
+        return False
+    return dns_name_matches(cn, requested.lower().rstrip("."))
+
+
 def client_verdicts(
     findings: Sequence[Finding],
     catalogue: ClientCatalogue,
     host: str | None,
     anchor_kinds: frozenset[str] | None,
     custom_anchors: bool,
+    port: int | None = None,
 ) -> tuple[ClientVerdict, ...]:
     """One verdict per client profile.
 
@@ -67,11 +93,12 @@ def client_verdicts(
     """
     errors = [finding for finding in findings if finding.severity is Severity.ERROR]
     stores_agree = custom_anchors or anchor_kinds is None or catalogue.stores <= anchor_kinds
+    public_chain = not custom_anchors and anchor_kinds is not None and "mozilla" in anchor_kinds
     if not errors and stores_agree:
         return catalogue.all_trusted_custom if custom_anchors else catalogue.all_trusted
     verdicts: list[ClientVerdict] = []
     for profile in catalogue.clients:
-        failing = [finding for finding in errors if _client_fails(profile, finding)]
+        failing = [finding for finding in errors if _client_fails(profile, finding, public_chain)]
         codes = [finding.code for finding in failing]
         if (
             not custom_anchors
@@ -87,6 +114,7 @@ def client_verdicts(
             kind = variant(first) if first is not None else None
             values = {
                 "host": host or "the host",
+                "port": str(port or 443),
                 "openssl_reason": catalogue.openssl_reason(key, kind).format(
                     host=host or "the host"
                 ),

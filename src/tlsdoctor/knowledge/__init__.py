@@ -136,6 +136,10 @@ class ClientProfile:
     enforces_max_validity: bool  # refuses public leaves valid longer than allowed
     min_rsa_bits: int
     errors: dict[str, str]
+    accepts_cn_only: bool = False  # falls back to the subject CN when there is no SAN
+    checks_revocation: bool = False  # refuses a revoked certificate by default
+    sha1_public_roots_only: bool = False  # refuses SHA-1 only under its own public roots
+    min_protocol: str = "TLSv1.2"  # the oldest version it still speaks
 
     def error_for(self, key: str, variant: str | None, values: dict[str, str]) -> str:
         """The message this client prints for finding ``key`` (and its variant)."""
@@ -189,6 +193,10 @@ def client_catalogue() -> ClientCatalogue:
             entry["enforces_max_validity"],
             entry["min_rsa_bits"],
             dict(entry["errors"]),
+            entry["accepts_cn_only"],
+            entry["checks_revocation"],
+            entry["sha1_public_roots_only"],
+            entry["min_protocol"],
         )
         for entry in data["clients"]
     )
