@@ -31,6 +31,7 @@ import realclients
 from realclients import CLIENTS, PROFILE_OF, Outcome, Unavailable
 from tlsdoctor.anchors import anchors_from_files
 from tlsdoctor.cli.lab import endpoint_of
+from tlsdoctor.explain import explain_text
 from tlsdoctor.lab import Lab, LabEndpoint
 from tlsdoctor.live import LiveOptions, check_endpoint
 from tlsdoctor.models import ClientVerdict
@@ -158,6 +159,40 @@ def test_real_client_agrees_with_prediction(matrix: Matrix, client: str) -> None
             + "\n".join(_disagreement(cell) for cell in wrong),
             pytrace=False,
         )
+
+
+# What a client can tell from its side: a root it does not know is all a known-bad root
+# (not sent by the server, not trusted) looks like, and a TLS 1.3 client-certificate abort
+# shows as a failed write in clients that report only that.
+_SEEN_AS = {"known_bad_root": {"untrusted_root", "missing_intermediate"}}
+
+
+def explain_verdict(cell: Cell) -> tuple[bool, str]:
+    """Whether `explain` maps the real client's message to the endpoint's real cause."""
+    explanation = explain_text(cell.outcome.output)
+    if not explanation.recognised:
+        return False, "not recognised"
+    expected = cell.endpoint.expect[0]
+    codes = {cause.code for cause in explanation.causes}
+    ok = expected in codes or bool(_SEEN_AS.get(expected, set()) & codes)
+    return ok, f"{explanation.entry.id if explanation.entry else '?'}: {sorted(codes)}"
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_explain_maps_real_messages_to_the_real_cause(matrix: Matrix, client: str) -> None:
+    """(a) of the issue: for every endpoint where the real client refused, `explain` on what
+    it printed names the endpoint's real cause among its causes."""
+    if client in matrix.skipped:
+        pytest.skip(f"{client}: {matrix.skipped[client]}")
+    misses = []
+    for item in matrix.endpoints:
+        cell = matrix.cells.get((client, item.name))
+        if cell is None or cell.outcome.ok or not item.expect:
+            continue
+        ok, detail = explain_verdict(cell)
+        if not ok:
+            misses.append(f"  {item.name} ({item.expect[0]}): {cell.outcome.message!r} -> {detail}")
+    assert not misses, f"{client}: explain missed\n" + "\n".join(misses)
 
 
 def test_print_matrix(matrix: Matrix, capsys: pytest.CaptureFixture[str]) -> None:
