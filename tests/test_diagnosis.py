@@ -289,6 +289,9 @@ def test_hostname_mismatch_www_vs_apex(check: Check, intermediate: Issued) -> No
     finding = only(report, C.HOSTNAME_MISMATCH)
     assert finding.evidence["valid_for"] == ["www.shop.test"]
     assert "This certificate is for www.shop.test; you asked for shop.test" in finding.message
+    # The fix asks for both names, so the www/apex mix-up cannot happen again.
+    assert "certbot certonly -d shop.test -d www.shop.test" in finding.fix[0]
+    assert "subjectAltName=DNS:shop.test,DNS:www.shop.test" in finding.fix[0]
     assert client(report, "chrome")[1] == "NET::ERR_CERT_COMMON_NAME_INVALID"
     assert check(leaf, intermediate, host="www.shop.test").verdict is Verdict.TRUSTED
 

@@ -138,14 +138,31 @@ def hostname_finding(leaf: CertFacts, host: HostName) -> Finding | None:
         message = f"The certificate is not valid for '{host.text}'; it covers {shown}{more}."
         if hint:
             message += f" {hint}"
+        names = _names_to_request(host, leaf)
         fix = (
             f"Issue a certificate whose subjectAltName includes {host.text}"
             + (" (and keep the names it has now)" if covered else "")
-            + ".",
+            + f": certbot `certbot certonly {' '.join('-d ' + n for n in names)}`; for another "
+            "CA, a CSR with every name: `openssl req -new -newkey ec -pkeyopt "
+            "ec_paramgen_curve:P-256 -nodes -keyout key.pem -out req.csr -subj "
+            f"'/CN={names[0]}' -addext 'subjectAltName={','.join('DNS:' + n for n in names)}'`.",
             "Or point clients at a name the certificate covers, or, when the server hosts "
             "several sites, make sure it serves this name's certificate for this SNI.",
+            "To see what a browser sees: Chrome, the icon left of the address > Connection is "
+            "secure/Not secure > Certificate is valid; Safari, Show Certificate in the warning.",
         )
     return Finding(FindingCode.HOSTNAME_MISMATCH, Severity.ERROR, message, evidence, fix)
+
+
+def _names_to_request(host: HostName, leaf: CertFacts) -> list[str]:
+    """The names the new certificate should carry: the requested one, its www/apex twin
+    (users type both), and the names the old one covered."""
+    if host.is_ip:
+        return [host.text, *leaf.dns_names]
+    name = host.ascii
+    twin = name[4:] if name.startswith("www.") else f"www.{name}"
+    wanted = [name, twin, *(n.lower() for n in leaf.dns_names)]
+    return list(dict.fromkeys(wanted))[:20]
 
 
 def _hint(leaf: CertFacts, host: HostName) -> str | None:

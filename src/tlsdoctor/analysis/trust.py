@@ -300,14 +300,18 @@ def _untrusted_root_fix(name: str, private: bool | None) -> tuple[str, ...]:
             "(Python requests REQUESTS_CA_BUNDLE, Python ssl SSL_CERT_FILE, Node "
             "NODE_EXTRA_CA_CERTS, curl --cacert, Java `keytool -importcert -cacerts`, git "
             "http.sslCAInfo; macOS `security add-trusted-cert -d -r trustRoot -k "
-            "/Library/Keychains/System.keychain root.pem`; Windows `certutil -addstore -f Root "
-            "root.cer`).",
+            "/Library/Keychains/System.keychain root.pem` or Keychain Access > System > "
+            "import > Trust: Always Trust; Windows `certutil -addstore -f Root root.cer` or "
+            "mmc > Certificates (Local Computer) > Trusted Root Certification Authorities > "
+            "Import).",
             "For a public site, use a certificate from a public CA instead.",
             DO_NOT_DISABLE,
         )
     return (
         f"The trust store lacks '{name}': update it (Debian/Ubuntu: "
-        "`apt install --only-upgrade ca-certificates`; Python: `pip install -U certifi`).",
+        "`apt install --only-upgrade ca-certificates`; RHEL: `dnf update ca-certificates`; "
+        "Python: `pip install -U certifi`; Windows and macOS: install the system updates; "
+        "browsers: update the browser).",
         "If the root was removed from the store (distrusted), move to a certificate from a "
         "CA that is trusted today.",
     )

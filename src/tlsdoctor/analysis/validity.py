@@ -149,8 +149,12 @@ def _expired_fix(facts: CertFacts, path: Sequence[CertFacts]) -> tuple[str, ...]
     if kind == "leaf":
         return (
             f"Renew the certificate for {_names(facts)} and install it with its chain "
-            "(certbot: `certbot renew`, then reload the server).",
-            "Automate renewal so this cannot recur; `tlsdoctor watch` warns before expiry.",
+            "(certbot: `certbot renew`, then reload the server; another CA: a new key and CSR, "
+            "`openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
+            "key.pem -out req.csr` with the same names, and the CA's renewal form).",
+            "Automate renewal so this cannot recur (certbot's timer, `systemctl list-timers "
+            "certbot`), and monitor expiry: `tlsdoctor watch` warns before it.",
+            "If the date looks wrong rather than the certificate, check this machine's clock.",
         )
     if kind == "intermediate":
         return (
