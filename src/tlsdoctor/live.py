@@ -285,7 +285,8 @@ def _judge_clock(
     )
     if clock is None:
         return findings, path, local_now
-    return [clock, *at_server], server_path, server_clock.date
+    revocation = [f for f in findings if f.code in _REVOCATION_CODES]
+    return [clock, *at_server, *revocation], server_path, server_clock.date
 
 
 def check_endpoint(endpoint: Endpoint, options: LiveOptions = LiveOptions()) -> Report:
