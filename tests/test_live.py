@@ -429,6 +429,7 @@ def test_wrong_client_clock_with_faketime(files: Files, tmp_path: Path) -> None:
                 "--json",
                 "--timeout",
                 "20",
+                "--no-revocation",
             ],
             capture_output=True,
             text=True,
