@@ -34,7 +34,16 @@ openssl-s_client   ``-connect 127.0.0.1:port -servername host -verify_hostname h
                    certificate required) is read, as an HTTPS client would
 gnutls-cli         ``--x509cafile=CA --port=PORT --sni-hostname=host --verify-hostname=host
                    127.0.0.1``, the same GET on stdin
-chromium           not driven: only reported as skipped (browsers are not installed for this)
+chromium           headless (``--headless=new --dump-dom URL``) with ``HOME`` a temporary folder
+                   whose NSS database (``~/.pki/nssdb``, made with certutil) holds only the
+                   CA, trusted for TLS servers (``-t C,,``), and a fresh ``--user-data-dir``;
+                   ``--host-resolver-rules`` maps the name to 127.0.0.1 and every other name
+                   to nothing (IP literals such as the lab's AIA URL stay as they are). The
+                   Chrome Root Store is built in and cannot be removed, but no lab certificate
+                   is under it. Chromium exits 0 either way: ``--enable-logging=stderr`` makes
+                   it print ``Page load failed: net::ERR_...`` (the code its error page
+                   shows), and a loaded page is the server's response dumped as a DOM. Two run
+                   at a time at most, each in its own process group, killed whole on timeout
 =================  ===========================================================================
 
 Every child runs with ``LC_ALL=C`` (stable messages: wget's quotes are ASCII), without proxy
@@ -44,10 +53,12 @@ or CA-bundle environment variables, and is killed after ``TIMEOUT`` seconds.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -63,6 +74,7 @@ TIMEOUT = 15.0
 LOOPBACK = "127.0.0.1"
 JAVA_SOURCE = Path(__file__).parent / "java" / "TlsProbe.java"
 TRUSTSTORE_PASSWORD = "changeit"
+CHROMIUM_PARALLEL = 2  # browsers at once: each starts several processes (2 cores here)
 
 # The real clients, in the matrix's column order.
 CLIENTS: tuple[str, ...] = (
@@ -100,7 +112,7 @@ PACKAGES: dict[str, str] = {
     "java": "apt: openjdk-17-jdk-headless (javac, keytool)",
     "openssl-s_client": "apt: openssl",
     "gnutls-cli": "apt: gnutls-bin",
-    "chromium": "apt: chromium (not installed on purpose)",
+    "chromium": "apt: chromium, libnss3-tools (certutil)",
 }
 
 _DROPPED_ENV = {
@@ -154,6 +166,7 @@ def unavailable(client: str) -> str | None:
         "java": ["java", "javac", "keytool"],
         "openssl-s_client": ["openssl"],
         "gnutls-cli": ["gnutls-cli"],
+        "chromium": ["chromium", "certutil"],
     }.get(client, [])
     missing = [name for name in needs if shutil.which(name) is None]
     if missing:
@@ -169,18 +182,6 @@ def unavailable(client: str) -> str | None:
             _java_classes()
         except Unavailable as exc:
             return str(exc)
-    if client == "chromium":
-        found = [
-            name
-            for name in ("chromium", "chromium-browser", "google-chrome", "chrome-headless-shell")
-            if shutil.which(name)
-        ]
-        if not found:
-            return "headless Chromium is not installed (browsers are not installed for this)"
-        return (
-            f"{found[0]} is installed, but this harness does not drive browsers (it would need "
-            "an NSS database holding only the lab CA)"
-        )
     return None
 
 
@@ -234,11 +235,14 @@ def version(client: str) -> str:
         "java": ["java", "-version"],
         "openssl-s_client": ["openssl", "version"],
         "gnutls-cli": ["gnutls-cli", "--version"],
+        "chromium": ["chromium", "--version"],
     }
     if client not in commands or unavailable(client):
         return "-"
     _, output = _exec(commands[client], timeout=TIMEOUT)
     lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if client == "chromium":  # Debian's launcher script may complain first
+        lines = [line for line in lines if line.startswith("Chromium")] or lines
     return lines[0] if lines else "?"
 
 
@@ -446,8 +450,43 @@ def _gnutls_cli(host: str, port: int, ca: str, folder: Path) -> Outcome:
     )
 
 
+_CHROMIUM_FAILED = re.compile(r"Page load failed: (\S+)")
+_chromium_slots = threading.BoundedSemaphore(CHROMIUM_PARALLEL)
+
+
 def _chromium(host: str, port: int, ca: str, folder: Path) -> Outcome:
-    raise Unavailable(unavailable("chromium") or "chromium is not driven by this harness")
+    home = folder / "home"
+    shutil.copytree(_nss_database(ca), home / ".pki" / "nssdb")
+    argv = [
+        "chromium",
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={folder / 'profile'}",
+        f"--host-resolver-rules=MAP {host} {LOOPBACK}, MAP * ~NOTFOUND, EXCLUDE {LOOPBACK}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--dump-dom",
+        f"https://{host}:{port}/",
+    ]
+    env = {
+        key: value
+        for key, value in _environment().items()
+        if not key.startswith("XDG_") and key not in {"DISPLAY", "WAYLAND_DISPLAY"}
+    }
+    env["HOME"] = str(home)
+    with _chromium_slots:
+        code, output = _exec_group(argv, env=env)
+    failed = _CHROMIUM_FAILED.search(output)
+    ok = code == 0 and failed is None and "<body" in output
+    if ok:
+        return Outcome(True, output, code, "")
+    return Outcome(False, output, code, failed.group(1) if failed else _last([], output))
 
 
 # --------------------------------------------------------------------------------------
@@ -493,6 +532,40 @@ def _exec(
     except OSError as exc:
         return -1, f"[cannot run {argv[0]}: {exc}]"
     return done.returncode, done.stdout.decode("utf-8", "replace")
+
+
+def _exec_group(
+    argv: list[str], *, env: dict[str, str], timeout: float = TIMEOUT
+) -> tuple[int, str]:
+    """``_exec`` for a program that starts helper processes (a browser): it runs in a process
+    group of its own, killed whole on timeout and after it exits (no helper outlives it)."""
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return -1, f"[cannot run {argv[0]}: {exc}]"
+    try:
+        data, _ = process.communicate(timeout=timeout)
+        code = process.returncode
+        note = ""
+    except subprocess.TimeoutExpired:
+        _kill_group(process.pid)
+        data, _ = process.communicate()
+        code, note = -1, f"\n[killed after {timeout:g} s]"
+    finally:
+        _kill_group(process.pid)
+    return code, data.decode("utf-8", "replace") + note
+
+
+def _kill_group(group: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
 
 
 def _first(lines: list[str], output: str) -> str:
@@ -570,3 +643,25 @@ def _truststore(ca: str) -> Path:
             raise Unavailable(f"keytool cannot import the CA: {output.strip()}")
         partial.rename(store)
         return store
+
+
+def _nss_database(ca: str) -> Path:
+    """An NSS database (what Chromium reads under ~/.pki/nssdb) trusting only ``ca``, for
+    TLS servers; made once per CA file content, copied for each run."""
+    with _lock:
+        digest = hashlib.sha256(Path(ca).read_bytes()).hexdigest()[:16]
+        database = _workdir() / f"nssdb-{digest}"
+        if database.exists():
+            return database
+        partial = database.with_suffix(".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        for argv in (
+            ["certutil", "-N", "--empty-password", "-d", f"sql:{partial}"],
+            ["certutil", "-A", "-t", "C,,", "-n", "lab-ca", "-i", ca, "-d", f"sql:{partial}"],
+        ):
+            code, output = _exec(argv, timeout=60)
+            if code != 0:
+                raise Unavailable(f"certutil cannot make the NSS database: {output.strip()}")
+        partial.rename(database)
+        return database

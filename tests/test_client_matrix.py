@@ -5,8 +5,7 @@ lab endpoint by name, trusting only the lab CA, and its result is compared with 
 verdict for that client's profile in knowledge/clients.json (``Report.clients``, from
 ``check_endpoint`` with the same CA). openssl s_client and gnutls-cli have no profile of
 their own: s_client is compared with ``curl`` (curl's OpenSSL verifier), gnutls-cli with
-``wget`` (Debian's wget is the GnuTLS build); headless Chromium would be compared with
-``chrome``.
+``wget`` (Debian's wget is the GnuTLS build), headless Chromium with ``chrome``.
 
 One test per client fails listing every endpoint where the real client and the prediction
 disagree: the prediction is what is wrong there (the model, not these tests, is to change).
@@ -255,8 +254,8 @@ def render(matrix: Matrix) -> str:
         "tlsdoctor's per-client prediction.",
         "✓ agrees with tlsdoctor   ✗ disagrees   then what the real client did: ok = connected, "
         "FAIL = refused;  - = not run",
-        "openssl s_client is compared with the 'curl' profile, gnutls-cli with 'wget' "
-        "(no profiles of their own).",
+        "openssl s_client is compared with the 'curl' profile, gnutls-cli with 'wget', "
+        "chromium with 'chrome' (no profiles of their own).",
         "",
         " " * width + "".join(f"{SHORT.get(client, client):<11}" for client in columns),
     ]

@@ -60,6 +60,8 @@ def _client_fails(profile: ClientProfile, finding: Finding, public_chain: bool) 
     if code is FindingCode.VALIDITY_TOO_LONG:
         return profile.enforces_max_validity
     if code is FindingCode.WEAK_KEY:
+        if profile.rsa_minimum_public_roots_only and not public_chain:
+            return False
         bits = evidence.get("bits")
         key = str(evidence.get("key", ""))
         if key.startswith("RSA") and isinstance(bits, int):

@@ -140,6 +140,7 @@ class ClientProfile:
     checks_revocation: bool = False  # refuses a revoked certificate by default
     sha1_public_roots_only: bool = False  # refuses SHA-1 only under its own public roots
     min_protocol: str = "TLSv1.2"  # the oldest version it still speaks
+    rsa_minimum_public_roots_only: bool = False  # min_rsa_bits only under public roots
 
     def error_for(self, key: str, variant: str | None, values: dict[str, str]) -> str:
         """The message this client prints for finding ``key`` (and its variant)."""
@@ -197,6 +198,7 @@ def client_catalogue() -> ClientCatalogue:
             entry["checks_revocation"],
             entry["sha1_public_roots_only"],
             entry["min_protocol"],
+            entry["rsa_minimum_public_roots_only"],
         )
         for entry in data["clients"]
     )
