@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
@@ -344,26 +344,34 @@ def _verify_signature(
     # a SHA-1 chain must still be built so its weak signature can be named.
     if child.issuer != issuer.subject or key is None:
         return False
+    params = child.signature_algorithm_parameters
+    pss = params if isinstance(params, padding.PSS) else None
+    return verify_signature(
+        key, child.signature, child.tbs_certificate_bytes, child.signature_hash_algorithm, pss
+    )
+
+
+def verify_signature(
+    key: CertificatePublicKeyTypes | None,
+    signature: bytes,
+    data: bytes,
+    algorithm: hashes.HashAlgorithm | None,
+    pss: padding.PSS | None = None,
+) -> bool:
+    """Whether ``key`` made ``signature`` over ``data`` (certificates, OCSP responses).
+
+    cryptography describes only the algorithms it accepts; the legacy SHA-1 ones come
+    without parameters and are rebuilt here from the hash.
+    """
     try:
-        algorithm = child.signature_hash_algorithm
-        params = child.signature_algorithm_parameters
-        # cryptography describes only the algorithms it accepts; the legacy SHA-1 ones come
-        # back without parameters and are rebuilt from the hash.
-        if isinstance(key, rsa.RSAPublicKey):
-            if algorithm is None:
-                return False
-            rsa_padding = params if isinstance(params, padding.PSS) else padding.PKCS1v15()
-            key.verify(child.signature, child.tbs_certificate_bytes, rsa_padding, algorithm)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            if algorithm is None:
-                return False
-            key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(algorithm))
-        elif isinstance(key, dsa.DSAPublicKey):
-            if algorithm is None:
-                return False
-            key.verify(child.signature, child.tbs_certificate_bytes, algorithm)
+        if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+            key.verify(signature, data, pss or padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+            key.verify(signature, data, ec.ECDSA(algorithm))
+        elif isinstance(key, dsa.DSAPublicKey) and algorithm is not None:
+            key.verify(signature, data, algorithm)
         elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-            key.verify(child.signature, child.tbs_certificate_bytes)
+            key.verify(signature, data)
         else:
             return False
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):

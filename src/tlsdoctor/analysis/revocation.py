@@ -14,13 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tlsdoctor.analysis.facts import CertFacts
+from tlsdoctor.analysis.facts import CertFacts, verify_signature
 from tlsdoctor.codes import FindingCode, Severity
 from tlsdoctor.models import Finding, JsonValue, rfc3339
 
@@ -279,22 +278,12 @@ def _der_header(data: bytes, at: int) -> tuple[int, int]:
 
 
 def _signature_valid(signer: CertFacts, response: ocsp.OCSPResponse) -> bool:
-    key = signer.public_key
-    algorithm = response.signature_hash_algorithm
-    try:
-        if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
-            key.verify(
-                response.signature, response.tbs_response_bytes, padding.PKCS1v15(), algorithm
-            )
-        elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
-            key.verify(response.signature, response.tbs_response_bytes, ec.ECDSA(algorithm))
-        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-            key.verify(response.signature, response.tbs_response_bytes)
-        else:
-            return False
-    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-        return False
-    return True
+    return verify_signature(
+        signer.public_key,
+        response.signature,
+        response.tbs_response_bytes,
+        response.signature_hash_algorithm,
+    )
 
 
 def revocation_findings(

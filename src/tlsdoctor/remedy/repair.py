@@ -65,8 +65,9 @@ async def repair_chain(
     sources: dict[x509.Certificate, str] = dict.fromkeys(extra, "the files given")
     problems: list[str] = []
     public = mozilla_anchors()
-    async with Fetcher() as fetcher:
-        plan = plan_chain(
+
+    def replan() -> ChainPlan:
+        return plan_chain(
             served,
             candidates,
             anchors,
@@ -76,6 +77,9 @@ async def repair_chain(
             public_roots=public,
             sources=sources,
         )
+
+    async with Fetcher() as fetcher:
+        plan = replan()
         for _ in range(MAX_ROUNDS):
             if not fetch or not plan.issuer_urls:
                 break
@@ -85,16 +89,7 @@ async def repair_chain(
             for cert, url in found:
                 candidates.append(cert)
                 sources[cert] = url
-            plan = plan_chain(
-                served,
-                candidates,
-                anchors,
-                at=at,
-                host=host,
-                include_root=include_root,
-                public_roots=public,
-                sources=sources,
-            )
+            plan = replan()
         log = tuple(fetcher.log)
     return Repair(plan, tuple(served), server_header, log, tuple(problems))
 
