@@ -349,6 +349,74 @@ def explain(
 
 
 @cli.group()
+def trust() -> None:
+    """See what each client trusts; add or remove a CA in the stores they read."""
+
+
+_STORE_HELP = (
+    "all (default), a kind (system, nss, java, python, macos, windows), an id, "
+    "or nss:DIR, java:FILE"
+)
+
+
+@trust.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per store.")
+def trust_list(as_json: bool) -> int:
+    """Every trust store on this machine, which clients read it, how many roots."""
+    from tlsdoctor.cli.trust import list_stores
+
+    return list_stores(as_json)
+
+
+@trust.command("find")
+@click.argument("ca_file", metavar="CA_FILE")
+@click.option("--json", "as_json", is_flag=True)
+def trust_find(ca_file: str, as_json: bool) -> int:
+    """Which stores trust this CA (exit 2 when none does)."""
+    from tlsdoctor.cli.trust import find
+
+    return find(ca_file, as_json)
+
+
+@trust.command("add")
+@click.argument("ca_file", metavar="CA_FILE")
+@click.option("--store", "stores", multiple=True, help=_STORE_HELP)
+@click.option("--dry-run", is_flag=True, help="Show exactly what would change, change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
+@click.option("--verify", metavar="HOST", help="Check this host again afterwards.")
+def trust_add(
+    ca_file: str, stores: Sequence[str], dry_run: bool, yes: bool, verify: str | None
+) -> int:
+    """Add a CA to the stores your clients read, with each platform's own tool."""
+    from tlsdoctor.cli.trust import change
+
+    return change("add", ca_file, stores, dry_run, yes, verify)
+
+
+@trust.command("remove")
+@click.argument("ca_file", metavar="CA_FILE")
+@click.option("--store", "stores", multiple=True, help=_STORE_HELP)
+@click.option("--dry-run", is_flag=True)
+@click.option("--yes", is_flag=True)
+def trust_remove(ca_file: str, stores: Sequence[str], dry_run: bool, yes: bool) -> int:
+    """Undo what trust add did (or remove the CA where it is)."""
+    from tlsdoctor.cli.trust import change
+
+    return change("remove", ca_file, stores, dry_run, yes, None)
+
+
+@trust.command("env")
+@click.argument("ca_file", metavar="CA_FILE")
+@click.option("--shell", type=click.Choice(["bash", "fish", "powershell", "cmd"]), default="bash")
+@click.option("-o", "--output", metavar="DIR", help="Where to write the bundle.")
+def trust_env(ca_file: str, shell: str, output: str | None) -> int:
+    """Variables that make Python, Node, curl, git, pip and npm trust the CA."""
+    from tlsdoctor.cli.trust import env
+
+    return env(ca_file, shell, output)
+
+
+@cli.group()
 def fix() -> None:
     """Repair what a check found: the chain a server sends, ..."""
 
