@@ -127,19 +127,31 @@ class StarttlsServer:
         try:
             if await asyncio.wait_for(self.dialogue(reader, writer), 5):
                 self.dialogues += 1
-                await writer.drain()
-                transport = await self.loop.start_tls(
-                    writer.transport,
-                    writer.transport.get_protocol(),
-                    self.context,
-                    server_side=True,
-                )
+                await self._serve_tls(reader, writer)
                 await asyncio.sleep(0.2)  # let the client read its fill, then hang up
-                transport.close()
-                return
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         writer.close()
+
+    async def _serve_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The server's side of the handshake through memory BIOs over the same stream:
+        a MySQL client sends its ClientHello right behind the SSL request, so those bytes
+        may already sit in ``reader``'s buffer, where loop.start_tls would never see them."""
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.context.wrap_bio(incoming, outgoing, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                writer.write(outgoing.read())
+                await writer.drain()
+                data = await reader.read(65536)
+                if not data:
+                    return
+                incoming.write(data)
+        writer.write(outgoing.read())
+        await writer.drain()
 
     def __enter__(self) -> StarttlsServer:
         self.thread.start()

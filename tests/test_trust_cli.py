@@ -7,10 +7,12 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pki import make_root
+from servers import s_server
 from tlsdoctor.cli.main import main
 from tlsdoctor.stores.base import fingerprint
 
@@ -30,11 +32,13 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     leaf = root.issue_leaf()
     (tmp_path / "ca.pem").write_bytes(root.pem())
     (tmp_path / "leaf.pem").write_bytes(leaf.pem())
+    (tmp_path / "leaf.key").write_bytes(leaf.key_pem())
     return {
         "home": home,
         "nssdb": nssdb,
         "ca": tmp_path / "ca.pem",
         "leaf": tmp_path / "leaf.pem",
+        "leaf_key": tmp_path / "leaf.key",
         "tmp": tmp_path,
     }
 
@@ -108,7 +112,9 @@ def test_macos_and_windows_commands(
 def test_env_snippet(sandbox: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out_dir = sandbox["tmp"] / "bundles"
     assert main(["trust", "env", str(sandbox["ca"]), "--shell", "bash", "-o", str(out_dir)]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()  # only variables: eval "$(tlsdoctor trust env ...)"
+    assert "--use-system-ca" in captured.err and "/etc/docker/certs.d/" in captured.err
     exports = dict(line.removeprefix("export ").split("=", 1) for line in lines)
     bundle = Path(exports["REQUESTS_CA_BUNDLE"])
     assert bundle.parent == out_dir
@@ -125,3 +131,87 @@ def test_list_in_the_sandbox(sandbox: dict[str, Path], capsys: pytest.CaptureFix
     assert main(["trust", "list", "--json"]) == 0
     kinds = {json.loads(line)["kind"] for line in capsys.readouterr().out.splitlines()}
     assert {"nss", "python"} <= kinds
+
+
+def find_host(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    code = main(["trust", "find", *args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def trusted_by(report: dict[str, Any]) -> dict[str, bool | None]:
+    return {item["id"]: item["trusted"] for item in report["stores"]}
+
+
+def test_find_the_stores_that_trust_the_root_a_host_chains_to(
+    sandbox: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An internal CA's server: before the CA is added no store holds its root (and the
+    server does not send it); after, the NSS database does and --save exports it."""
+    store = f"nss:{sandbox['nssdb']}"
+    saved = sandbox["tmp"] / "exported.pem"
+    with s_server(sandbox["leaf"], sandbox["leaf_key"]) as port:
+        code, before = find_host(capsys, f"127.0.0.1:{port}")
+        assert code == 2
+        assert "CN=Sandbox Corp Root CA" in before["root"]
+        assert before["sha256"] is None  # nobody holds it and the server does not send it
+        assert trusted_by(before)[store] is False
+        assert main(["trust", "add", str(sandbox["ca"]), "--store", store, "--yes"]) == 0
+        capsys.readouterr()
+        code, after = find_host(capsys, f"127.0.0.1:{port}", "--save", str(saved))
+    assert code == 0
+    assert trusted_by(after)[store] is True
+    assert after["saved"] == str(saved)
+    assert saved.read_bytes().strip() == sandbox["ca"].read_bytes().strip()
+
+
+def test_find_for_a_self_signed_server_offers_its_certificate(
+    sandbox: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_root("Appliance Self Signed", org=None)
+    cert, key = sandbox["tmp"] / "self.pem", sandbox["tmp"] / "self.key"
+    cert.write_bytes(root.pem())
+    key.write_bytes(root.key_pem())
+    saved = sandbox["tmp"] / "appliance.pem"
+    with s_server(cert, key) as port:
+        main(["trust", "find", f"127.0.0.1:{port}", "--save", str(saved)])
+    out = capsys.readouterr().out
+    assert "CN=Appliance Self Signed" in out
+    assert f"tlsdoctor trust add {saved} --store {'nss:' + str(sandbox['nssdb'])}" in out
+    assert saved.read_bytes().strip() == cert.read_bytes().strip()
+
+
+def test_find_on_a_closed_port_is_a_could_not_check(
+    sandbox: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from servers import free_port
+
+    assert main(["trust", "find", f"127.0.0.1:{free_port()}"]) == 3
+    assert "refused" in capsys.readouterr().err.lower()
+
+
+def test_the_check_report_names_the_local_stores_holding_the_unknown_root(
+    sandbox: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = f"nss:{sandbox['nssdb']}"
+
+    def untrusted_root() -> dict[str, Any]:
+        assert main(["check", "--chain", str(sandbox["leaf"]), "--json"]) == 2
+        report = json.loads(capsys.readouterr().out)
+        return next(f for f in report["findings"] if f["code"] == "untrusted_root")
+
+    before = untrusted_root()
+    assert {s["store"]: s["trusted"] for s in before["evidence"]["local_stores"]} == {
+        store: False,
+        "certifi": False,
+    }
+    assert any(line.startswith("No trust store on this machine holds") for line in before["fix"])
+    assert main(["trust", "add", str(sandbox["ca"]), "--store", store, "--yes"]) == 0
+    capsys.readouterr()
+    after = untrusted_root()
+    assert {s["store"]: s["trusted"] for s in after["evidence"]["local_stores"]}[store] is True
+    assert any(
+        "hold(s) that root and certifi do(es) not" in line
+        and line.endswith("`tlsdoctor trust add root.pem --store certifi`.")
+        for line in after["fix"]
+    )
+    assert not any(line.startswith("`tlsdoctor trust find HOST` shows") for line in after["fix"])

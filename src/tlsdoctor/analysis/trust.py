@@ -142,6 +142,7 @@ def _interception_finding(path: ChainPath, products: InterceptionCatalogue) -> F
                 "`tlsdoctor trust add proxy-root.pem`.",
                 "For one tool: Python requests REQUESTS_CA_BUNDLE, Node NODE_EXTRA_CA_CERTS, "
                 "curl --cacert, Java `keytool -importcert -cacerts`, git http.sslCAInfo.",
+                TRUST_FIND_HINT,
                 "Or ask IT to exempt this host from TLS inspection.",
             ),
         )
@@ -285,6 +286,14 @@ def _missing_issuer(path: ChainPath, anchors: TrustAnchors, public_roots: TrustA
     )
 
 
+# Where a report could not look at this machine's stores itself (a scan, the library);
+# the CLI's single checks replace it with what the stores say (stores/lookup.py).
+TRUST_FIND_HINT = (
+    "`tlsdoctor trust find HOST` shows which stores on this machine already hold it (often "
+    "the OS store does and Python's certifi or Java does not); --save exports it for "
+    "`trust add`."
+)
+
 # Said wherever a "quick fix" people find online would switch verification off.
 DO_NOT_DISABLE = (
     "Do not switch verification off (curl -k, verify=False, NODE_TLS_REJECT_UNAUTHORIZED=0, "
@@ -304,6 +313,7 @@ def _untrusted_root_fix(name: str, private: bool | None) -> tuple[str, ...]:
             "import > Trust: Always Trust; Windows `certutil -addstore -f Root root.cer` or "
             "mmc > Certificates (Local Computer) > Trusted Root Certification Authorities > "
             "Import).",
+            TRUST_FIND_HINT,
             "For a public site, use a certificate from a public CA instead.",
             DO_NOT_DISABLE,
         )

@@ -198,7 +198,7 @@ def check(
         from tlsdoctor.probe.targets import parse_target
 
         endpoint = parse_target(targets[0], connect=connect, starttls=mode)
-        report = check_endpoint(endpoint, options)
+        report = _with_local_stores(check_endpoint(endpoint, options), targets[0])
         _print_report(report, as_json)
         return report.exit_code
     from tlsdoctor.cli.many import check_many
@@ -234,8 +234,23 @@ def _check_files(
         revocation=given,
         check_revocation=revocation,
     )
+    report = _with_local_stores(report, None)
     _print_report(report, as_json)
     return report.exit_code
+
+
+def _with_local_stores(report: Report, target: str | None) -> Report:
+    """For one check: which of this machine's stores hold an unknown root (a scan of many
+    targets does not read the stores once per target)."""
+    from tlsdoctor.codes import FindingCode
+
+    wanted = {FindingCode.UNTRUSTED_ROOT, FindingCode.INTERCEPTION_PROXY}
+    if not any(f.code in wanted for f in report.findings):
+        return report
+    from tlsdoctor.stores.lookup import with_local_stores
+    from tlsdoctor.stores.registry import discover
+
+    return with_local_stores(report, discover(), target)
 
 
 def _print_report(report: Report, as_json: bool) -> None:
@@ -369,13 +384,14 @@ def trust_list(as_json: bool) -> int:
 
 
 @trust.command("find")
-@click.argument("ca_file", metavar="CA_FILE")
+@click.argument("what", metavar="CA_FILE|HOST")
 @click.option("--json", "as_json", is_flag=True)
-def trust_find(ca_file: str, as_json: bool) -> int:
-    """Which stores trust this CA (exit 2 when none does)."""
+@click.option("--save", metavar="FILE", help="With HOST: write the root it chains to here.")
+def trust_find(what: str, as_json: bool, save: str | None) -> int:
+    """Which stores trust this CA, or the root HOST's chain ends in (exit 2: none does)."""
     from tlsdoctor.cli.trust import find
 
-    return find(ca_file, as_json)
+    return find(what, as_json, save)
 
 
 @trust.command("add")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -26,6 +28,7 @@ from tlsdoctor.stores.base import (
     label_for,
 )
 from tlsdoctor.stores.journal import Journal
+from tlsdoctor.stores.lookup import holding
 from tlsdoctor.stores.registry import discover, select
 
 
@@ -93,7 +96,14 @@ def list_stores(as_json: bool) -> int:
     return 0
 
 
-def find(path: str, as_json: bool) -> int:
+def find(what: str, as_json: bool, save: str | None = None) -> int:
+    """``trust find``: a CA file, or a host whose chain's root is looked up."""
+    if Path(what).exists() or what.lower().endswith((".pem", ".crt", ".cer", ".der")):
+        return _find_file(what, as_json)
+    return _find_host(what, as_json, save)
+
+
+def _find_file(path: str, as_json: bool) -> int:
     ca = read_ca(path, for_adding=False)
     rows = []
     for store in discover():
@@ -118,13 +128,87 @@ def find(path: str, as_json: bool) -> int:
         console = make_console()
         console.print(describe(ca))
         for info, held in rows:
-            mark = {
-                True: "[green]trusts it[/]",
-                False: "[red]does not[/]",
-                None: "[yellow]cannot tell[/]",
-            }[held]
-            console.print(f"  {info.id:24s} {mark}  [dim]({', '.join(info.clients)})[/]")
+            _print_row(console, info.id, held, info.clients)
     return 0 if any(held for _, held in rows) else 2
+
+
+def _print_row(console: Console, store: str, held: bool | None, clients: Sequence[str]) -> None:
+    mark = {True: "[green]trusts it[/]", False: "[red]does not[/]", None: "[yellow]cannot tell[/]"}
+    console.print(f"  {store:24s} {mark[held]}  [dim]({', '.join(clients)})[/]")
+
+
+def served_top(target: str) -> x509.Certificate:
+    """The last certificate ``target`` presents: its issuer is the root to look for."""
+    import asyncio
+
+    from tlsdoctor.probe.endpoint import Deadline, is_ip, probe
+    from tlsdoctor.probe.targets import parse_target
+
+    endpoint = parse_target(target)
+    sni = None if is_ip(endpoint.host) else endpoint.host
+    # A ProbeError (refused, timeout, not TLS) reaches main(), which exits 3 with it.
+    result = asyncio.run(probe(endpoint, sni, Deadline(15.0)))
+    if not result.handshake.chain:
+        raise InputError(f"{target}: the server presented no certificate")
+    try:
+        return x509.load_der_x509_certificate(result.handshake.chain[-1])
+    except ValueError as exc:
+        raise InputError(f"{target}: the last certificate it presents is unreadable") from exc
+
+
+def _find_host(target: str, as_json: bool, save: str | None) -> int:
+    top = served_top(target)
+    facts = CertFacts.of(top)
+    # A served self-signed certificate is itself the root; otherwise its issuer is.
+    subject = facts.subject_text if facts.is_self_issued else facts.issuer_text
+    holdings = holding(discover(), subject, top)
+    root = next((h.certificate for h in holdings if h.certificate is not None), None)
+    if root is None and facts.is_self_issued:
+        root = top
+    if save is not None and root is not None:
+        Path(save).write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "target": target,
+                    "root": subject,
+                    "sha256": fingerprint(root) if root is not None else None,
+                    "saved": save if save is not None and root is not None else None,
+                    "stores": [
+                        {"id": h.store, "trusted": h.trusted, "clients": list(h.clients)}
+                        for h in holdings
+                    ],
+                }
+            )
+        )
+    else:
+        console = make_console()
+        console.print(f"{escape(target)} chains to: {escape(subject)}")
+        if root is not None:
+            console.print(f"sha256:   {fingerprint(root)}")
+        for h in holdings:
+            _print_row(console, h.store, h.trusted, h.clients)
+        missing = [h.store for h in holdings if h.trusted is False]
+        if root is None:
+            console.print(
+                "\nNo store here holds that root and the server does not send it: get the "
+                "CA certificate from its owner (your IT department, the proxy's admin page)."
+            )
+        elif missing:
+            where = save or "root.pem"
+            if save is None:
+                console.print(
+                    f"\nSave it with: tlsdoctor trust find {target} --save {where}", soft_wrap=True
+                )
+            console.print(
+                "Check the fingerprint with the CA's owner, then: tlsdoctor trust add "
+                f"{where} " + " ".join(f"--store {store}" for store in missing),
+                soft_wrap=True,
+            )
+        if save is not None and root is not None:
+            console.print(f"saved the root to {escape(save)}")
+    return 0 if any(h.trusted for h in holdings) else 2
 
 
 def change(
@@ -199,11 +283,7 @@ def env(path: str, shell: str, output: str | None) -> int:
     from tlsdoctor.stores.system import tlsdoctor_data_dir
 
     ca = read_ca(path, for_adding=True)
-    pem = ca.public_bytes(
-        __import__(
-            "cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]
-        ).Encoding.PEM
-    )
+    pem = ca.public_bytes(serialization.Encoding.PEM)
     folder = Path(output) if output else tlsdoctor_data_dir() / "bundles"
     folder.mkdir(parents=True, exist_ok=True)
     label = label_for(ca)
@@ -212,4 +292,16 @@ def env(path: str, shell: str, output: str | None) -> int:
     bundle = write_atomically(folder / f"{label}-bundle.pem", base + b"\n" + pem, force=True)
     ca_file = write_atomically(folder / f"{label}.pem", pem, force=True)
     print(snippet(settings(bundle, ca_file), Shell(shell)))
+    # To stderr, so that `eval "$(tlsdoctor trust env ...)"` only sees the variables.
+    for line in ENV_NOTES:
+        print(line.format(ca=ca_file), file=sys.stderr)
     return 0
+
+
+# What no variable covers.
+ENV_NOTES = (
+    "Node 22.15+/23.8+ can read the system store instead: `node --use-system-ca` (after "
+    "`tlsdoctor trust add {ca} --store system`).",
+    "Docker, for a registry: copy the CA to /etc/docker/certs.d/REGISTRY:PORT/ca.crt on "
+    "each host (read per connection, no restart).",
+)

@@ -129,6 +129,10 @@ def _value(value: JsonValue) -> str:
         return ", ".join(items) + more
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, dict):  # e.g. one local store: "system no (curl, wget)"
+        first, *rest = value.values() if value else [""]
+        details = f" ({'; '.join(_value(item) for item in rest)})" if rest else ""
+        return f"{_value(first)}{details}"
     return str(value)
 
 
