@@ -3,6 +3,7 @@ real certutil on a temporary NSS database; macOS and Windows as exact commands."
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pki import make_root
+from pki import DAY, make_root
 from servers import s_server
 from tlsdoctor.cli.main import main
 from tlsdoctor.stores.base import fingerprint
@@ -79,6 +80,23 @@ def test_add_find_remove_in_an_nss_database(
 def test_refuses_a_leaf(sandbox: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["trust", "add", str(sandbox["leaf"]), "--store", "all", "--yes"]) == 3
     assert "is not a CA certificate" in capsys.readouterr().err
+
+
+def test_refuses_garbage_and_an_expired_ca(
+    sandbox: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    garbage = sandbox["tmp"] / "garbage.pem"
+    garbage.write_text(
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n"
+    )
+    assert main(["trust", "add", str(garbage), "--store", "all", "--dry-run"]) == 3
+    assert "garbage.pem" in capsys.readouterr().err
+    now = dt.datetime.now(dt.timezone.utc)
+    old = make_root("Retired Corp Root", not_before=now - 800 * DAY, not_after=now - DAY)
+    (sandbox["tmp"] / "old.pem").write_bytes(old.pem())
+    assert main(["trust", "add", str(sandbox["tmp"] / "old.pem"), "--store", "all", "--yes"]) == 3
+    assert "expired on" in capsys.readouterr().err
+    assert stores_holding(capsys, sandbox["tmp"] / "old.pem")[f"nss:{sandbox['nssdb']}"] is False
 
 
 def test_scripts_must_confirm(sandbox: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -215,3 +233,26 @@ def test_the_check_report_names_the_local_stores_holding_the_unknown_root(
         for line in after["fix"]
     )
     assert not any(line.startswith("`tlsdoctor trust find HOST` shows") for line in after["fix"])
+
+
+def test_an_interception_proxy_finding_names_the_local_stores_too(
+    sandbox: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The OS-store-has-it-but-Python-does-not case: the proxy's root is in the (Chromium)
+    NSS database, not in certifi; the fix names certifi."""
+    proxy = make_root("Zscaler Root CA", org="Zscaler Inc.")
+    (sandbox["tmp"] / "proxy.pem").write_bytes(proxy.pem())
+    (sandbox["tmp"] / "resigned.pem").write_bytes(proxy.issue_leaf().pem())
+    store = f"nss:{sandbox['nssdb']}"
+    assert main(["trust", "add", str(sandbox["tmp"] / "proxy.pem"), "--store", store, "--yes"]) == 0
+    capsys.readouterr()
+    main(["check", "--chain", str(sandbox["tmp"] / "resigned.pem"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    finding = next(f for f in report["findings"] if f["code"] == "interception_proxy")
+    assert {s["store"]: s["trusted"] for s in finding["evidence"]["local_stores"]} == {
+        store: True,
+        "certifi": False,
+    }
+    assert any(
+        line.endswith("`tlsdoctor trust add root.pem --store certifi`.") for line in finding["fix"]
+    )

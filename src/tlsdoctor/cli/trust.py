@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tlsdoctor.analysis.facts import CertFacts
+from tlsdoctor.check import utc_now
 from tlsdoctor.errors import InputError
 from tlsdoctor.models import rfc3339
 from tlsdoctor.render.text import make_console
@@ -48,6 +49,12 @@ def read_ca(path: str, *, for_adding: bool) -> x509.Certificate:
             f"{path}: '{facts.display_name}' is not a CA certificate (basicConstraints CA:FALSE "
             "or missing): trusting a server's own certificate as a root hides every future "
             "problem with it; add the CA that issued it"
+        )
+    if for_adding and facts.not_after < utc_now():
+        raise InputError(
+            f"{path}: '{facts.display_name}' expired on {rfc3339(facts.not_after)}: every "
+            "client rejects the chains it anchors, trusted or not; get the CA's current "
+            "certificate from its owner"
         )
     return ca
 

@@ -87,6 +87,11 @@ class TrustStore(Protocol):
     id: str
     kind: StoreKind
 
+    @property
+    def clients(self) -> tuple[str, ...]:
+        """Who reads it: client ids of knowledge/clients.json, or tool names."""
+        ...
+
     def info(self) -> StoreInfo: ...
 
     def certificates(self) -> list[x509.Certificate]: ...

@@ -34,11 +34,11 @@ def holding(
     child_facts = CertFacts.of(child) if child is not None else None
     result = []
     for store in stores:
-        info = store.info()
+        # Not store.info(): it reads the store as well, and keytool costs a JVM start.
         try:
             certificates = store.certificates()
         except StoreError:
-            result.append(Holding(info.id, info.clients, None, None))
+            result.append(Holding(store.id, store.clients, None, None))
             continue
         found = None
         for cert in certificates:
@@ -48,7 +48,7 @@ def holding(
             ):
                 found = cert
                 break
-        result.append(Holding(info.id, info.clients, found is not None, found))
+        result.append(Holding(store.id, store.clients, found is not None, found))
     return result
 
 
