@@ -256,3 +256,39 @@ def test_an_interception_proxy_finding_names_the_local_stores_too(
     assert any(
         line.endswith("`tlsdoctor trust add root.pem --store certifi`.") for line in finding["fix"]
     )
+
+
+def test_find_for_a_self_signed_non_ca_server_suggests_pinning(
+    sandbox: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An appliance's certificate as `openssl req -x509` makes it when told CA:FALSE.
+    cert, key = sandbox["tmp"] / "printer.pem", sandbox["tmp"] / "printer.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "30",
+            "-subj",
+            "/CN=printer.example.test",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    with s_server(cert, key) as port:
+        assert main(["trust", "find", f"127.0.0.1:{port}"]) == 2
+    out = capsys.readouterr().out
+    assert "is not a CA" in out and "tlsdoctor trust add" not in out

@@ -202,15 +202,23 @@ def _find_host(target: str, as_json: bool, save: str | None) -> int:
                 "\nNo store here holds that root and the server does not send it: get the "
                 "CA certificate from its owner (your IT department, the proxy's admin page)."
             )
+        elif not CertFacts.of(root).is_ca:
+            console.print(
+                "\nThe server's self-signed certificate is not a CA (basicConstraints), so "
+                "stores will not take it as a root: pin it per client (curl --cacert, "
+                "REQUESTS_CA_BUNDLE) or issue the server a certificate from an internal CA "
+                "instead."
+            )
         elif missing:
-            where = save or "root.pem"
+            where = escape(save or "root.pem")
             if save is None:
                 console.print(
-                    f"\nSave it with: tlsdoctor trust find {target} --save {where}", soft_wrap=True
+                    f"\nSave it with: tlsdoctor trust find {escape(target)} --save {where}",
+                    soft_wrap=True,
                 )
             console.print(
                 "Check the fingerprint with the CA's owner, then: tlsdoctor trust add "
-                f"{where} " + " ".join(f"--store {store}" for store in missing),
+                f"{where} " + " ".join(f"--store {escape(store)}" for store in missing),
                 soft_wrap=True,
             )
         if save is not None and root is not None:
