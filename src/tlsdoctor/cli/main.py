@@ -432,6 +432,57 @@ def trust_env(ca_file: str, shell: str, output: str | None) -> int:
     return env(ca_file, shell, output)
 
 
+# certs.csr.KeyType's values, written out so that --help does not import cryptography.
+KEY_TYPES = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096")
+
+
+@cli.group()
+def cert() -> None:
+    """Keys and CSRs with the names visitors type (example.com AND www.example.com)."""
+
+
+@cert.command("csr")
+@click.argument("names", nargs=-1, metavar="NAME...")
+@click.option("--exact", is_flag=True, help="Only the names given: no www/apex partner.")
+@click.option(
+    "--key-type",
+    type=click.Choice(KEY_TYPES),
+    default="ec-p256",
+    show_default=True,
+)
+@click.option("--from-cert", metavar="FILE", help="Renew: the names and subject of FILE.")
+@click.option("--from-host", metavar="HOST", help="Renew: the names of what HOST serves.")
+@click.option("-o", "--output", metavar="DIR", default=".", show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing key or CSR file.")
+@click.option("--passphrase-env", metavar="VAR", help="Encrypt the key with $VAR.")
+@click.option("--json", "as_json", is_flag=True)
+def cert_csr(
+    names: Sequence[str],
+    exact: bool,
+    key_type: str,
+    from_cert: str | None,
+    from_host: str | None,
+    output: str,
+    force: bool,
+    passphrase_env: str | None,
+    as_json: bool,
+) -> int:
+    """A new private key (0600) and a CSR whose SANs cover what visitors type."""
+    from tlsdoctor.cli.cert import csr
+
+    return csr(
+        names,
+        exact=exact,
+        key_type=key_type,
+        from_cert=from_cert,
+        from_host=from_host,
+        output=output,
+        force=force,
+        passphrase_env=passphrase_env,
+        as_json=as_json,
+    )
+
+
 @cli.group()
 def fix() -> None:
     """Repair what a check found: the chain a server sends, ..."""

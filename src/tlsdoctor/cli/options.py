@@ -61,3 +61,22 @@ def revocation_files(crl_files: Sequence[str], ocsp_files: Sequence[str]) -> Rev
         crls=tuple(read(path) for path in crl_files),
         ocsp_responses=tuple(read(path) for path in ocsp_files),
     )
+
+
+def served_chain(target: str) -> list[x509.Certificate]:
+    """The certificates ``target`` presents, in its order (one handshake, 15 s at most)."""
+    import asyncio
+
+    from tlsdoctor.probe.endpoint import Deadline, is_ip, probe
+    from tlsdoctor.probe.targets import parse_target
+
+    endpoint = parse_target(target)
+    sni = None if is_ip(endpoint.host) else endpoint.host
+    # A ProbeError (refused, timeout, not TLS) reaches main(), which exits 3 with it.
+    result = asyncio.run(probe(endpoint, sni, Deadline(15.0)))
+    if not result.handshake.chain:
+        raise InputError(f"{target}: the server presented no certificate")
+    try:
+        return [x509.load_der_x509_certificate(der) for der in result.handshake.chain]
+    except ValueError as exc:
+        raise InputError(f"{target}: a certificate it presents is unreadable") from exc

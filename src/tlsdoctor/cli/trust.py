@@ -16,6 +16,7 @@ from rich.table import Table
 
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.check import utc_now
+from tlsdoctor.cli.options import served_chain
 from tlsdoctor.errors import InputError
 from tlsdoctor.models import rfc3339
 from tlsdoctor.render.text import make_console
@@ -144,27 +145,8 @@ def _print_row(console: Console, store: str, held: bool | None, clients: Sequenc
     console.print(f"  {store:24s} {mark[held]}  [dim]({', '.join(clients)})[/]")
 
 
-def served_top(target: str) -> x509.Certificate:
-    """The last certificate ``target`` presents: its issuer is the root to look for."""
-    import asyncio
-
-    from tlsdoctor.probe.endpoint import Deadline, is_ip, probe
-    from tlsdoctor.probe.targets import parse_target
-
-    endpoint = parse_target(target)
-    sni = None if is_ip(endpoint.host) else endpoint.host
-    # A ProbeError (refused, timeout, not TLS) reaches main(), which exits 3 with it.
-    result = asyncio.run(probe(endpoint, sni, Deadline(15.0)))
-    if not result.handshake.chain:
-        raise InputError(f"{target}: the server presented no certificate")
-    try:
-        return x509.load_der_x509_certificate(result.handshake.chain[-1])
-    except ValueError as exc:
-        raise InputError(f"{target}: the last certificate it presents is unreadable") from exc
-
-
 def _find_host(target: str, as_json: bool, save: str | None) -> int:
-    top = served_top(target)
+    top = served_chain(target)[-1]  # its issuer, or itself, is the root to look for
     facts = CertFacts.of(top)
     # A served self-signed certificate is itself the root; otherwise its issuer is.
     subject = facts.subject_text if facts.is_self_issued else facts.issuer_text

@@ -1,0 +1,1 @@
+"""Making certificates right the first time: CSRs with the names clients will ask for."""
