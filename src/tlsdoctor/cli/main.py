@@ -483,6 +483,76 @@ def cert_csr(
     )
 
 
+@cert.group("ca")
+def cert_ca() -> None:
+    """A local CA for internal networks, limited to the names you give."""
+
+
+@cert_ca.command("init")
+@click.option("--name", required=True, help="The CA's name, e.g. 'Acme Internal CA'.")
+@click.option(
+    "--permit",
+    "permits",
+    multiple=True,
+    metavar="NAME|NET",
+    help="What it may sign for: acme.test, 10.0.0.0/8 (repeat).",
+)
+@click.option("-o", "--output", metavar="DIR", help="Default: tlsdoctor's data directory.")
+@click.option("--days", type=click.IntRange(1, 36500), default=3650, show_default=True)
+@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing CA (its leaves stop working).")
+@click.option("--json", "as_json", is_flag=True)
+def cert_ca_init(
+    name: str,
+    permits: Sequence[str],
+    output: str | None,
+    days: int,
+    key_type: str,
+    force: bool,
+    as_json: bool,
+) -> int:
+    """Create the CA: a name-constrained root (ca.pem) and its key (ca.key, 0600)."""
+    from tlsdoctor.cli.cert import ca_init
+
+    return ca_init(
+        name, permits, output=output, days=days, key_type=key_type, force=force, as_json=as_json
+    )
+
+
+@cert.command("issue")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.option("--ca", "ca_dir", metavar="DIR", help="The CA's directory (cert ca init -o).")
+@click.option("-o", "--output", metavar="DIR", default=".", show_default=True)
+@click.option("--days", type=int, default=90, show_default=True)
+@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True)
+@click.option("--exact", is_flag=True, help="Only the names given: no www/apex partner.")
+@click.option("--force", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def cert_issue(
+    names: Sequence[str],
+    ca_dir: str | None,
+    output: str,
+    days: int,
+    key_type: str,
+    exact: bool,
+    force: bool,
+    as_json: bool,
+) -> int:
+    """A server certificate from the local CA, checked before it is written."""
+    from tlsdoctor.cli.cert import issue_leaf
+
+    return issue_leaf(
+        names,
+        ca_dir=ca_dir,
+        output=output,
+        days=days,
+        key_type=key_type,
+        exact=exact,
+        force=force,
+        as_json=as_json,
+    )
+
+
 @cli.group()
 def fix() -> None:
     """Repair what a check found: the chain a server sends, ..."""
