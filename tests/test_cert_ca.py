@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import ssl
 import stat
 import subprocess
@@ -177,3 +178,37 @@ def test_json_of_issue(ca_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     data = json.loads(capsys.readouterr().out)
     assert data["names"] == ["api.acme.test"]
     assert Path(data["certificate"]).is_file() and Path(data["key"]).is_file()
+
+
+def test_check_recognises_a_leaf_of_a_tlsdoctor_ca(
+    ca_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the CA is trusted, the report says which file to trust, not just 'private CA'."""
+    assert issue(ca_dir, tmp_path, capsys, "wiki.acme.test") == 0
+    argv = ["check", "--chain", str(tmp_path / "wiki.acme.test.pem"), "--host", "wiki.acme.test"]
+    assert main([*argv, "--no-revocation", "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    finding = next(f for f in report["findings"] if f["code"] == "untrusted_root")
+    assert finding["evidence"]["tlsdoctor_local_ca"] is True
+    assert finding["fix"][0].startswith("This root was made by `tlsdoctor cert ca init`")
+
+
+@pytest.mark.skipif(shutil.which("certutil") is None, reason="needs certutil")
+def test_ca_init_can_trust_it_in_the_stores_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(
+        ["certutil", "-N", "--empty-password", "-d", f"sql:{nssdb}"], check=True, timeout=30
+    )
+    monkeypatch.setenv("TLSDOCTOR_HOME", str(home))  # the sandbox: NSS database + certifi
+    argv = ["cert", "ca", "init", "--name", "Lab CA", "--permit", "lab.test", "--trust", "--yes"]
+    assert main(argv) == 0
+    assert "verified by reading the store again" in capsys.readouterr().out
+    ca_pem = home / ".local" / "share" / "tlsdoctor" / "ca" / "ca.pem"
+    assert main(["trust", "find", str(ca_pem), "--json"]) == 0
+    stores = json.loads(capsys.readouterr().out)["stores"]
+    assert {s["id"]: s["trusted"] for s in stores}[f"nss:{nssdb}"] is True
+    assert main([*argv, "--json", "--force"]) == 3  # the plan is text: not with --json

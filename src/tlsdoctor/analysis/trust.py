@@ -182,13 +182,14 @@ def _untrusted_root_sent(
     evidence["private_ca"] = private
     evidence["private_ca_signals"] = signals
     kind = _kind_phrase(private)
+    local_fix = _local_ca_fix(root.cert.subject, evidence)
     return Finding(
         FindingCode.UNTRUSTED_ROOT,
         Severity.ERROR,
         f"The chain ends in the root '{root.display_name}', which the server sends but the "
         f"trust store ({_store_names(anchors)}) does not hold; it looks like {kind}.",
         evidence,
-        _untrusted_root_fix(root.display_name, private),
+        local_fix + _untrusted_root_fix(root.display_name, private),
     )
 
 
@@ -277,12 +278,13 @@ def _missing_issuer(path: ChainPath, anchors: TrustAnchors, public_roots: TrustA
     )
     if not looks_like_root:
         message += f" If '{issuer}' is an intermediate, the server must also send it."
+    local_fix = _local_ca_fix(last.cert.issuer, evidence)
     return Finding(
         FindingCode.UNTRUSTED_ROOT,
         Severity.ERROR,
         message,
         evidence,
-        _untrusted_root_fix(issuer, private),
+        local_fix + _untrusted_root_fix(issuer, private),
     )
 
 
@@ -299,6 +301,24 @@ DO_NOT_DISABLE = (
     "Do not switch verification off (curl -k, verify=False, NODE_TLS_REJECT_UNAUTHORIZED=0, "
     "git http.sslVerify=false): that removes the protection TLS exists for, for every site."
 )
+
+
+# The organisation of every root `tlsdoctor cert ca init` makes (certs/ca.py), so that a
+# check can tell its user which file to trust.
+LOCAL_CA_ORGANIZATION = "tlsdoctor local CA"
+
+
+def _local_ca_fix(issuer: x509.Name, evidence: dict[str, JsonValue]) -> tuple[str, ...]:
+    """For a root made by ``tlsdoctor cert ca init``: mark the evidence, say which file."""
+    organizations = issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    if not any(a.value == LOCAL_CA_ORGANIZATION for a in organizations):
+        return ()
+    evidence["tlsdoctor_local_ca"] = True
+    return (
+        "This root was made by `tlsdoctor cert ca init`: trust its ca.pem (by default "
+        "~/.local/share/tlsdoctor/ca/ca.pem on the machine that made it) with "
+        "`tlsdoctor trust add ca.pem`; copy ca.pem, never ca.key, to other machines.",
+    )
 
 
 def _untrusted_root_fix(name: str, private: bool | None) -> tuple[str, ...]:

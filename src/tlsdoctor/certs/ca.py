@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tlsdoctor.analysis.names import parse_host
+from tlsdoctor.analysis.trust import LOCAL_CA_ORGANIZATION
 from tlsdoctor.certs.csr import PrivateKey, RequestedNames
 from tlsdoctor.errors import InputError
 
@@ -101,7 +102,7 @@ def new_ca(
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, name.strip()[:64]),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tlsdoctor local CA"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, LOCAL_CA_ORGANIZATION),
         ]
     )
     constraints = x509.NameConstraints(

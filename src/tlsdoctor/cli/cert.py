@@ -141,12 +141,17 @@ def ca_init(
     key_type: str,
     force: bool,
     as_json: bool,
+    trust: bool = False,
+    yes: bool = False,
 ) -> int:
-    """``cert ca init``: a name-constrained root and its key, and how to trust it."""
+    """``cert ca init``: a name-constrained root and its key, and how to trust it (or
+    ``trust``: trust it in every store here, as ``trust add`` does, asking first)."""
     from tlsdoctor.certs.ca import new_ca, permitted
     from tlsdoctor.check import utc_now
     from tlsdoctor.stores.base import fingerprint
 
+    if trust and as_json:
+        raise InputError("--trust shows each store's plan as text: use it without --json")
     allowed = permitted(permits)
     folder = _ca_folder(output)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -181,6 +186,11 @@ def ca_init(
         "  other machines:  copy ca.pem (never ca.key) and run trust add there",
         soft_wrap=True,
     )
+    if trust:
+        from tlsdoctor.cli.trust import change
+
+        console.print()
+        return change("add", str(cert_path), ["all"], dry_run=False, yes=yes, verify=None)
     return 0
 
 

@@ -501,6 +501,8 @@ def cert_ca() -> None:
 @click.option("--days", type=click.IntRange(1, 36500), default=3650, show_default=True)
 @click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True)
 @click.option("--force", is_flag=True, help="Replace an existing CA (its leaves stop working).")
+@click.option("--trust", is_flag=True, help="Then add it to every trust store here.")
+@click.option("--yes", is_flag=True, help="With --trust: do not ask (scripts).")
 @click.option("--json", "as_json", is_flag=True)
 def cert_ca_init(
     name: str,
@@ -509,13 +511,23 @@ def cert_ca_init(
     days: int,
     key_type: str,
     force: bool,
+    trust: bool,
+    yes: bool,
     as_json: bool,
 ) -> int:
     """Create the CA: a name-constrained root (ca.pem) and its key (ca.key, 0600)."""
     from tlsdoctor.cli.cert import ca_init
 
     return ca_init(
-        name, permits, output=output, days=days, key_type=key_type, force=force, as_json=as_json
+        name,
+        permits,
+        output=output,
+        days=days,
+        key_type=key_type,
+        force=force,
+        as_json=as_json,
+        trust=trust,
+        yes=yes,
     )
 
 
