@@ -309,7 +309,13 @@ def _wget(host: str, port: int, ca: str, folder: Path) -> Outcome:
         f"https://{host}:{port}/",
     ]
     code, output = _exec(argv)
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    # An error that comes while wget awaits the response (a TLS 1.3 server aborting
+    # after the handshake) is printed on the progress line itself: keep what follows.
+    lines = [
+        line.strip().removeprefix("HTTP request sent, awaiting response... ")
+        for line in output.splitlines()
+        if line.strip()
+    ]
     errors = [line for line in lines if not _WGET_PROGRESS.match(line)]
     return Outcome(code == 0, output, code, "" if code == 0 else " ".join(errors))
 
