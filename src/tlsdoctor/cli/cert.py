@@ -1,4 +1,5 @@
-"""``tlsdoctor cert``: a key and a CSR with the names visitors will type."""
+"""``tlsdoctor cert``: a key and a CSR with the names visitors will type; a local CA and
+the leaves it issues."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def csr(
     passphrase_env: str | None,
     as_json: bool,
 ) -> int:
+    """``cert csr``: a new key and a CSR for ``names`` (or, renewing, for the names and
+    subject of a deployed certificate)."""
     subject: x509.Name | None = None
     typed = list(names)
     if from_cert is not None or from_host is not None:
