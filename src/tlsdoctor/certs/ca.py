@@ -21,7 +21,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tlsdoctor.analysis.names import parse_host
 from tlsdoctor.analysis.trust import LOCAL_CA_ORGANIZATION
-from tlsdoctor.certs.csr import PrivateKey, RequestedNames
+from tlsdoctor.certs.build import PrivateKey, build_certificate
+from tlsdoctor.certs.csr import RequestedNames
 from tlsdoctor.errors import InputError
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -85,10 +86,6 @@ def _in_subtree(name: str, subtree: str) -> bool:
     return base == subtree or base.endswith("." + subtree)
 
 
-def _serial() -> int:
-    return x509.random_serial_number()
-
-
 def _hash_for(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
     return hashes.SHA256() if isinstance(key, rsa.RSAPrivateKey) else hashes.SHA384()
 
@@ -105,38 +102,18 @@ def new_ca(
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, LOCAL_CA_ORGANIZATION),
         ]
     )
-    constraints = x509.NameConstraints(
-        permitted_subtrees=[x509.DNSName(d) for d in allowed.dns]
-        + [x509.IPAddress(n) for n in allowed.networks],
-        excluded_subtrees=None,
-    )
-    public = key.public_key()
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(public)
-        .serial_number(_serial())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(constraints, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, _hash_for(key))
+    return build_certificate(
+        subject=subject,
+        key=key,
+        issuer_name=None,
+        issuer_key=None,
+        not_before=now - BACKDATE,
+        not_after=now + dt.timedelta(days=days),
+        ca=True,
+        path_length=0,
+        permitted_dns=allowed.dns,
+        permitted_networks=allowed.networks,
+        hash_algorithm=_hash_for(key),
     )
 
 
@@ -164,40 +141,18 @@ def issue(
         )
     if now + dt.timedelta(days=days) > ca.not_valid_after_utc:
         raise InputError("the CA expires before this certificate would: renew the CA first")
-    public = key.public_key()
-    ca_ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    alternative: list[x509.GeneralName] = [x509.DNSName(n) for n in names.dns]
-    alternative += [x509.IPAddress(ip) for ip in names.ips]
-    return (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names.common_name)]))
-        .issuer_name(ca.subject)
-        .public_key(public)
-        .serial_number(_serial())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=isinstance(key, rsa.RSAPrivateKey),
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
-        )
-        .sign(ca_key, _hash_for(ca_key))
+    return build_certificate(
+        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names.common_name)]),
+        key=key,
+        issuer_name=ca.subject,
+        issuer_key=ca_key,
+        not_before=now - BACKDATE,
+        not_after=now + dt.timedelta(days=days),
+        ca=False,
+        dns=names.dns,
+        ips=[str(ip) for ip in names.ips],
+        eku=[ExtendedKeyUsageOID.SERVER_AUTH],
+        hash_algorithm=_hash_for(ca_key),
     )
 
 

@@ -19,9 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from tlsdoctor.analysis.names import parse_host
+from tlsdoctor.certs.build import PrivateKey
 from tlsdoctor.errors import InputError
-
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 class KeyType(str, enum.Enum):

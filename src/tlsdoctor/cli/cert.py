@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from rich.markup import escape
 
+from tlsdoctor.certs.build import PrivateKey
 from tlsdoctor.certs.csr import (
     KeyType,
-    PrivateKey,
     RequestedNames,
     build_csr,
     names_of,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import ipaddress
 import secrets
 import shutil
 import subprocess
@@ -21,16 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tlsdoctor.certs.build import PrivateKey, build_certificate
 from tlsdoctor.errors import TlsDoctorError
-
-PrivateKey: TypeAlias = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 DAY = dt.timedelta(days=1)
 LAB_ORG = "tlsdoctor lab"
@@ -306,100 +303,6 @@ def resign_with_openssl(
 
 def rsa_key(bits: int) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
-
-
-def build_certificate(
-    *,
-    subject: x509.Name,
-    key: PrivateKey,
-    issuer_name: x509.Name | None,
-    issuer_key: PrivateKey | None,
-    not_before: dt.datetime,
-    not_after: dt.datetime,
-    ca: bool | None,
-    path_length: int | None = None,
-    key_cert_sign: bool = True,
-    dns: Sequence[str] = (),
-    ips: Sequence[str] = (),
-    san: bool = False,
-    eku: Sequence[x509.ObjectIdentifier] | None = None,
-    permitted_dns: Sequence[str] = (),
-    aia_url: str | None = None,
-    crl_url: str | None = None,
-    ocsp_url: str | None = None,
-    hash_algorithm: hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None = None,
-    signing_key: PrivateKey | None = None,
-) -> x509.Certificate:
-    """The one certificate builder of the lab and the tests: the profile a modern private
-    CA issues (SKI/AKI, keyUsage, SAN), with a knob for each flaw a scenario needs.
-
-    ``issuer_name``/``issuer_key`` None: self-signed. ``ca`` None: no basicConstraints.
-    ``signing_key`` signs instead of the issuer's key (a forged signature). ``aia_url`` and
-    ``ocsp_url`` are the authorityInfoAccess caIssuers and OCSP URLs, ``crl_url`` the
-    cRLDistributionPoints URL.
-    """
-    authority = key if issuer_key is None else issuer_key
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject if issuer_name is None else issuer_name)
-        .public_key(key.public_key())
-        .serial_number(secrets.randbits(63) + 1)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.public_key()), False
-        )
-    )
-    if ca is not None:
-        builder = builder.add_extension(
-            x509.BasicConstraints(ca, path_length if ca else None), critical=True
-        )
-    is_ca = bool(ca)
-    builder = builder.add_extension(
-        x509.KeyUsage(
-            digital_signature=True,
-            content_commitment=False,
-            # RSA key exchange (TLS 1.0-1.2 without ECDHE) encrypts to the leaf's key.
-            key_encipherment=not is_ca and isinstance(key, rsa.RSAPrivateKey),
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=is_ca and key_cert_sign,
-            crl_sign=is_ca,
-            encipher_only=False,
-            decipher_only=False,
-        ),
-        critical=True,
-    )
-    if eku is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), False)
-    if san or dns or ips:
-        names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns]
-        names.extend(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), False)
-    if permitted_dns:
-        permitted: list[x509.GeneralName] = [x509.DNSName(name) for name in permitted_dns]
-        builder = builder.add_extension(x509.NameConstraints(permitted, None), critical=True)
-    access = [
-        x509.AccessDescription(method, x509.UniformResourceIdentifier(url))
-        for method, url in (
-            (AuthorityInformationAccessOID.OCSP, ocsp_url),
-            (AuthorityInformationAccessOID.CA_ISSUERS, aia_url),
-        )
-        if url is not None
-    ]
-    if access:
-        builder = builder.add_extension(x509.AuthorityInformationAccess(access), False)
-    if crl_url is not None:
-        point = x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(crl_url)],
-            relative_name=None,
-            reasons=None,
-            crl_issuer=None,
-        )
-        builder = builder.add_extension(x509.CRLDistributionPoints([point]), False)
-    return builder.sign(signing_key or authority, hash_algorithm or hashes.SHA256())
 
 
 def _build(

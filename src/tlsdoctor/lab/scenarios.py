@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
+from tlsdoctor.certs.build import PrivateKey
 from tlsdoctor.codes import FindingCode
-from tlsdoctor.lab.pki import DAY, LabPki, PrivateKey, rsa_key
+from tlsdoctor.lab.pki import DAY, LabPki, rsa_key
 
 DOMAIN = "lab.tlsdoctor.test"
 # Where the plain-HTTP port publishes the lab intermediate (the missing-intermediate
