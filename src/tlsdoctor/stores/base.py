@@ -101,6 +101,27 @@ class TrustStore(Protocol):
     def plan_remove(self, ca: x509.Certificate, label: str) -> Plan: ...
 
 
+def info_by_reading(store: TrustStore, name: str, location: str, writable: bool) -> StoreInfo:
+    """``store.info()`` for a store read through a tool (certutil, keytool): the roots it
+    holds, or why it cannot be read."""
+    count: int | None = None
+    problem: str | None = None
+    try:
+        count = len(store.certificates())
+    except StoreError as exc:
+        problem = str(exc)
+    return StoreInfo(
+        id=store.id,
+        kind=store.kind,
+        name=name,
+        location=location,
+        clients=store.clients,
+        count=count,
+        writable=writable,
+        problem=problem,
+    )
+
+
 def contains(store: TrustStore, ca: x509.Certificate) -> bool:
     """Whether the store holds ``ca`` (same certificate, or same name and key)."""
     wanted = ca.public_bytes(serialization.Encoding.DER)

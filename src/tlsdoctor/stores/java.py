@@ -33,6 +33,7 @@ from tlsdoctor.stores.base import (
     StoreKind,
     contains,
     fingerprint,
+    info_by_reading,
     run,
 )
 
@@ -94,22 +95,7 @@ class JavaStore:
 
     # Reading ----------------------------------------------------------------------------
     def info(self) -> StoreInfo:
-        count: int | None = None
-        problem: str | None = None
-        try:
-            count = len(self.certificates())
-        except StoreError as exc:
-            problem = str(exc)
-        return StoreInfo(
-            id=self.id,
-            kind=self.kind,
-            name=self.name,
-            location=str(self.keystore),
-            clients=self.clients,
-            count=count,
-            writable=self._writable(),
-            problem=problem,
-        )
+        return info_by_reading(self, self.name, str(self.keystore), self._writable())
 
     def certificates(self) -> list[x509.Certificate]:
         return [cert for _, cert in self.entries()]

@@ -35,6 +35,7 @@ from tlsdoctor.stores.base import (
     StoreKind,
     contains,
     fingerprint,
+    info_by_reading,
     run,
 )
 
@@ -80,22 +81,7 @@ class NssStore:
 
     # Reading ----------------------------------------------------------------------------
     def info(self) -> StoreInfo:
-        count: int | None = None
-        problem: str | None = None
-        try:
-            count = len(self.certificates())
-        except StoreError as exc:
-            problem = str(exc)
-        return StoreInfo(
-            id=self.id,
-            kind=self.kind,
-            name=self.name,
-            location=self.database,
-            clients=self.clients,
-            count=count,
-            writable=self._writable(),
-            problem=problem,
-        )
+        return info_by_reading(self, self.name, self.database, self._writable())
 
     def certificates(self) -> list[x509.Certificate]:
         """Every certificate trusted as a CA for TLS servers."""

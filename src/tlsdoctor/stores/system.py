@@ -162,7 +162,7 @@ class _AnchorDirectoryStore:
         if contains(self, ca):
             return Plan(self.id, "add", (), self.notes(), already=True)
         target = self.anchors_dir / f"{label}{self.suffix}"
-        held = _certificates_in(target)
+        held = read_bundle(target)
         if held and not any(same_certificate(cert, ca) for cert in held):
             raise StoreError(f"{target} already holds another certificate: choose another label")
         steps = [*self._preflight_steps()]
@@ -206,7 +206,7 @@ class _AnchorDirectoryStore:
             return []
         found: list[Path] = []
         for path in sorted(self.anchors_dir.rglob(self.pattern)):
-            held = _certificates_in(path)
+            held = read_bundle(path)
             if not any(same_certificate(cert, ca) for cert in held):
                 continue
             if len(held) > 1:
@@ -502,17 +502,6 @@ def _os_ids(path: Path) -> list[str]:
             values[key.strip()] = value.strip().strip("\"'").lower()
     ids = [values["ID"]] if values.get("ID") else []
     return ids + values.get("ID_LIKE", "").split()
-
-
-def _certificates_in(path: Path) -> list[x509.Certificate]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    certificates, _ = parse_bundle(data)
-    return certificates
 
 
 def _writable(directory: Path) -> bool:
