@@ -242,15 +242,10 @@ def _check_files(
 def _with_local_stores(report: Report, target: str | None) -> Report:
     """For one check: which of this machine's stores hold an unknown root (a scan of many
     targets does not read the stores once per target)."""
-    from tlsdoctor.codes import FindingCode
-
-    wanted = {FindingCode.UNTRUSTED_ROOT, FindingCode.INTERCEPTION_PROXY}
-    if not any(f.code in wanted for f in report.findings):
-        return report
     from tlsdoctor.stores.lookup import with_local_stores
     from tlsdoctor.stores.registry import discover
 
-    return with_local_stores(report, discover(), target)
+    return with_local_stores(report, discover, target)
 
 
 def _print_report(report: Report, as_json: bool) -> None:

@@ -4,7 +4,7 @@ an unknown root (an internal CA, an interception proxy)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -52,20 +52,28 @@ def holding(
     return result
 
 
-# The evidence key that names the unknown root, per finding.
+# The findings whose root may be in some store here, and the evidence key naming that root.
+_ROOT_CODES = frozenset({FindingCode.UNTRUSTED_ROOT, FindingCode.INTERCEPTION_PROXY})
 _ROOT_KEYS = ("root", "missing_issuer", "issuer")
 
 
-def with_local_stores(report: Report, stores: Sequence[TrustStore], target: str | None) -> Report:
+def with_local_stores(
+    report: Report, stores: Callable[[], Sequence[TrustStore]], target: str | None
+) -> Report:
     """``report`` with each untrusted_root / interception_proxy finding saying which of
-    this machine's stores hold its root, and the ``trust add`` that fixes the others."""
+    this machine's stores hold its root, and the ``trust add`` that fixes the others.
+    ``stores`` is called only when a finding needs them: reading keytool's store costs a
+    JVM start."""
+    if not any(_root_of(finding) for finding in report.findings):
+        return report
+    found = stores()
     findings = []
     for finding in report.findings:
         root = _root_of(finding)
         if root is None:
             findings.append(finding)
             continue
-        holdings = holding(stores, root)
+        holdings = holding(found, root)
         evidence = dict(finding.evidence)
         evidence["local_stores"] = [_as_json(h) for h in holdings]
         local = _local_fix(holdings, target)
@@ -77,7 +85,7 @@ def with_local_stores(report: Report, stores: Sequence[TrustStore], target: str 
 
 
 def _root_of(finding: Finding) -> str | None:
-    if finding.code not in (FindingCode.UNTRUSTED_ROOT, FindingCode.INTERCEPTION_PROXY):
+    if finding.code not in _ROOT_CODES:
         return None
     for key in _ROOT_KEYS:
         value = finding.evidence.get(key)
