@@ -1,0 +1,1 @@
+"""Watching endpoints over time: schedule, alert rules, notifiers, calendar, metrics."""

@@ -1,0 +1,98 @@
+"""What `watch` keeps and says: watched targets, what a check saw, and alerts.
+
+These types are shared by the history database, the alert rules, the notifiers, the
+calendar, the metrics and the dashboard, so each of those can be written and tested
+without the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from tlsdoctor.codes import FindingCode, Verdict
+
+DEFAULT_EVERY = dt.timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class WatchTarget:
+    """One endpoint under watch, as the user named it (``host``, ``host:port``, a URL)."""
+
+    name: str
+    every: dt.timedelta = DEFAULT_EVERY
+    starttls: str | None = None  # a protocol name as `check --starttls` takes it
+    servername: str | None = None  # SNI, when it differs from the host
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The part of one check's report that the watch keeps, compares and alerts on.
+
+    ``leaf_*`` are None when no certificate was seen (the check could not connect).
+    ``expires_at`` is the earliest notAfter of the chain the server presented, the date
+    on which something in it breaks.
+    """
+
+    target: str
+    checked_at: dt.datetime
+    verdict: Verdict
+    exit_code: int
+    codes: tuple[FindingCode, ...]
+    leaf_sha256: str | None
+    leaf_subject: str | None
+    leaf_not_before: dt.datetime | None
+    leaf_not_after: dt.datetime | None
+    expires_at: dt.datetime | None
+    seconds: float | None  # how long the check took
+    error: str | None = None  # the message of the primary finding when verdict is error
+    report: Mapping[str, object] = field(default_factory=dict, compare=False)  # spec JSON
+
+    @property
+    def state(self) -> tuple[Verdict, tuple[FindingCode, ...], str | None]:
+        """What must change for this observation to count as a change in history."""
+        return (self.verdict, tuple(sorted(set(self.codes), key=str)), self.leaf_sha256)
+
+
+class AlertKind(str, enum.Enum):
+    """Why the watch speaks up."""
+
+    EXPIRY = "expiry"  # a certificate entered an expiry window
+    BROKEN = "broken"  # the verdict went from trusted to untrusted or error
+    RECOVERED = "recovered"  # back to trusted
+    CERTIFICATE_CHANGED = "certificate_changed"  # a new leaf: renewal or replacement
+    NEW_FINDING = "new_finding"  # a finding code that was not there before
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class AlertSeverity(str, enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One thing to tell people, once.
+
+    ``key`` names the state the alert is about (for example
+    ``expiry:<leaf sha256>:7d``): an alert whose key was already raised for the target is
+    never raised again, across restarts too, which is what keeps the watch from storming.
+    """
+
+    target: str
+    kind: AlertKind
+    severity: AlertSeverity
+    key: str
+    raised_at: dt.datetime
+    title: str  # one line, for a subject or a chat message
+    body: str  # a few plain lines: what changed, the evidence, the fix
+    facts: Mapping[str, str | int | float | None] = field(default_factory=dict)
