@@ -526,6 +526,83 @@ def cert_ca_init(
     )
 
 
+@cert.command("renew")
+@click.option(
+    "--acme-directory",
+    "directory",
+    required=True,
+    metavar="URL|NAME",
+    help="The CA's ACME directory URL, or letsencrypt, letsencrypt-staging, zerossl, ...",
+)
+@click.option("--domain", "domains", multiple=True, metavar="NAME", help="Repeat per name.")
+@click.option("--webroot", metavar="DIR", help="The document root port 80 serves.")
+@click.option("--standalone", is_flag=True, help="Answer the challenge with our own server.")
+@click.option("--http-address", default="", metavar="ADDR", help="With --standalone.")
+@click.option("--http-port", type=click.IntRange(1, 65535), default=80, show_default=True)
+@click.option("-o", "--output", metavar="DIR", help="Default: ./FIRST-DOMAIN (live/ inside).")
+@click.option("--email", help="Contact address for the CA's expiry notices.")
+@click.option("--agree-tos", is_flag=True, help="Agree to the CA's terms (new accounts).")
+@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True)
+@click.option("--reuse-key", is_flag=True, help="Keep the current private key.")
+@click.option("--if-due", is_flag=True, help="Only when a third of the lifetime remains.")
+@click.option("--renew-before", "renew_before_days", type=click.IntRange(0), metavar="DAYS")
+@click.option("--deploy-hook", metavar="CMD", help="Run after installing, e.g. a reload.")
+@click.option("--directory-ca", metavar="FILE", help="Verify a private CA's HTTPS with FILE.")
+@click.option(
+    "--ca-file",
+    "ca_files",
+    multiple=True,
+    metavar="FILE",
+    help="Roots to check the new certificate against (a private or test CA).",
+)
+@click.option("--timeout", type=click.FloatRange(1), default=90.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def cert_renew(
+    directory: str,
+    domains: Sequence[str],
+    webroot: str | None,
+    standalone: bool,
+    http_address: str,
+    http_port: int,
+    output: str | None,
+    email: str | None,
+    agree_tos: bool,
+    key_type: str,
+    reuse_key: bool,
+    if_due: bool,
+    renew_before_days: int | None,
+    deploy_hook: str | None,
+    directory_ca: str | None,
+    ca_files: Sequence[str],
+    timeout: float,
+    as_json: bool,
+) -> int:
+    """Get or renew a certificate from an ACME CA (Let's Encrypt, ...) over HTTP-01,
+    check it, install it under DIR/live/ and run the deploy hook."""
+    from tlsdoctor.cli.cert import renew
+
+    return renew(
+        domains,
+        directory=directory,
+        webroot=webroot,
+        standalone=standalone,
+        http_address=http_address,
+        http_port=http_port,
+        output=output,
+        email=email,
+        agree_tos=agree_tos,
+        key_type=key_type,
+        reuse_key=reuse_key,
+        if_due=if_due,
+        renew_before_days=renew_before_days,
+        deploy_hook=deploy_hook,
+        directory_ca=directory_ca,
+        ca_files=ca_files,
+        timeout=timeout,
+        as_json=as_json,
+    )
+
+
 @cert.command("issue")
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
 @click.option("--ca", "ca_dir", metavar="DIR", help="The CA's directory (cert ca init -o).")
