@@ -351,7 +351,8 @@ def renew(
                 current[0], now, renew_before=renew_before, suggested=suggested
             )
         if not decision.due:
-            _say_renewal(as_json, {"renewed": False, "reason": decision.reason}, decision.reason)
+            result = {"renewed": False, "reason": decision.reason}
+            _say_renewal(as_json, result, f"not renewed, not due yet: {decision.reason}")
             return 0
     lineage.prepare()  # an unwritable folder fails before the CA is asked anything
     key_path = lineage.current_key_path()
