@@ -351,8 +351,8 @@ def renew(
                 current[0], now, renew_before=renew_before, suggested=suggested
             )
         if not decision.due:
-            result = {"renewed": False, "reason": decision.reason}
-            _say_renewal(as_json, result, f"not renewed, not due yet: {decision.reason}")
+            skipped: dict[str, object] = {"renewed": False, "reason": decision.reason}
+            _say_renewal(as_json, skipped, f"not renewed, not due yet: {decision.reason}")
             return 0
     lineage.prepare()  # an unwritable folder fails before the CA is asked anything
     key_path = lineage.current_key_path()
