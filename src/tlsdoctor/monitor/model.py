@@ -25,6 +25,7 @@ class WatchTarget:
     every: dt.timedelta = DEFAULT_EVERY
     starttls: str | None = None  # a protocol name as `check --starttls` takes it
     servername: str | None = None  # SNI, when it differs from the host
+    connect: str | None = None  # dial this address instead of resolving the host
     labels: tuple[str, ...] = ()
 
 
