@@ -72,8 +72,9 @@ def evaluate(
     before = set() if previous is None else set(previous.codes)
     for code in sorted(before - set(current.codes), key=str):
         forget.append(f"finding:{code}")
-    breaking_now = was_trusted and not now_trusted  # the broken alert lists the findings
-    if policy.new_findings and previous is not None and not breaking_now:
+    # A verdict change is told by the broken or recovered alert, which lists the findings.
+    verdict_changed = was_trusted != now_trusted
+    if policy.new_findings and previous is not None and not verdict_changed:
         for code in current.codes:
             if code in before or code in _TOLD_ELSEWHERE or f"finding:{code}" in raised:
                 continue
@@ -172,6 +173,7 @@ def _recovered(previous: Observation, current: Observation) -> Alert:
         body=_lines(
             f"{current.target} is trusted again at {current.checked_at:%Y-%m-%d %H:%M} UTC "
             f"(was {previous.verdict}: {', '.join(map(str, previous.codes)) or 'no findings'}).",
+            f"Findings now: {', '.join(map(str, current.codes)) or 'none'}",
             *(
                 [f"Certificate ends on {current.expires_at:%Y-%m-%d}."]
                 if current.expires_at
