@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tlsdoctor.cli.watch import watch
 from tlsdoctor.errors import TlsDoctorError
 from tlsdoctor.probe.targets import Starttls
 
@@ -701,6 +702,9 @@ def fix_chain(
         server,
         as_json,
     )
+
+
+cli.add_command(watch)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,295 @@
+"""The watch's files: the watch list (import/export) and the settings (alerts, notifiers).
+
+Both are TOML. A watch list::
+
+    [defaults]
+    every = "6h"
+
+    [[target]]
+    name = "shop.example.com"
+    [[target]]
+    name = "mail.example.com:587"      # STARTTLS from the port
+    every = "1h"
+    labels = ["mail", "prod"]
+
+or a plain list, one ``HOST[:PORT] [ADDR]`` a line, as ``check -f`` reads. The settings::
+
+    [alerts]
+    lifetime_relative = true     # the spec's window: min(30 days, a third of the lifetime)
+    expiry_days = [7, 1]         # then these
+    [check]
+    timeout = 10
+    concurrency = 50
+    ca_files = ["internal-root.pem"]   # trust only these roots (relative to this file)
+    [[notify]]
+    kind = "email"               # see tlsdoctor.monitor.notify for every key
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tlsdoctor.errors import InputError
+from tlsdoctor.monitor.model import DEFAULT_EVERY, WatchTarget
+from tlsdoctor.monitor.rules import AlertPolicy
+from tlsdoctor.probe.targets import Starttls, parse_target
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+_POLICY_FLAGS = ("lifetime_relative", "new_findings", "certificate_changes")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_EVERY = re.compile(r"(\d+)\s*([smhdw])")
+MIN_EVERY = dt.timedelta(minutes=1)
+
+
+def parse_every(text: str) -> dt.timedelta:
+    """``30m``, ``6h``, ``1d``, ``1h30m``: how often a target is checked."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _EVERY.findall(compact)
+    if not compact or "".join(f"{n}{u}" for n, u in parts) != compact:
+        raise InputError(f"'{text}' is not an interval: use e.g. 30m, 6h, 1d or 1h30m")
+    every = dt.timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
+    if every < MIN_EVERY:
+        raise InputError(f"'{text}': checking more often than once a minute is not supported")
+    return every
+
+
+def format_every(every: dt.timedelta) -> str:
+    seconds = int(every.total_seconds())
+    out = []
+    for unit, size in sorted(_UNITS.items(), key=lambda item: -item[1]):
+        if unit == "w":
+            continue
+        count, seconds = divmod(seconds, size)
+        if count:
+            out.append(f"{count}{unit}")
+    return "".join(out) or "0s"
+
+
+def watch_target(
+    text: str,
+    *,
+    every: dt.timedelta = DEFAULT_EVERY,
+    starttls: str | None = None,
+    servername: str | None = None,
+    connect: str | None = None,
+    labels: Sequence[str] = (),
+) -> WatchTarget:
+    """A target as the user typed it, named canonically (``host:port``) so that
+    ``shop.example.com``, ``shop.example.com:443`` and ``https://shop.example.com/`` are one."""
+    protocol = None if starttls is None else _starttls(starttls)
+    endpoint = parse_target(text, connect=connect, starttls=protocol)
+    return WatchTarget(
+        name=str(endpoint),
+        every=every,
+        starttls=None if protocol is None else protocol.value,
+        servername=servername,
+        connect=endpoint.connect if connect is None else connect,
+        labels=tuple(labels),
+    )
+
+
+def _starttls(value: str) -> Starttls:
+    try:
+        return Starttls(value.lower())
+    except ValueError:
+        known = ", ".join(p.value for p in Starttls)
+        raise InputError(f"starttls '{value}' is not one of {known}") from None
+
+
+def read_watchlist(path: str | Path) -> list[WatchTarget]:
+    """Targets from a TOML watch list or a plain list of ``HOST[:PORT] [ADDR]`` lines."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InputError(f"{source}: cannot be read ({reason})") from exc
+    if source.suffix.lower() != ".toml" and "[[target]]" not in text:
+        return _plain_list(source, text)
+    data = _toml(source, text)
+    unknown = set(data) - {"defaults", "target"}
+    if unknown:
+        raise InputError(f"{source}: unknown section(s) {', '.join(sorted(unknown))}")
+    defaults = _table(data.get("defaults", {}), f"{source} [defaults]")
+    every = parse_every(str(defaults.get("every", format_every(DEFAULT_EVERY))))
+    entries = data.get("target", [])
+    if not isinstance(entries, list):
+        raise InputError(f"{source}: 'target' must be an array of tables ([[target]])")
+    targets = []
+    for number, raw in enumerate(entries, start=1):
+        entry = _table(raw, f"{source} target {number}")
+        where = f"{source} target {number}"
+        unknown = set(entry) - {"name", "every", "starttls", "servername", "connect", "labels"}
+        if unknown:
+            raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        if not isinstance(entry.get("name"), str):
+            raise InputError(f"{where}: 'name' (a host, host:port or URL) is required")
+        labels = entry.get("labels", [])
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise InputError(f"{where}: 'labels' must be a list of strings")
+        try:
+            targets.append(
+                watch_target(
+                    entry["name"],
+                    every=parse_every(str(entry["every"])) if "every" in entry else every,
+                    starttls=_optional_text(entry, "starttls", where),
+                    servername=_optional_text(entry, "servername", where),
+                    connect=_optional_text(entry, "connect", where),
+                    labels=labels,
+                )
+            )
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from exc
+    return targets
+
+
+def _plain_list(source: Path, text: str) -> list[WatchTarget]:
+    targets = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = line.split()
+        if len(fields) > 2:
+            raise InputError(f"{source}:{number}: expected 'HOST[:PORT] [ADDR]', got '{line}'")
+        try:
+            targets.append(watch_target(fields[0], connect=fields[1] if len(fields) == 2 else None))
+        except InputError as exc:
+            raise InputError(f"{source}:{number}: {exc}") from exc
+    return targets
+
+
+def watchlist_toml(targets: Iterable[WatchTarget]) -> str:
+    """The watch list as TOML, which ``read_watchlist`` reads back to the same targets."""
+    import tomli_w
+
+    entries = []
+    for target in targets:
+        entry: dict[str, Any] = {"name": target.name, "every": format_every(target.every)}
+        for key in ("starttls", "servername", "connect"):
+            value = getattr(target, key)
+            if value is not None:
+                entry[key] = value
+        if target.labels:
+            entry["labels"] = list(target.labels)
+        entries.append(entry)
+    return tomli_w.dumps({"target": entries})
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """What ``watch once`` / ``watch run`` / ``watch serve`` read from the settings file."""
+
+    policy: AlertPolicy = field(default_factory=AlertPolicy)
+    notify: tuple[Mapping[str, Any], ...] = ()  # for notify.notifiers_from_config
+    timeout: float = 10.0
+    concurrency: int = 50
+    ca_files: tuple[str, ...] = ()  # trust only these roots (a private PKI, the lab)
+    source: Path | None = None
+
+
+def default_settings_path() -> Path:
+    """``$TLSDOCTOR_HOME/.config/tlsdoctor/watch.toml`` (sandboxes), else XDG's config
+    directory, else ``~/.config/tlsdoctor/watch.toml``."""
+    home = os.environ.get("TLSDOCTOR_HOME")
+    if home:
+        return Path(home) / ".config" / "tlsdoctor" / "watch.toml"
+    base = os.environ.get("XDG_CONFIG_HOME")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".config"
+    return root / "tlsdoctor" / "watch.toml"
+
+
+def read_settings(path: str | Path | None = None) -> WatchSettings:
+    """The settings file; a missing default file means the defaults, a missing named one
+    is an error."""
+    source = Path(path) if path is not None else default_settings_path()
+    if not source.exists():
+        if path is not None:
+            raise InputError(f"{source}: no such settings file")
+        return WatchSettings()
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{source}: cannot be read ({exc})") from exc
+    data = _toml(source, text)
+    unknown = set(data) - {"alerts", "notify", "check"}
+    if unknown:
+        raise InputError(f"{source}: unknown section(s) {', '.join(sorted(unknown))}")
+    settings = WatchSettings(source=source)
+    alerts = _table(data.get("alerts", {}), f"{source} [alerts]")
+    policy = settings.policy
+    for key, value in alerts.items():
+        where = f"{source} [alerts] {key}"
+        if key == "expiry_days":
+            if not isinstance(value, list) or not all(isinstance(v, int) and v > 0 for v in value):
+                raise InputError(f"{where}: a list of positive whole days, e.g. [7, 1]")
+            policy = replace(policy, expiry_windows=tuple(dt.timedelta(days=v) for v in value))
+        elif key in ("lifetime_relative", "new_findings", "certificate_changes"):
+            if not isinstance(value, bool):
+                raise InputError(f"{where}: true or false")
+            flags = {name: getattr(policy, name) for name in _POLICY_FLAGS}
+            flags[key] = value
+            policy = AlertPolicy(
+                lifetime_relative=flags["lifetime_relative"],
+                expiry_windows=policy.expiry_windows,
+                new_findings=flags["new_findings"],
+                certificate_changes=flags["certificate_changes"],
+            )
+        else:
+            raise InputError(f"{where}: unknown setting")
+    check = _table(data.get("check", {}), f"{source} [check]")
+    timeout, concurrency, ca_files = settings.timeout, settings.concurrency, settings.ca_files
+    for key, value in check.items():
+        where = f"{source} [check] {key}"
+        if key == "timeout" and isinstance(value, (int, float)) and value > 0:
+            timeout = float(value)
+        elif key == "concurrency" and isinstance(value, int) and value > 0:
+            concurrency = value
+        elif key == "ca_files" and isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise InputError(f"{where}: a list of file names")
+            ca_files = tuple(str(source.parent / v) for v in value)  # relative to the file
+        else:
+            raise InputError(f"{where}: unknown setting or not a positive number")
+    notify = data.get("notify", [])
+    if not isinstance(notify, list) or not all(isinstance(n, dict) for n in notify):
+        raise InputError(f"{source}: 'notify' must be an array of tables ([[notify]])")
+    return replace(
+        settings,
+        policy=policy,
+        notify=tuple(notify),
+        timeout=timeout,
+        concurrency=concurrency,
+        ca_files=ca_files,
+    )
+
+
+def _toml(source: Path, text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{source}: not valid TOML ({exc})") from exc
+
+
+def _table(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: must be a table")
+    return dict(value)
+
+
+def _optional_text(entry: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = entry.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"{where}: '{key}' must be a string")
+    return value

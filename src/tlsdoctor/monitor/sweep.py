@@ -1,0 +1,299 @@
+"""One sweep over due targets, the daemon that repeats it, and the alert outbox.
+
+Checks go through the same scanner as ``check -f`` (global and per-host concurrency).
+Each batch of results is stored with its alerts in one transaction on a writer thread,
+so the database never holds up a handshake, and a process killed at any moment leaves
+every finished check stored with its alerts, and the unfinished ones leased until their
+lease runs out, when they are due again. Notifications are sent from the outbox by a
+separate loop: a mail server that is down delays mail, never checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import random
+import signal
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from tlsdoctor.anchors import TrustAnchors
+from tlsdoctor.check import utc_now
+from tlsdoctor.history.store import History
+from tlsdoctor.live import LiveOptions
+from tlsdoctor.models import Report
+from tlsdoctor.monitor.config import WatchSettings
+from tlsdoctor.monitor.model import Alert, Observation, WatchTarget
+from tlsdoctor.monitor.notify import Notifier, NotifyError, deliver, next_attempt
+from tlsdoctor.monitor.observe import observation_of
+from tlsdoctor.monitor.rules import evaluate
+from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target
+from tlsdoctor.scan import scan
+
+BATCH = 64  # at most this many results stored per transaction
+JITTER_SHARE = 0.1  # next checks spread over +-10% of the interval ...
+JITTER_CAP = dt.timedelta(minutes=15)  # ... but never more than this
+IDLE_POLL = dt.timedelta(seconds=30)  # the daemon looks again at least this often
+
+
+def endpoint_of(target: WatchTarget) -> Endpoint:
+    starttls = None if target.starttls is None else Starttls(target.starttls)
+    return parse_target(target.name, connect=target.connect, starttls=starttls)
+
+
+def next_due(target: WatchTarget, checked_at: dt.datetime, rng: random.Random) -> dt.datetime:
+    """One interval later, give or take a little, so that targets added together do not
+    stay in lockstep and a large watch list spreads its load."""
+    spread = min(target.every * JITTER_SHARE, JITTER_CAP)
+    return checked_at + target.every + spread * rng.uniform(-1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    observations: tuple[Observation, ...]
+    alerts: tuple[Alert, ...]  # newly raised (a repeat of an active key is not)
+
+
+class Sweeper:
+    """Checks targets, stores what it saw, raises alerts; shared by once, run and serve."""
+
+    def __init__(
+        self,
+        history: History,
+        settings: WatchSettings,
+        notifiers: Sequence[str],
+        *,
+        anchors: TrustAnchors | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.history = history
+        self.settings = settings
+        self.notifiers = tuple(notifiers)
+        if anchors is None and settings.ca_files:
+            from tlsdoctor.anchors import anchors_from_files
+
+            anchors = anchors_from_files(settings.ca_files)
+        self.anchors = anchors
+        self._rng = random.Random(seed)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tlsdoctor-history")
+        self._stored: set[str] = set()  # names whose check is in the database
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+
+    def lease(self) -> dt.timedelta:
+        """Long enough for the slowest check of a full batch, with room to store it."""
+        return dt.timedelta(seconds=self.settings.timeout * 3 + 60)
+
+    async def sweep(self, targets: Sequence[WatchTarget]) -> SweepResult:
+        """Check ``targets`` now; store and alert each result as soon as it is in.
+
+        Results go to the writer thread in completion order: alone when the writer is
+        idle (a slow target never holds back the storing of fast ones), in batches when
+        it is busy (so a large sweep costs few transactions).
+        """
+        loop = asyncio.get_running_loop()
+        observations: list[Observation] = []
+        alerts: list[Alert] = []
+        pending: list[tuple[WatchTarget, Observation]] = []
+        failures: list[BaseException] = []
+        writing: asyncio.Future[list[Alert]] | None = None
+        idle = asyncio.Event()
+        idle.set()
+
+        def written(future: asyncio.Future[list[Alert]]) -> None:
+            nonlocal writing
+            writing = None
+            error = future.exception()
+            if error is not None:
+                failures.append(error)
+            else:
+                alerts.extend(future.result())
+            write_next()
+
+        def write_next() -> None:
+            nonlocal writing
+            if writing is not None:
+                return
+            if not pending or failures:
+                idle.set()
+                return
+            idle.clear()
+            batch = pending[:BATCH]
+            del pending[:BATCH]
+            writing = loop.run_in_executor(self._writer, self._store, batch)
+            writing.add_done_callback(written)
+
+        # SNI is an option of the whole scan: targets that set their own are scanned apart.
+        groups: dict[str | None, list[WatchTarget]] = {}
+        for target in targets:
+            groups.setdefault(target.servername, []).append(target)
+        for servername, members in groups.items():
+            # Watched names are the endpoints' canonical host:port, unique in the database.
+            by_endpoint = {(e.host, e.port): t for t in members for e in [endpoint_of(t)]}
+
+            def finished(
+                report: Report, by_endpoint: Mapping[tuple[str, int], WatchTarget] = by_endpoint
+            ) -> None:
+                target = by_endpoint[(report.target.host or "", report.target.port or 0)]
+                observation = observation_of(target.name, report)
+                observations.append(observation)
+                pending.append((target, observation))
+                write_next()
+
+            options = LiveOptions(
+                anchors=self.anchors, timeout=self.settings.timeout, servername=servername
+            )
+            reports = scan(
+                (endpoint_of(t) for t in members),
+                options,
+                concurrency=self.settings.concurrency,
+                on_report=finished,
+            )
+            async for _ in reports:
+                pass
+        await idle.wait()
+        if failures:
+            raise failures[0]
+        return SweepResult(tuple(observations), tuple(alerts))
+
+    def _store(self, batch: Sequence[tuple[WatchTarget, Observation]]) -> list[Alert]:
+        raised: list[Alert] = []
+        with self.history.transaction() as tx:
+            for target, observation in batch:
+                outcome = evaluate(
+                    tx.latest(target.name),
+                    observation,
+                    self.settings.policy,
+                    frozenset(tx.alert_keys(target.name)),
+                )
+                if outcome.forget:
+                    tx.forget_alerts(target.name, outcome.forget)
+                raised.extend(a for a in outcome.alerts if tx.raise_alert(a, self.notifiers))
+                tx.record(observation, next_due(target, observation.checked_at, self._rng))
+        self._stored.update(target.name for target, _ in batch)
+        return raised
+
+    async def sweep_due(self, now: dt.datetime, limit: int) -> SweepResult:
+        """Lease the due targets (at most ``limit``) and sweep them."""
+        due = self.history.claim_due(now, limit=limit, lease=self.lease())
+        if not due:
+            return SweepResult((), ())
+        try:
+            return await self.sweep(due)
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM): what was stored stays; the rest is due again
+            # now rather than when its lease runs out.
+            with contextlib.suppress(Exception):
+                self.history.release(t.name for t in due if t.name not in self._stored)
+            raise
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    delivered: int
+    failed: int
+    gave_up: int
+
+
+def deliver_due(
+    history: History,
+    notifiers: Mapping[str, Notifier],
+    now: Callable[[], dt.datetime] = utc_now,
+    *,
+    timeout: float = 30.0,
+    limit: int = 100,
+) -> DeliveryReport:
+    """Send what the outbox holds and is due; failures are retried with backoff."""
+    delivered = failed = gave_up = 0
+    for delivery in history.due_deliveries(now(), limit=limit):
+        notifier = notifiers.get(delivery.notifier)
+        if notifier is None:
+            history.gave_up(delivery.id, now(), "this notifier is no longer configured")
+            gave_up += 1
+            continue
+        try:
+            deliver(notifier, delivery.alert, timeout)
+        except NotifyError as exc:
+            retry = None if exc.permanent else next_attempt(delivery.attempts + 1, now())
+            if retry is None:
+                history.gave_up(delivery.id, now(), str(exc))
+                gave_up += 1
+            else:
+                history.delivery_failed(delivery.id, now(), str(exc), retry)
+                failed += 1
+            continue
+        history.delivered(delivery.id, now())
+        delivered += 1
+    return DeliveryReport(delivered, failed, gave_up)
+
+
+def current_exit_code(history: History) -> int:
+    """The worst exit code over every target's latest check: what ``watch once`` returns,
+    so a cron job or a monitoring plugin sees the state of the whole watch list."""
+    worst = 0
+    for _target, latest in history.latest_all():
+        code = 3 if latest is None else latest.exit_code
+        worst = max(worst, code)
+    return worst
+
+
+class Daemon:
+    """``watch run``: sweep what is due, deliver the outbox, until told to stop."""
+
+    def __init__(
+        self,
+        sweeper: Sweeper,
+        notifiers: Mapping[str, Notifier],
+        *,
+        on_sweep: Callable[[SweepResult], None] | None = None,
+    ) -> None:
+        self.sweeper = sweeper
+        self.notifiers = notifiers
+        self.on_sweep = on_sweep
+        self.stopping = threading.Event()
+
+    def stop(self, *_: object) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        """Until SIGTERM or SIGINT: in-flight checks finish (each bounded by its timeout)
+        and are stored; nothing new starts."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.stop)
+        outbox = threading.Thread(target=self._outbox, name="tlsdoctor-outbox", daemon=True)
+        outbox.start()
+        try:
+            asyncio.run(self._checks())
+        finally:
+            self.stopping.set()
+            outbox.join(timeout=self.sweeper.settings.timeout + 35)
+
+    async def _checks(self) -> None:
+        batch = max(self.sweeper.settings.concurrency * 4, 64)
+        history = self.sweeper.history
+        while not self.stopping.is_set():
+            result = await self.sweeper.sweep_due(utc_now(), batch)
+            if self.on_sweep is not None and result.observations:
+                self.on_sweep(result)
+            if result.observations:
+                continue  # more may be due already
+            await self._sleep_until(history.next_due_at())
+
+    async def _sleep_until(self, moment: dt.datetime | None) -> None:
+        wait = IDLE_POLL if moment is None else min(moment - utc_now(), IDLE_POLL)
+        end = asyncio.get_running_loop().time() + max(wait.total_seconds(), 0.05)
+        while not self.stopping.is_set() and asyncio.get_running_loop().time() < end:
+            await asyncio.sleep(0.2)
+
+    def _outbox(self) -> None:
+        history = self.sweeper.history
+        while not self.stopping.is_set():
+            deliver_due(history, self.notifiers)
+            moment = history.next_delivery_at()
+            wait = IDLE_POLL if moment is None else min(moment - utc_now(), IDLE_POLL)
+            self.stopping.wait(max(wait.total_seconds(), 0.2))
+        deliver_due(history, self.notifiers, timeout=10.0)  # a last round on the way out

@@ -1,0 +1,286 @@
+"""`tlsdoctor watch` end to end: a real nginx whose certificate changes between sweeps, a
+real SMTP server and a webhook receiver on loopback, a real SQLite database; the alerts
+that arrive are exactly the ones the timeline calls for, once each, across restarts,
+kills and a mail server that was down."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from loopback import Inbox, Request, receiver, smtp_server
+from pki import Issued, make_root
+from servers import free_port, nginx_available, nginx_config, running, silent_port
+from tlsdoctor.cli.main import main
+
+pytestmark = pytest.mark.skipif(not nginx_available(), reason="nginx is not installed")
+
+NAME = "shop.example.test"
+DAY = dt.timedelta(days=1)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass
+class Site:
+    """nginx serving ``NAME`` with whichever certificate the test installs."""
+
+    folder: Path
+    root: Issued
+    port: int
+    config: Path
+
+    def serve(self, *, days_left: float, lifetime: float = 90) -> x509.Certificate:
+        end = now() + days_left * DAY
+        leaf = self.root.issue_leaf([NAME], not_before=end - lifetime * DAY, not_after=end)
+        (self.folder / "leaf.pem").write_bytes(leaf.pem())
+        (self.folder / "leaf.key").write_bytes(leaf.key_pem())
+        subprocess.run(
+            ["nginx", "-c", str(self.config), "-p", str(self.folder), "-s", "reload"],
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
+        deadline = time.monotonic() + 10
+        while served_serial(self.port) != leaf.cert.serial_number:
+            assert time.monotonic() < deadline, "nginx did not pick up the new certificate"
+            time.sleep(0.05)
+        return leaf.cert
+
+
+def served_serial(port: int) -> int:
+    import socket
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=NAME) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    folder = tmp_path / "nginx"
+    folder.mkdir()
+    root = make_root("tlsdoctor Watch Test Root", not_before=now() - 400 * DAY)
+    (tmp_path / "root.pem").write_bytes(root.pem())
+    first = root.issue_leaf([NAME], not_before=now() - 10 * DAY, not_after=now() + 80 * DAY)
+    (folder / "leaf.pem").write_bytes(first.pem())
+    (folder / "leaf.key").write_bytes(first.key_pem())
+    port = free_port()
+    config = nginx_config(
+        folder,
+        port,
+        [
+            f"listen 127.0.0.1:{port} ssl;\n        server_name {NAME};\n"
+            f"        ssl_certificate {folder}/leaf.pem;\n"
+            f"        ssl_certificate_key {folder}/leaf.key;"
+        ],
+    )
+    with running(["nginx", "-c", str(config), "-p", str(folder)], "127.0.0.1", port):
+        yield Site(folder, root, port, config)
+
+
+def settings(tmp_path: Path, mail_port: int, hook_url: str) -> Path:
+    path = tmp_path / "watch.toml"
+    path.write_text(
+        f"""
+[check]
+timeout = 5
+ca_files = ["root.pem"]
+
+[[notify]]
+name = "ops-mail"
+kind = "email"
+host = "127.0.0.1"
+port = {mail_port}
+security = "none"
+sender = "tlsdoctor@example.test"
+recipients = ["ops@example.test"]
+timeout = 3
+
+[[notify]]
+name = "chat"
+kind = "webhook"
+url = "{hook_url}/hook"
+format = "json"
+"""
+    )
+    return path
+
+
+def watch(tmp_path: Path, config: Path, *argv: str) -> int:
+    db = f"sqlite:///{tmp_path / 'watch.db'}"
+    return main(["watch", "--db", db, "--config", str(config), *argv])
+
+
+def kinds(requests: list[Request]) -> list[tuple[str, str]]:
+    return [(r.json()["kind"], r.json()["key"].split(":")[0]) for r in requests]
+
+
+def test_a_scripted_timeline_alerts_exactly_once_per_state(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox = Inbox()
+    with smtp_server(inbox) as mail_port, receiver() as (hook_url, hooks):
+        config = settings(tmp_path, mail_port, hook_url)
+        target = f"{NAME}:{site.port}"
+        assert watch(tmp_path, config, "add", target, "--connect", "127.0.0.1") == 0
+
+        def sweep(expected_exit: int) -> list[tuple[str, str]]:
+            before = len(hooks)
+            assert watch(tmp_path, config, "once", "--all") == expected_exit
+            capsys.readouterr()
+            return kinds(hooks[before:])
+
+        # 1. First sight, 80 days left of 90: nothing to say.
+        assert sweep(1) == []  # exit 1: revocation_unknown, this test CA publishes no CRL
+        # 2. Replaced by a certificate with 5 days left: changed, and the 7-day window.
+        site.serve(days_left=5)
+        assert sweep(1) == [("certificate_changed", "certificate"), ("expiry", "expiry")]
+        # 3. Nothing changed: nothing said.
+        assert sweep(1) == []
+        # 4. Expired certificate deployed: broken (and changed).
+        site.serve(days_left=-1)
+        assert sweep(2) == [("broken", "broken"), ("certificate_changed", "certificate")]
+        assert sweep(2) == []  # still broken: told once
+        # 5. Renewed: recovered, changed; the new certificate's windows start afresh.
+        site.serve(days_left=90)
+        assert sweep(1) == [("recovered", "recovered"), ("certificate_changed", "certificate")]
+        assert sweep(1) == []
+
+        # Mail got the same alerts as the webhook, one message each, in order.
+        subjects = [r.message["Subject"] for r in inbox.received]
+        assert subjects == [r.json()["title"] for r in hooks]
+        assert len(subjects) == 6
+        assert re.match(rf"{NAME}:{site.port}: certificate expires in [45] days \(", subjects[1])
+        assert "untrusted" in subjects[2] and "expired" in subjects[2].lower()
+        assert subjects[4] == f"{NAME}:{site.port}: trusted again"
+        assert all(r.rcpt_tos == ["ops@example.test"] for r in inbox.received)
+
+    # History: one line per state, newest first, with the checks each lasted.
+    assert watch(tmp_path, config, "history", target, "--json") == 0
+    history = json.loads(capsys.readouterr().out)
+    checks = [(s["verdict"], s["checks"]) for s in history["states"]]
+    assert checks == [("trusted", 2), ("untrusted", 2), ("trusted", 2), ("trusted", 1)]
+    assert all(set(a["deliveries"].values()) == {"delivered"} for a in history["alerts"])
+
+
+def test_mail_server_down_checks_go_on_and_the_alert_arrives_later(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tlsdoctor.history.store import History
+    from tlsdoctor.monitor.notify import notifiers_from_config
+    from tlsdoctor.monitor.sweep import deliver_due
+
+    mail_port = free_port()  # nothing listens there yet
+    with receiver() as (hook_url, hooks):
+        config = settings(tmp_path, mail_port, hook_url)
+        target = f"{NAME}:{site.port}"
+        assert watch(tmp_path, config, "add", target, "--connect", "127.0.0.1") == 0
+        site.serve(days_left=-1)
+        started = time.monotonic()
+        assert watch(tmp_path, config, "once", "--all") == 2  # the check itself is unaffected
+        assert time.monotonic() - started < 15
+        said = capsys.readouterr().err
+        assert "1 sent, 1 to retry" in said
+        assert kinds(hooks) == [("broken", "broken")]  # the webhook did not wait for mail
+
+    # The mail server comes back; the retry, when its backoff has passed, delivers once.
+    from tlsdoctor.monitor.config import read_settings
+
+    notifiers = {
+        n.name: n for n in notifiers_from_config({"notify": list(read_settings(config).notify)})
+    }
+    inbox = Inbox()
+    with (
+        smtp_server(inbox, port=mail_port),
+        History.open(f"sqlite:///{tmp_path / 'watch.db'}") as db,
+    ):
+        early = deliver_due(db, notifiers)
+        assert (early.delivered, inbox.received) == (0, [])  # not due yet: backing off
+        later = deliver_due(db, notifiers, now=lambda: now() + dt.timedelta(minutes=5))
+        assert later.delivered == 1
+        again = deliver_due(db, notifiers, now=lambda: now() + dt.timedelta(hours=5))
+        assert again.delivered == 0
+    assert [r.message["Subject"] for r in inbox.received] == [hooks[0].json()["title"]]
+
+
+def test_kill_9_in_the_middle_of_a_sweep_loses_nothing_and_repeats_no_alert(
+    site: Site, tmp_path: Path
+) -> None:
+    """A sweep of fast targets and silent ones (each waits out its timeout) is killed with
+    SIGKILL once the fast ones are stored; the restarted sweep keeps their history and
+    alerts them no second time."""
+    with receiver() as (hook_url, hooks), silent_port() as silent:
+        config = settings(tmp_path, free_port(), hook_url)
+        config.write_text(config.read_text().replace("timeout = 5", "timeout = 8", 1))
+        site.serve(days_left=-1)  # every fast target is broken: one alert each
+        fast = [f"{NAME}:{site.port}"] + [f"n{i}.{NAME}:{site.port}" for i in range(5)]
+        slow = [f"slow{i}.{NAME}:{silent}" for i in range(3)]
+        db_path = tmp_path / "watch.db"
+        base = [sys.executable, "-m", "tlsdoctor", "watch", "--db", f"sqlite:///{db_path}",
+                "--config", str(config)]  # fmt: skip
+        # Slow ones first: the scanner yields in input order, the store must not wait.
+        (tmp_path / "list.txt").write_text("".join(f"{t} 127.0.0.1\n" for t in slow + fast))
+        subprocess.run([*base, "import", str(tmp_path / "list.txt")], check=True, timeout=60)
+        sweep = subprocess.Popen([*base, "once"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30
+            while stored(db_path) < len(fast):
+                assert time.monotonic() < deadline, "the fast targets were never stored"
+                assert sweep.poll() is None, "the sweep ended before the kill"
+                time.sleep(0.05)
+            os.kill(sweep.pid, signal.SIGKILL)
+        finally:
+            sweep.kill()
+            sweep.wait(timeout=10)
+            if sweep.stderr:
+                sweep.stderr.close()
+        assert sweep.returncode == -signal.SIGKILL
+        assert hooks == []  # killed before it could notify
+
+        with sqlite3.connect(db_path) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        # Restart: every target checked again; the fast ones' alerts are sent now, once.
+        again = subprocess.run([*base, "once", "--all"], capture_output=True, text=True,
+                               timeout=120)  # fmt: skip
+        assert again.returncode == 3, again.stderr  # the silent ones: could not check
+        broken = sorted(r.json()["target"] for r in hooks if r.json()["kind"] == "broken")
+        assert broken == sorted([*fast, *slow])
+        assert len(hooks) == len(fast) + len(slow)
+        history = subprocess.run([*base, "history", fast[0], "--json"], capture_output=True,
+                                 text=True, timeout=60, check=True)  # fmt: skip
+        states = json.loads(history.stdout)["states"]
+        assert [(s["verdict"], s["checks"]) for s in states] == [("untrusted", 2)]
+
+
+def stored(db_path: Path) -> int:
+    """How many targets have a check in the database, read as another process would."""
+    from tlsdoctor.history.store import History
+
+    if not db_path.exists():
+        return 0
+    with History.open(f"sqlite:///{db_path}") as history:
+        return sum(latest is not None for _, latest in history.latest_all())
