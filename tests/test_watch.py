@@ -56,10 +56,16 @@ class Site:
             capture_output=True,
             timeout=10,
         )
-        deadline = time.monotonic() + 10
-        while served_serial(self.port) != leaf.cert.serial_number:
+        # Old workers may take a new connection until they see the reload: wait until
+        # several in a row get the new certificate.
+        deadline, in_a_row = time.monotonic() + 10, 0
+        while in_a_row < 5:
             assert time.monotonic() < deadline, "nginx did not pick up the new certificate"
-            time.sleep(0.05)
+            if served_serial(self.port) == leaf.cert.serial_number:
+                in_a_row += 1
+            else:
+                in_a_row = 0
+                time.sleep(0.05)
         return leaf.cert
 
 

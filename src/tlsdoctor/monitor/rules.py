@@ -79,7 +79,8 @@ def evaluate(
             if code in before or code in _TOLD_ELSEWHERE or f"finding:{code}" in raised:
                 continue
             alerts.append(_new_finding(current, code))
-    return Outcome(tuple(alerts), tuple(forget))
+    # Only keys that are held need forgetting: the common case costs the history nothing.
+    return Outcome(tuple(alerts), tuple(key for key in forget if key in raised))
 
 
 def expiry_windows(current: Observation, policy: AlertPolicy) -> list[tuple[str, dt.timedelta]]:

@@ -161,20 +161,27 @@ class Sweeper:
         return SweepResult(tuple(observations), tuple(alerts))
 
     def _store(self, batch: Sequence[tuple[WatchTarget, Observation]]) -> list[Alert]:
+        """One transaction: compare with the previous state, raise alerts, record."""
         raised: list[Alert] = []
+        names = [target.name for target, _ in batch]
         with self.history.transaction() as tx:
+            previous = tx.latest_many(names)
+            keys = tx.alert_keys_many(names)
             for target, observation in batch:
                 outcome = evaluate(
-                    tx.latest(target.name),
+                    previous.get(target.name),
                     observation,
                     self.settings.policy,
-                    frozenset(tx.alert_keys(target.name)),
+                    frozenset(keys[target.name]),
                 )
                 if outcome.forget:
                     tx.forget_alerts(target.name, outcome.forget)
                 raised.extend(a for a in outcome.alerts if tx.raise_alert(a, self.notifiers))
-                tx.record(observation, next_due(target, observation.checked_at, self._rng))
-        self._stored.update(target.name for target, _ in batch)
+            tx.record_many(
+                (observation, next_due(target, observation.checked_at, self._rng))
+                for target, observation in batch
+            )
+        self._stored.update(names)
         return raised
 
     async def sweep_due(self, now: dt.datetime, limit: int) -> SweepResult:
