@@ -290,3 +290,118 @@ def stored(db_path: Path) -> int:
         return 0
     with History.open(f"sqlite:///{db_path}") as history:
         return sum(latest is not None for _, latest in history.latest_all())
+
+
+def test_the_daemon_checks_alerts_and_stops_cleanly_on_sigterm(site: Site, tmp_path: Path) -> None:
+    with receiver() as (hook_url, hooks):
+        config = settings(tmp_path, free_port(), hook_url)
+        db_path = tmp_path / "watch.db"
+        base = [sys.executable, "-m", "tlsdoctor", "watch", "--db", f"sqlite:///{db_path}",
+                "--config", str(config)]  # fmt: skip
+        target = f"{NAME}:{site.port}"
+        site.serve(days_left=-1)
+        subprocess.run([*base, "add", target, "--connect", "127.0.0.1", "--every", "1m"],
+                       check=True, capture_output=True, timeout=60)  # fmt: skip
+        daemon = subprocess.Popen([*base, "run"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while not hooks:  # checked, stored, and the outbox sent the alert
+                assert time.monotonic() < deadline, "the daemon never alerted"
+                assert daemon.poll() is None, "the daemon died"
+                time.sleep(0.1)
+            daemon.send_signal(signal.SIGTERM)
+            _, err = daemon.communicate(timeout=30)
+        finally:
+            daemon.kill()
+    assert daemon.returncode == 0, err
+    assert "watching 1 targets (2 notifiers)" in err and err.rstrip().endswith("stopped")
+    assert kinds(hooks) == [("broken", "broken")]
+    assert stored(db_path) == 1
+
+
+def test_two_workers_on_one_postgresql_database_never_check_a_target_twice(
+    site: Site, tmp_path: Path
+) -> None:
+    import postgres
+
+    reason = postgres.unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    config = settings(tmp_path, free_port(), "http://127.0.0.1:9")
+    config.write_text(config.read_text().split("[[notify]]")[0])  # no notifiers
+    names = [f"n{i}.{NAME}:{site.port}" for i in range(40)]
+    (tmp_path / "list.txt").write_text("".join(f"{n} 127.0.0.1\n" for n in names))
+    with postgres.running_server() as server:
+        url = server.create_database()
+        base = [sys.executable, "-m", "tlsdoctor", "watch", "--db", url, "--config", str(config)]
+        subprocess.run([*base, "import", str(tmp_path / "list.txt")], check=True,
+                       capture_output=True, timeout=60)  # fmt: skip
+        workers = [
+            subprocess.Popen(
+                [*base, "once", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
+        outputs = [worker.communicate(timeout=120)[0] for worker in workers]
+        checked = [[json.loads(line)["target"] for line in out.splitlines()] for out in outputs]
+        assert sorted(checked[0] + checked[1]) == sorted(names)  # each target once, in all
+        listed = subprocess.run([*base, "list", "--json"], capture_output=True, text=True,
+                                timeout=60, check=True)  # fmt: skip
+        assert len(listed.stdout.splitlines()) == len(names)
+
+
+def test_list_export_import_calendar_metrics_and_test_notify(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import icalendar
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with receiver() as (hook_url, hooks):
+        config = settings(tmp_path, free_port(), hook_url)
+        target = f"{NAME}:{site.port}"
+        assert watch(tmp_path, config, "add", target, "--connect", "127.0.0.1", "--every",
+                     "2h", "--label", "shop") == 0  # fmt: skip
+        assert watch(tmp_path, config, "once") == 1
+        capsys.readouterr()
+
+        # The watch list goes out as TOML and comes back the same into a new database.
+        assert watch(tmp_path, config, "export", "-o", str(tmp_path / "list.toml")) == 0
+        exported = (tmp_path / "list.toml").read_text()
+        assert f'name = "{target}"' in exported and 'every = "2h"' in exported
+        other = f"sqlite:///{tmp_path / 'other.db'}"
+        assert main(["watch", "--db", other, "import", str(tmp_path / "list.toml")]) == 0
+        assert main(["watch", "--db", other, "export"]) == 0
+        assert capsys.readouterr().out.endswith(exported)
+
+        # A calendar event per certificate, with reminders 30 and 7 days before.
+        assert watch(tmp_path, config, "calendar", "-o", str(tmp_path / "tls.ics")) == 0
+        calendar = icalendar.Calendar.from_ical((tmp_path / "tls.ics").read_bytes())
+        (event,) = calendar.walk("VEVENT")
+        assert NAME in str(event["SUMMARY"])
+        triggers = sorted(
+            str(alarm["TRIGGER"].to_ical().decode()) for alarm in event.walk("VALARM")
+        )
+        assert triggers == ["-P30D", "-P7D"]
+
+        # Metrics that Prometheus' own parser reads, with the exporters' names.
+        assert watch(tmp_path, config, "metrics", "-o", str(tmp_path / "tls.prom")) == 0
+        families = {
+            family.name: family
+            for family in text_string_to_metric_families((tmp_path / "tls.prom").read_text())
+        }
+        (expiry,) = families["probe_ssl_earliest_cert_expiry"].samples
+        served = x509.load_pem_x509_certificate((site.folder / "leaf.pem").read_bytes())
+        assert expiry.value == served.not_valid_after_utc.timestamp()
+        assert families["ssl_probe_success"].samples[0].value == 1
+
+        # test-notify: a sample through each notifier, saying which worked.
+        assert watch(tmp_path, config, "test-notify") == 3  # the mail server is not there
+        said = capsys.readouterr().out
+        assert "chat: sent" in said and "ops-mail: FAILED" in said
+        assert len(hooks) == 1
+
+        assert watch(tmp_path, config, "remove", f"https://{NAME}:{site.port}/") == 0
+        assert capsys.readouterr().out == f"removed: {target}\n"
+        assert watch(tmp_path, config, "list", "--json") == 0
+        assert capsys.readouterr().out == ""

@@ -262,9 +262,11 @@ class Daemon:
         self.notifiers = notifiers
         self.on_sweep = on_sweep
         self.stopping = threading.Event()
+        self._outbox_due = threading.Event()  # set when a sweep raised alerts
 
     def stop(self, *_: object) -> None:
         self.stopping.set()
+        self._outbox_due.set()
 
     def run(self) -> None:
         """Until SIGTERM or SIGINT: in-flight checks finish (each bounded by its timeout)
@@ -284,6 +286,8 @@ class Daemon:
         history = self.sweeper.history
         while not self.stopping.is_set():
             result = await self.sweeper.sweep_due(utc_now(), batch)
+            if result.alerts:
+                self._outbox_due.set()
             if self.on_sweep is not None and result.observations:
                 self.on_sweep(result)
             if result.observations:
@@ -302,5 +306,6 @@ class Daemon:
             deliver_due(history, self.notifiers)
             moment = history.next_delivery_at()
             wait = IDLE_POLL if moment is None else min(moment - utc_now(), IDLE_POLL)
-            self.stopping.wait(max(wait.total_seconds(), 0.2))
+            self._outbox_due.wait(max(wait.total_seconds(), 0.2))
+            self._outbox_due.clear()
         deliver_due(history, self.notifiers, timeout=10.0)  # a last round on the way out
