@@ -80,7 +80,7 @@ def alert(target: str = "www.example.test", key: str = "broken:1", at: dt.dateti
 # -- the two backends -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # a server left running would outlive its tests
 def pg_server() -> Iterator[postgres.Server]:
     reason = postgres.unavailable_reason()
     if reason is not None:
