@@ -191,6 +191,14 @@ def test_a_scripted_timeline_alerts_exactly_once_per_state(
     checks = [(s["verdict"], s["checks"]) for s in history["states"]]
     assert checks == [("trusted", 2), ("untrusted", 2), ("trusted", 2), ("trusted", 1)]
     assert all(set(a["deliveries"].values()) == {"delivered"} for a in history["alerts"])
+    # Pruning keeps what is recent, and the current state always.
+    assert watch(tmp_path, config, "prune", "--keep", "1d") == 0
+    assert capsys.readouterr().out.startswith("deleted 0 states and 0 alerts")
+    time.sleep(1.1)  # the database keeps whole seconds
+    assert watch(tmp_path, config, "prune", "--keep", "0s") == 0
+    assert capsys.readouterr().out.startswith("deleted 3 states and")
+    assert watch(tmp_path, config, "history", target, "--json") == 0
+    assert [s["checks"] for s in json.loads(capsys.readouterr().out)["states"]] == [2]
 
 
 def test_mail_server_down_checks_go_on_and_the_alert_arrives_later(

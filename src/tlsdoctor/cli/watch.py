@@ -299,6 +299,25 @@ def watch_history(context: Context, target: str, limit: int, as_json: bool) -> i
     return 0
 
 
+@watch.command("prune")
+@click.option("--keep", default="400d", show_default=True, help="History to keep: 90d, 2w, ...")
+@pass_context
+def watch_prune(context: Context, keep: str) -> int:
+    """Delete states and settled alerts older than --keep (each target's current state
+    and every alert still holding back a repeat stay)."""
+    from tlsdoctor.check import utc_now
+    from tlsdoctor.monitor.config import parse_duration
+
+    before = utc_now() - parse_duration(keep)
+    with context.history() as history:
+        pruned = history.prune(before)
+    click.echo(
+        f"deleted {pruned.runs} states and {pruned.alerts} alerts older than "
+        f"{before:%Y-%m-%d %H:%M} UTC"
+    )
+    return 0
+
+
 @watch.command("calendar")
 @click.option("-o", "--output", metavar="FILE", help="Write the .ics here instead of stdout.")
 @click.option(

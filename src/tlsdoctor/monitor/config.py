@@ -52,13 +52,18 @@ _EVERY = re.compile(r"(\d+)\s*([smhdw])")
 MIN_EVERY = dt.timedelta(minutes=1)
 
 
-def parse_every(text: str) -> dt.timedelta:
-    """``30m``, ``6h``, ``1d``, ``1h30m``: how often a target is checked."""
+def parse_duration(text: str) -> dt.timedelta:
+    """``30s``, ``30m``, ``6h``, ``1d``, ``2w``, ``1h30m``."""
     compact = text.strip().lower().replace(" ", "")
     parts = _EVERY.findall(compact)
     if not compact or "".join(f"{n}{u}" for n, u in parts) != compact:
-        raise InputError(f"'{text}' is not an interval: use e.g. 30m, 6h, 1d or 1h30m")
-    every = dt.timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
+        raise InputError(f"'{text}' is not a duration: use e.g. 30m, 6h, 1d or 1h30m")
+    return dt.timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
+
+
+def parse_every(text: str) -> dt.timedelta:
+    """How often a target is checked: a duration of at least a minute."""
+    every = parse_duration(text)
     if every < MIN_EVERY:
         raise InputError(f"'{text}': checking more often than once a minute is not supported")
     return every
