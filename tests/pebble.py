@@ -23,7 +23,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from pki import build, ec_key, make_root, name
-from servers import free_port, wait_listening
+from servers import free_port, stop, wait_listening
 
 PEBBLE = shutil.which("pebble")
 CHALLTESTSRV = shutil.which("pebble-challtestsrv")
@@ -45,17 +45,6 @@ class Pebble:
         context = ssl.create_default_context(cafile=str(self.ca_file))
         with urllib.request.urlopen(f"{self.management}/roots/0", context=context, timeout=10) as r:
             return bytes(r.read())
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-    if process.stdout:
-        process.stdout.close()
 
 
 @contextlib.contextmanager
@@ -127,6 +116,6 @@ def pebble(folder: Path, http_port: int) -> Iterator[Pebble]:
                 http_port=http_port,
             )
         finally:
-            _stop(acme)
+            stop(acme)
     finally:
-        _stop(dns)
+        stop(dns)

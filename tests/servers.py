@@ -48,14 +48,37 @@ def running(argv: Sequence[str], host: str, port: int, cwd: Path | None = None) 
         wait_listening(host, port, process)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        if process.stdout:
-            process.stdout.close()
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill if it lingers; always reaped."""
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+    if process.stdout:
+        process.stdout.close()
+
+
+def served_serial(port: int, name: str) -> int:
+    """The serial number of the certificate a loopback server sends for SNI ``name``."""
+    import ssl
+
+    from cryptography import x509
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
 
 
 @contextlib.contextmanager
@@ -146,3 +169,17 @@ def nginx(folder: Path, servers: Sequence[tuple[str, Path, Path, bool]]) -> Iter
     config = nginx_config(folder, port, blocks)
     with running(["nginx", "-c", str(config), "-p", str(folder)], "127.0.0.1", port) as bound:
         yield bound
+
+
+def wait_serving(port: int, name: str, serial: int) -> None:
+    """Until a reloaded server sends the certificate ``serial``: old workers may take a
+    new connection until they see the reload, so several in a row must get it."""
+    deadline, in_a_row = time.monotonic() + STARTUP_SECONDS, 0
+    while in_a_row < 5:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"127.0.0.1:{port} still does not send certificate {serial:x}")
+        if served_serial(port, name) == serial:
+            in_a_row += 1
+        else:
+            in_a_row = 0
+            time.sleep(0.05)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import ssl
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ import pytest
 from cryptography import x509
 
 from pebble import Pebble, pebble, pebble_available
-from servers import free_port, nginx_available, nginx_config, running
+from servers import free_port, nginx_available, nginx_config, running, served_serial, wait_serving
 from tlsdoctor.cli.main import main
 
 pytestmark = pytest.mark.skipif(not pebble_available(), reason="pebble is not installed")
@@ -44,19 +43,6 @@ def root(ca: Pebble, tmp_path: Path) -> Path:
 
 def standalone(ca: Pebble) -> list[str]:
     return ["--standalone", "--http-address", "127.0.0.1", "--http-port", str(ca.http_port)]
-
-
-def served_serial(port: int) -> int:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname=NAME) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    assert der is not None
-    return x509.load_der_x509_certificate(der).serial_number
 
 
 def curl(port: int, root: Path) -> subprocess.CompletedProcess[str]:
@@ -110,7 +96,7 @@ def test_issue_serve_renew_and_deploy_with_nginx(
     with running(nginx_argv, "127.0.0.1", tls_port):
         accepted = curl(tls_port, root)
         assert accepted.returncode == 0, accepted.stderr
-        before = served_serial(tls_port)
+        before = served_serial(tls_port, NAME)
         assert before == chain[0].serial_number
 
         # Not due: a fresh certificate is left alone, without a word to the CA's order API.
@@ -119,7 +105,7 @@ def test_issue_serve_renew_and_deploy_with_nginx(
                      "--json"]) == 0  # fmt: skip
         skipped = json.loads(capsys.readouterr().out)
         assert skipped["renewed"] is False and "renewal is due" in skipped["reason"]
-        assert served_serial(tls_port) == before
+        assert served_serial(tls_port, NAME) == before
 
         # Due (by a wide --renew-before): renewed through nginx's webroot, names taken from
         # the certificate in use, nginx reloaded by the deploy hook.
@@ -136,13 +122,7 @@ def test_issue_serve_renew_and_deploy_with_nginx(
         assert not any((webroot / ".well-known").glob("**/*")), "challenge files left behind"
         renewed = x509.load_pem_x509_certificate((live / "cert.pem").read_bytes())
         assert renewed.serial_number != before
-        for _ in range(50):  # the reload is asynchronous in nginx's workers
-            if served_serial(tls_port) == renewed.serial_number:
-                break
-            import time
-
-            time.sleep(0.1)
-        assert served_serial(tls_port) == renewed.serial_number
+        wait_serving(tls_port, NAME, renewed.serial_number)  # nginx reloads its workers
         assert curl(tls_port, root).returncode == 0
     assert sorted(p.name for p in (out / "versions").iterdir()) == ["0001", "0002"]
 

@@ -23,7 +23,14 @@ from cryptography import x509
 
 from loopback import Inbox, Request, receiver, smtp_server
 from pki import Issued, make_root
-from servers import free_port, nginx_available, nginx_config, running, silent_port
+from servers import (
+    free_port,
+    nginx_available,
+    nginx_config,
+    running,
+    silent_port,
+    wait_serving,
+)
 from tlsdoctor.cli.main import main
 
 pytestmark = pytest.mark.skipif(not nginx_available(), reason="nginx is not installed")
@@ -56,33 +63,8 @@ class Site:
             capture_output=True,
             timeout=10,
         )
-        # Old workers may take a new connection until they see the reload: wait until
-        # several in a row get the new certificate.
-        deadline, in_a_row = time.monotonic() + 10, 0
-        while in_a_row < 5:
-            assert time.monotonic() < deadline, "nginx did not pick up the new certificate"
-            if served_serial(self.port) == leaf.cert.serial_number:
-                in_a_row += 1
-            else:
-                in_a_row = 0
-                time.sleep(0.05)
+        wait_serving(self.port, NAME, leaf.cert.serial_number)
         return leaf.cert
-
-
-def served_serial(port: int) -> int:
-    import socket
-    import ssl
-
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname=NAME) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    assert der is not None
-    return x509.load_der_x509_certificate(der).serial_number
 
 
 @pytest.fixture
