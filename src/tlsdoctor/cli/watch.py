@@ -150,12 +150,7 @@ def watch_export(context: Context, output: str | None) -> int:
 
     with context.history() as history:
         text = watchlist_toml(history.targets())
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        from tlsdoctor.remedy.files import write_atomically
-
-        write_atomically(output, text.encode(), force=True)
+    _emit(text.encode(), output)
     return 0
 
 
@@ -341,13 +336,7 @@ def watch_calendar(context: Context, output: str | None, alarms: Sequence[int]) 
     kwargs: dict[str, Any] = {"now": utc_now()}
     if alarms:
         kwargs["alarms"] = tuple(dt.timedelta(days=days) for days in alarms)
-    data = expiry_calendar(entries, **kwargs)
-    if output is None:
-        sys.stdout.buffer.write(data)
-    else:
-        from tlsdoctor.remedy.files import write_atomically
-
-        write_atomically(output, data, force=True)
+    _emit(expiry_calendar(entries, **kwargs), output)
     return 0
 
 
@@ -413,6 +402,18 @@ def watch_serve(context: Context, host: str, port: int, token_env: str | None) -
     from tlsdoctor.web.serve import serve
 
     return serve(context.db, host=host, port=port, token_env=token_env)
+
+
+def _emit(data: bytes, output: str | None) -> None:
+    """To stdout, or to ``output`` atomically (a calendar app or a cron reader never sees
+    half a file)."""
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    from tlsdoctor.remedy.files import write_atomically
+
+    write_atomically(output, data, force=True)
 
 
 def _observation_dict(observation: Observation) -> dict[str, Any]:

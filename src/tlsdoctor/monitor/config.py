@@ -39,7 +39,7 @@ from typing import Any
 from tlsdoctor.errors import InputError
 from tlsdoctor.monitor.model import DEFAULT_EVERY, WatchTarget
 from tlsdoctor.monitor.rules import AlertPolicy
-from tlsdoctor.probe.targets import Starttls, parse_target
+from tlsdoctor.probe.targets import Starttls, parse_target, read_targets
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -121,7 +121,7 @@ def read_watchlist(path: str | Path) -> list[WatchTarget]:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise InputError(f"{source}: cannot be read ({reason})") from exc
     if source.suffix.lower() != ".toml" and "[[target]]" not in text:
-        return _plain_list(source, text)
+        return _plain_list(source)
     data = _toml(source, text)
     unknown = set(data) - {"defaults", "target"}
     if unknown:
@@ -159,20 +159,16 @@ def read_watchlist(path: str | Path) -> list[WatchTarget]:
     return targets
 
 
-def _plain_list(source: Path, text: str) -> list[WatchTarget]:
-    targets = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        fields = line.split()
-        if len(fields) > 2:
-            raise InputError(f"{source}:{number}: expected 'HOST[:PORT] [ADDR]', got '{line}'")
-        try:
-            targets.append(watch_target(fields[0], connect=fields[1] if len(fields) == 2 else None))
-        except InputError as exc:
-            raise InputError(f"{source}:{number}: {exc}") from exc
-    return targets
+def _plain_list(source: Path) -> list[WatchTarget]:
+    """``check -f``'s format, read by the same reader."""
+    return [
+        WatchTarget(
+            name=str(endpoint),
+            starttls=None if endpoint.starttls is None else endpoint.starttls.value,
+            connect=endpoint.connect,
+        )
+        for endpoint in read_targets(source)
+    ]
 
 
 def watchlist_toml(targets: Iterable[WatchTarget]) -> str:
