@@ -173,6 +173,18 @@ def test_a_scripted_timeline_alerts_exactly_once_per_state(
     checks = [(s["verdict"], s["checks"]) for s in history["states"]]
     assert checks == [("trusted", 2), ("untrusted", 2), ("trusted", 2), ("trusted", 1)]
     assert all(set(a["deliveries"].values()) == {"delivered"} for a in history["alerts"])
+    # The calendar: the current certificate's expiry, and the replaced ones that have not
+    # ended yet (the first and the 5-day one; not the expired one) cancelled, so calendars
+    # that imported them drop their reminders.
+    assert watch(tmp_path, config, "calendar", "-o", str(tmp_path / "tls.ics")) == 0
+    import icalendar
+
+    events = icalendar.Calendar.from_ical((tmp_path / "tls.ics").read_bytes()).walk("VEVENT")
+    assert sorted(str(event.get("STATUS", "CONFIRMED")) for event in events) == [
+        "CANCELLED",
+        "CANCELLED",
+        "CONFIRMED",
+    ]
     # Pruning keeps what is recent, and the current state always.
     assert watch(tmp_path, config, "prune", "--keep", "1d") == 0
     assert capsys.readouterr().out.startswith("deleted 0 states and 0 alerts")

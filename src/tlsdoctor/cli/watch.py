@@ -331,9 +331,20 @@ def watch_calendar(context: Context, output: str | None, alarms: Sequence[int]) 
     from tlsdoctor.check import utc_now
     from tlsdoctor.monitor.calendar import expiry_calendar
 
+    now = utc_now()
     with context.history() as history:
-        entries = [(t, o) for t, o in history.latest_all() if o is not None]
-    kwargs: dict[str, Any] = {"now": utc_now()}
+        entries = []
+        for target, latest in history.latest_all():
+            if latest is None:
+                continue
+            entries.append((target, latest))
+            # Certificates replaced lately: their events come out cancelled, so a calendar
+            # that imported them drops the reminder of an expiry that no longer matters.
+            for run in history.history(target.name, limit=20, with_reports=False):
+                end = run.leaf_not_after
+                if run.leaf_sha256 not in (None, latest.leaf_sha256) and end and end > now:
+                    entries.append((target, run.observation()))
+    kwargs: dict[str, Any] = {"now": now}
     if alarms:
         kwargs["alarms"] = tuple(dt.timedelta(days=days) for days in alarms)
     _emit(expiry_calendar(entries, **kwargs), output)

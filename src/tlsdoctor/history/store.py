@@ -132,7 +132,25 @@ class StateRun:
     @property
     def state(self) -> tuple[Verdict, tuple[FindingCode, ...], str | None]:
         """The same triple as :attr:`Observation.state`."""
-        return (self.verdict, tuple(sorted(set(self.codes), key=str)), self.leaf_sha256)
+        return self.observation().state
+
+    def observation(self) -> Observation:
+        """The run's newest check, as the rest of the watch takes it."""
+        return Observation(
+            target=self.target,
+            checked_at=self.last_seen,
+            verdict=self.verdict,
+            exit_code=self.exit_code,
+            codes=self.codes,
+            leaf_sha256=self.leaf_sha256,
+            leaf_subject=self.leaf_subject,
+            leaf_not_before=self.leaf_not_before,
+            leaf_not_after=self.leaf_not_after,
+            expires_at=self.expires_at,
+            seconds=self.seconds,
+            error=self.error,
+            report=self.report,
+        )
 
 
 @dataclass(frozen=True)
