@@ -278,9 +278,10 @@ def read_settings(path: str | Path | None = None) -> WatchSettings:
 
 def _toml(source: Path, text: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{source}: not valid TOML ({exc})") from exc
+    return data
 
 
 def _table(value: object, where: str) -> dict[str, Any]:
