@@ -14,6 +14,7 @@ import hashlib
 import http.server
 import json
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,13 @@ from tlsdoctor.certs.build import PrivateKey
 from tlsdoctor.certs.csr import build_csr, requested_names
 from tlsdoctor.errors import InputError, TlsDoctorError
 from tlsdoctor.remedy.files import key_pem, load_private_key, write_atomically
+
+with warnings.catch_warnings():
+    # On Python 3.10 acme announces that its next release drops 3.10: news for whoever
+    # pins versions, not for someone renewing a certificate (pip picks a release that
+    # still supports the interpreter).
+    warnings.filterwarnings("ignore", "Python 3.10 support", DeprecationWarning)
+    import acme  # noqa: F401 - imported here for the warning filter; used lazily below
 
 if TYPE_CHECKING:
     from acme.client import ClientV2
