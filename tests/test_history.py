@@ -221,10 +221,11 @@ def test_default_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("TLSDOCTOR_HOME", raising=False)
     assert default_url().startswith("sqlite:///") and default_url().endswith("watch.db")
     monkeypatch.setenv("TLSDOCTOR_HOME", str(tmp_path / "home"))
-    assert default_url() == f"sqlite:///{tmp_path / 'home' / 'watch.db'}"
+    data = tmp_path / "home" / ".local" / "share" / "tlsdoctor"
+    assert default_url() == f"sqlite:///{data / 'watch.db'}"  # beside the CA and ACME keys
     with History.open() as opened:
         assert opened.targets() == []
-    assert (tmp_path / "home" / "watch.db").is_file()
+    assert (data / "watch.db").is_file()
     monkeypatch.setenv("TLSDOCTOR_DB", "postgresql://db.example.test/watch")
     assert default_url() == "postgresql://db.example.test/watch"
 
@@ -637,3 +638,26 @@ def test_kill_9_mid_write_loses_nothing_committed_and_keeps_alerts_whole(db_url:
                 assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
         finally:
             engine.dispose()
+
+
+def test_a_sweep_reads_previous_states_and_keys_in_one_go(history: History) -> None:
+    names = ["a.example.test", "b.example.test", "c.example.test"]
+    history.add_targets([WatchTarget(name) for name in names], T0)
+    history.record(observation("a.example.test", at=T0), T0)
+    history.record(observation("b.example.test", at=T0, verdict=Verdict.UNTRUSTED), T0)
+    history.raise_alert(alert("b.example.test", key="broken:1"), [])
+    with history.transaction() as tx:
+        previous = tx.latest_many([*names, "gone.example.test"])
+        keys = tx.alert_keys_many(names)
+    assert sorted(previous) == ["a.example.test", "b.example.test"]
+    assert previous["b.example.test"].verdict is Verdict.UNTRUSTED
+    assert previous["a.example.test"] == history.latest("a.example.test")
+    assert previous["a.example.test"].report == {}  # not read: comparing needs none
+    assert keys == {
+        "a.example.test": set(),
+        "b.example.test": {"broken:1"},
+        "c.example.test": set(),
+    }
+    (run,) = history.history("b.example.test")
+    assert run.observation() == previous["b.example.test"]
+    assert run.state == run.observation().state

@@ -18,7 +18,9 @@ Retention keeps every change and thins repeats: consecutive checks of a target t
 the same state (verdict, codes, leaf, expiry of the chain, exit code) share one ``runs``
 row that counts them and keeps their timings (last, min, max, mean). The full report is
 kept for the newest check of each target and for the first check of every run, so each
-change keeps its evidence.
+change keeps its evidence. Measured by ``bench/bench_history.py``: a year of 6-hourly
+checks of 10,000 endpoints (14.6 million checks, renewals every 60-90 days, outages,
+flapping hosts) is 179,000 runs in a 164 MB SQLite file, 16 kB per endpoint and year.
 
 SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction survives the
 process being killed; only a power loss can undo the last few, never corrupt the file.
@@ -30,6 +32,7 @@ import datetime as dt
 import enum
 import json
 import os
+import sys
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -74,15 +77,20 @@ class HistoryError(InputError):
 def default_url() -> str:
     """Where ``watch`` keeps its history unless ``--db`` says otherwise.
 
-    ``$TLSDOCTOR_DB`` (a URL) wins; else ``$TLSDOCTOR_HOME/watch.db`` (the sandbox the
-    rest of tlsdoctor honours for home-based state); else ``watch.db`` in the user's data
-    directory (``~/.local/share/tlsdoctor`` on Linux).
+    ``$TLSDOCTOR_DB`` (a URL) wins; else ``watch.db`` in tlsdoctor's data directory,
+    where the local CA and the ACME accounts live too (``$TLSDOCTOR_HOME/.local/share/
+    tlsdoctor`` in a sandbox, ``~/.local/share/tlsdoctor`` on Linux, the platform's
+    place elsewhere).
     """
     url = os.environ.get("TLSDOCTOR_DB")
     if url:
         return url
-    home = os.environ.get("TLSDOCTOR_HOME")
-    folder = Path(home) if home else Path(platformdirs.user_data_dir("tlsdoctor", False))
+    if os.environ.get("TLSDOCTOR_HOME") or sys.platform.startswith("linux"):
+        from tlsdoctor.stores.system import tlsdoctor_data_dir
+
+        folder = tlsdoctor_data_dir()
+    else:
+        folder = Path(platformdirs.user_data_dir("tlsdoctor", False))
     return f"sqlite:///{folder / 'watch.db'}"
 
 
