@@ -131,11 +131,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Watched:
         sweeper = Sweeper(
             history, WatchSettings(timeout=10), [], anchors=anchors_from_files([lab.ca_file])
         )
-        try:
-            # The history does not keep --connect: sweep the targets made here, which do.
-            result = asyncio.run(sweeper.sweep(targets))
-        finally:
-            sweeper.close()
+        result = asyncio.run(sweeper.sweep(history.targets()))
         assert len(result.observations) == len(targets)
         expect = {
             t.name: tuple(str(c) for c in e.expect)

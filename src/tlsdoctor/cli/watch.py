@@ -178,13 +178,10 @@ def watch_once(context: Context, everything: bool, as_json: bool) -> int:
     notifiers = context.notifiers(settings)
     with context.history() as history:
         sweeper = Sweeper(history, settings, list(notifiers))
-        try:
-            if everything:
-                result = asyncio.run(sweeper.sweep(history.targets()))
-            else:
-                result = asyncio.run(sweeper.sweep_due(utc_now(), limit=1_000_000))
-        finally:
-            sweeper.close()
+        if everything:
+            result = asyncio.run(sweeper.sweep(history.targets()))
+        else:
+            result = asyncio.run(sweeper.sweep_due(utc_now(), limit=1_000_000))
         sent = deliver_due(history, notifiers)
         for observation in result.observations:
             if as_json:
@@ -220,10 +217,7 @@ def watch_run(context: Context) -> int:
         count = len(history.targets())
         click.echo(f"watching {count} targets ({len(notifiers)} notifiers); Ctrl-C stops", err=True)
         sweeper = Sweeper(history, settings, list(notifiers))
-        try:
-            Daemon(sweeper, notifiers, on_sweep=said).run()
-        finally:
-            sweeper.close()
+        Daemon(sweeper, notifiers, on_sweep=said).run()
     click.echo("stopped", err=True)
     return 0
 

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 
 from tlsdoctor.codes import FindingCode, Verdict
@@ -58,6 +58,7 @@ from tlsdoctor.monitor.model import Alert, AlertKind, AlertSeverity, Observation
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from sqlalchemy.dialects import postgresql
     from typing_extensions import Unpack
 
     _Row: TypeAlias = Row[Unpack[tuple[Any, ...]]]
@@ -587,6 +588,8 @@ class Transaction:
         unique = ["target_id", "active_key"]
         insert: postgresql.Insert | sqlite.Insert
         if self._conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects import postgresql  # loaded by the engine already
+
             insert = postgresql.insert(t_alerts).on_conflict_do_nothing(index_elements=unique)
         else:
             insert = sqlite.insert(t_alerts).on_conflict_do_nothing(index_elements=unique)

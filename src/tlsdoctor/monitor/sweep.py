@@ -1,10 +1,10 @@
 """One sweep over due targets, the daemon that repeats it, and the alert outbox.
 
 Checks go through the same scanner as ``check -f`` (global and per-host concurrency).
-Each batch of results is stored with its alerts in one transaction on a writer thread,
-so the database never holds up a handshake, and a process killed at any moment leaves
-every finished check stored with its alerts, and the unfinished ones leased until their
-lease runs out, when they are due again. Notifications are sent from the outbox by a
+Results are stored with their alerts in one transaction per batch, a fraction of a second
+after they come in, so a process killed at any moment leaves every check finished before
+then stored with its alerts, and the unfinished ones leased until their lease runs out,
+when they are due again. Notifications are sent from the outbox by a
 separate loop: a mail server that is down delays mail, never checks.
 """
 
@@ -17,7 +17,6 @@ import random
 import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tlsdoctor.anchors import TrustAnchors
@@ -34,6 +33,7 @@ from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target
 from tlsdoctor.scan import scan
 
 BATCH = 64  # at most this many results stored per transaction
+FLUSH_AFTER = 0.25  # seconds a result waits for others to share its transaction
 JITTER_SHARE = 0.1  # next checks spread over +-10% of the interval ...
 JITTER_CAP = dt.timedelta(minutes=15)  # ... but never more than this
 IDLE_POLL = dt.timedelta(seconds=30)  # the daemon looks again at least this often
@@ -78,54 +78,36 @@ class Sweeper:
             anchors = anchors_from_files(settings.ca_files)
         self.anchors = anchors
         self._rng = random.Random(seed)
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tlsdoctor-history")
         self._stored: set[str] = set()  # names whose check is in the database
-
-    def close(self) -> None:
-        self._writer.shutdown(wait=True)
 
     def lease(self) -> dt.timedelta:
         """Long enough for the slowest check of a full batch, with room to store it."""
         return dt.timedelta(seconds=self.settings.timeout * 3 + 60)
 
     async def sweep(self, targets: Sequence[WatchTarget]) -> SweepResult:
-        """Check ``targets`` now; store and alert each result as soon as it is in.
+        """Check ``targets`` now; store and alert results in batches as they come in.
 
-        Results go to the writer thread in completion order: alone when the writer is
-        idle (a slow target never holds back the storing of fast ones), in batches when
-        it is busy (so a large sweep costs few transactions).
+        A batch is stored when it is full or a moment after its first result arrived, so
+        a slow target never holds back the storing of fast ones, and a large sweep costs
+        few transactions. Storing runs on the event loop's thread: a writer thread would
+        fight the handshakes for the GIL at every SQLite and zlib call, which costs more
+        than the few milliseconds a batch takes.
         """
         loop = asyncio.get_running_loop()
         observations: list[Observation] = []
         alerts: list[Alert] = []
         pending: list[tuple[WatchTarget, Observation]] = []
-        failures: list[BaseException] = []
-        writing: asyncio.Future[list[Alert]] | None = None
-        idle = asyncio.Event()
-        idle.set()
+        timer: asyncio.TimerHandle | None = None
 
-        def written(future: asyncio.Future[list[Alert]]) -> None:
-            nonlocal writing
-            writing = None
-            error = future.exception()
-            if error is not None:
-                failures.append(error)
-            else:
-                alerts.extend(future.result())
-            write_next()
-
-        def write_next() -> None:
-            nonlocal writing
-            if writing is not None:
-                return
-            if not pending or failures:
-                idle.set()
-                return
-            idle.clear()
-            batch = pending[:BATCH]
-            del pending[:BATCH]
-            writing = loop.run_in_executor(self._writer, self._store, batch)
-            writing.add_done_callback(written)
+        def flush() -> None:
+            nonlocal timer
+            if timer is not None:
+                timer.cancel()
+                timer = None
+            while pending:
+                batch = pending[:BATCH]
+                del pending[:BATCH]
+                alerts.extend(self._store(batch))
 
         # SNI is an option of the whole scan: targets that set their own are scanned apart.
         groups: dict[str | None, list[WatchTarget]] = {}
@@ -136,13 +118,18 @@ class Sweeper:
             by_endpoint = {(e.host, e.port): t for t in members for e in [endpoint_of(t)]}
 
             def finished(
-                report: Report, by_endpoint: Mapping[tuple[str, int], WatchTarget] = by_endpoint
+                report: Report,
+                by_endpoint: Mapping[tuple[str, int], WatchTarget] = by_endpoint,
             ) -> None:
+                nonlocal timer
                 target = by_endpoint[(report.target.host or "", report.target.port or 0)]
                 observation = observation_of(target.name, report)
                 observations.append(observation)
                 pending.append((target, observation))
-                write_next()
+                if len(pending) >= BATCH:
+                    flush()
+                elif timer is None:
+                    timer = loop.call_later(FLUSH_AFTER, flush)
 
             options = LiveOptions(
                 anchors=self.anchors, timeout=self.settings.timeout, servername=servername
@@ -155,9 +142,7 @@ class Sweeper:
             )
             async for _ in reports:
                 pass
-        await idle.wait()
-        if failures:
-            raise failures[0]
+        flush()
         return SweepResult(tuple(observations), tuple(alerts))
 
     def _store(self, batch: Sequence[tuple[WatchTarget, Observation]]) -> list[Alert]:
