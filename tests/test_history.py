@@ -651,13 +651,14 @@ def test_a_sweep_reads_previous_states_and_keys_in_one_go(history: History) -> N
         keys = tx.alert_keys_many(names)
     assert sorted(previous) == ["a.example.test", "b.example.test"]
     assert previous["b.example.test"].verdict is Verdict.UNTRUSTED
-    assert previous["a.example.test"] == history.latest("a.example.test")
+    assert previous["a.example.test"].observation() == history.latest("a.example.test")
     assert previous["a.example.test"].report == {}  # not read: comparing needs none
+    assert previous["a.example.test"].seen_count == 1
     assert keys == {
         "a.example.test": set(),
         "b.example.test": {"broken:1"},
         "c.example.test": set(),
     }
     (run,) = history.history("b.example.test")
-    assert run.observation() == previous["b.example.test"]
+    assert run.observation() == previous["b.example.test"].observation()
     assert run.state == run.observation().state

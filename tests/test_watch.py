@@ -275,9 +275,11 @@ def test_kill_9_in_the_middle_of_a_sweep_loses_nothing_and_repeats_no_alert(
         again = subprocess.run([*base, "once", "--all"], capture_output=True, text=True,
                                timeout=120)  # fmt: skip
         assert again.returncode == 3, again.stderr  # the silent ones: could not check
+        # One alert per broken target; the silent ones have failed once only so far, and a
+        # failure to connect is told when it lasts (confirm_errors = 2).
         broken = sorted(r.json()["target"] for r in hooks if r.json()["kind"] == "broken")
-        assert broken == sorted([*fast, *slow])
-        assert len(hooks) == len(fast) + len(slow)
+        assert broken == sorted(fast)
+        assert len(hooks) == len(fast)
         history = subprocess.run([*base, "history", fast[0], "--json"], capture_output=True,
                                  text=True, timeout=60, check=True)  # fmt: skip
         states = json.loads(history.stdout)["states"]

@@ -49,9 +49,14 @@ class Watch:
         self.policy = policy or AlertPolicy()
         self.raised: set[str] = set()
         self.previous: Observation | None = None
+        self.in_a_row = 0  # checks the previous state has lasted (the history's run)
 
     def check(self, observation: Observation) -> list[tuple[AlertKind, str]]:
-        outcome = evaluate(self.previous, observation, self.policy, frozenset(self.raised))
+        outcome = evaluate(
+            self.previous, observation, self.policy, frozenset(self.raised), self.in_a_row
+        )
+        same = self.previous is not None and self.previous.state == observation.state
+        self.in_a_row = self.in_a_row + 1 if same else 1
         self.raised -= set(outcome.forget)
         told = []
         for alert in outcome.alerts:
@@ -90,12 +95,45 @@ def test_expiry_windows_renewal_breakage_and_recovery() -> None:
     assert watch.check(seen(renewed + 61 * DAY, leaf=NEW, issued=renewed)) == [
         (AlertKind.EXPIRY, f"expiry:{NEW}:lifetime")
     ]
-    # Broken again later: told again (the recovery ended the broken state).
-    timeout = seen(renewed + 62 * DAY, leaf=None, verdict=Verdict.ERROR,
-                   codes=(FindingCode.TIMEOUT,))  # fmt: skip
-    assert watch.check(timeout) == [(AlertKind.BROKEN, "broken")]
+
+    # Broken again later: told again (the recovery ended the broken state); a failure
+    # to connect once it has lasted two checks.
+    def timeout(days: float) -> Observation:
+        return seen(renewed + days * DAY, leaf=None, verdict=Verdict.ERROR,
+                    codes=(FindingCode.TIMEOUT,))  # fmt: skip
+
+    assert watch.check(timeout(62)) == []
+    assert watch.check(timeout(62.25)) == [(AlertKind.BROKEN, "broken")]
+    assert watch.check(timeout(62.5)) == []
     assert watch.check(seen(renewed + 63 * DAY, leaf=NEW, issued=renewed)) == [
         (AlertKind.RECOVERED, "recovered")
+    ]
+
+
+def test_a_flapping_endpoint_does_not_storm() -> None:
+    watch = Watch()
+    down = (FindingCode.TIMEOUT,)
+    told = []
+    for hour in range(48):  # every other check times out
+        if hour % 2:
+            observation = seen(START + hour * dt.timedelta(hours=1), leaf=None,
+                               verdict=Verdict.ERROR, codes=down)  # fmt: skip
+        else:
+            observation = seen(START + hour * dt.timedelta(hours=1))
+        told += watch.check(observation)
+    assert told == []
+    # Told at once when asked to: confirm_errors = 1.
+    eager = Watch(AlertPolicy(confirm_errors=1))
+    eager.check(seen(START))
+    assert eager.check(seen(START + DAY, leaf=None, verdict=Verdict.ERROR, codes=down)) == [
+        (AlertKind.BROKEN, "broken")
+    ]
+    # A different failure right after another still counts as two in a row.
+    other = Watch()
+    assert other.check(seen(START, leaf=None, verdict=Verdict.ERROR, codes=down)) == []
+    refused = (FindingCode.CONNECTION_REFUSED,)
+    assert other.check(seen(START + DAY, leaf=None, verdict=Verdict.ERROR, codes=refused)) == [
+        (AlertKind.BROKEN, "broken")
     ]
 
 

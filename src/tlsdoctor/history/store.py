@@ -416,11 +416,11 @@ class Transaction:
         ).first()
         return None if row is None else _observation_of(row, name, row.last_report)
 
-    def latest_many(self, names: Iterable[str]) -> dict[str, Observation]:
-        """The newest observation of each of ``names`` that has one, without its report
+    def latest_many(self, names: Iterable[str]) -> dict[str, StateRun]:
+        """The current state run of each of ``names`` that has one, without its report
         (what comparing a sweep's results with the previous ones needs, in one query per
         chunk instead of one per target)."""
-        found: dict[str, Observation] = {}
+        found: dict[str, StateRun] = {}
         for chunk in _chunks(sorted(set(names))):
             rows = self._conn.execute(
                 sa.select(t_targets.c.name, *_RUN_COLUMNS)
@@ -428,7 +428,7 @@ class Transaction:
                 .where(t_targets.c.name.in_(chunk))
             )
             for row in rows:
-                found[row.name] = _observation_of(row, row.name, None)
+                found[row.name] = _run_of(row, row.name, None)
         return found
 
     def alert_keys_many(self, names: Iterable[str]) -> dict[str, set[str]]:

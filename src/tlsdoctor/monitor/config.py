@@ -17,6 +17,7 @@ or a plain list, one ``HOST[:PORT] [ADDR]`` a line, as ``check -f`` reads. The s
     [alerts]
     lifetime_relative = true     # the spec's window: min(30 days, a third of the lifetime)
     expiry_days = [7, 1]         # then these
+    confirm_errors = 2           # checks in a row that cannot connect before "broken"
     [check]
     timeout = 10
     concurrency = 50
@@ -39,7 +40,7 @@ from typing import Any
 from tlsdoctor.errors import InputError
 from tlsdoctor.monitor.model import DEFAULT_EVERY, WatchTarget
 from tlsdoctor.monitor.rules import AlertPolicy
-from tlsdoctor.probe.targets import Starttls, parse_target, read_targets
+from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target, read_targets
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -94,12 +95,31 @@ def watch_target(
     ``shop.example.com``, ``shop.example.com:443`` and ``https://shop.example.com/`` are one."""
     protocol = None if starttls is None else _starttls(starttls)
     endpoint = parse_target(text, connect=connect, starttls=protocol)
-    return WatchTarget(
-        name=str(endpoint),
+    return _watched(
+        endpoint,
         every=every,
-        starttls=None if protocol is None else protocol.value,
         servername=servername,
         connect=endpoint.connect if connect is None else connect,
+        labels=labels,
+    )
+
+
+def _watched(
+    endpoint: Endpoint,
+    *,
+    every: dt.timedelta = DEFAULT_EVERY,
+    servername: str | None = None,
+    connect: str | None = None,
+    labels: Sequence[str] = (),
+) -> WatchTarget:
+    # Host names are case-insensitive: Shop.Example.com and shop.example.com are one target.
+    named = replace(endpoint, host=endpoint.host.lower())
+    return WatchTarget(
+        name=str(named),
+        every=every,
+        starttls=None if endpoint.starttls is None else endpoint.starttls.value,
+        servername=servername,
+        connect=connect,
         labels=tuple(labels),
     )
 
@@ -161,14 +181,7 @@ def read_watchlist(path: str | Path) -> list[WatchTarget]:
 
 def _plain_list(source: Path) -> list[WatchTarget]:
     """``check -f``'s format, read by the same reader."""
-    return [
-        WatchTarget(
-            name=str(endpoint),
-            starttls=None if endpoint.starttls is None else endpoint.starttls.value,
-            connect=endpoint.connect,
-        )
-        for endpoint in read_targets(source)
-    ]
+    return [_watched(endpoint, connect=endpoint.connect) for endpoint in read_targets(source)]
 
 
 def watchlist_toml(targets: Iterable[WatchTarget]) -> str:
@@ -236,6 +249,10 @@ def read_settings(path: str | Path | None = None) -> WatchSettings:
             if not isinstance(value, list) or not all(isinstance(v, int) and v > 0 for v in value):
                 raise InputError(f"{where}: a list of positive whole days, e.g. [7, 1]")
             policy = replace(policy, expiry_windows=tuple(dt.timedelta(days=v) for v in value))
+        elif key == "confirm_errors":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(f"{where}: a whole number of checks, at least 1")
+            policy = replace(policy, confirm_errors=value)
         elif key in ("lifetime_relative", "new_findings", "certificate_changes"):
             if not isinstance(value, bool):
                 raise InputError(f"{where}: true or false")
@@ -246,6 +263,7 @@ def read_settings(path: str | Path | None = None) -> WatchSettings:
                 expiry_windows=policy.expiry_windows,
                 new_findings=flags["new_findings"],
                 certificate_changes=flags["certificate_changes"],
+                confirm_errors=policy.confirm_errors,
             )
         else:
             raise InputError(f"{where}: unknown setting")

@@ -35,6 +35,9 @@ class AlertPolicy:
     expiry_windows: tuple[dt.timedelta, ...] = (7 * DAY, DAY)
     new_findings: bool = True
     certificate_changes: bool = True
+    # Checks in a row that could not connect before it counts as broken: one timeout is
+    # often the network, and a flapping endpoint must not alert at every flap.
+    confirm_errors: int = 2
 
 
 @dataclass(frozen=True)
@@ -48,19 +51,22 @@ def evaluate(
     current: Observation,
     policy: AlertPolicy,
     raised: Set[str],
+    previous_checks: int = 1,
 ) -> Outcome:
-    """The alerts ``current`` calls for, given ``previous`` and the keys ``raised`` so far."""
+    """The alerts ``current`` calls for, given ``previous`` (seen ``previous_checks``
+    times in a row) and the keys ``raised`` so far."""
     alerts: list[Alert] = []
     forget: list[str] = []
     was_trusted = previous is None or previous.verdict is Verdict.TRUSTED
     now_trusted = current.verdict is Verdict.TRUSTED
     if not now_trusted:
-        forget.append("recovered")
-        if "broken" not in raised:
+        if "broken" not in raised and _confirmed(previous, current, policy, previous_checks):
+            forget.append("recovered")
             alerts.append(_broken(previous, current))
     else:
         forget.append("broken")
-        if previous is not None and not was_trusted and "recovered" not in raised:
+        # Recovered pairs with broken: an unconfirmed failure recovers silently.
+        if previous is not None and "broken" in raised and "recovered" not in raised:
             alerts.append(_recovered(previous, current))
     if policy.certificate_changes:
         changed = _certificate_changed(previous, current, raised)
@@ -81,6 +87,19 @@ def evaluate(
             alerts.append(_new_finding(current, code))
     # Only keys that are held need forgetting: the common case costs the history nothing.
     return Outcome(tuple(alerts), tuple(key for key in forget if key in raised))
+
+
+def _confirmed(
+    previous: Observation | None, current: Observation, policy: AlertPolicy, checks: int
+) -> bool:
+    """Whether a failure has lasted long enough to tell: a certificate problem at once,
+    a failure to connect after ``policy.confirm_errors`` checks in a row."""
+    if current.verdict is not Verdict.ERROR:
+        return True
+    in_a_row = 1
+    if previous is not None and previous.verdict is Verdict.ERROR:
+        in_a_row += checks if previous.state == current.state else 1
+    return in_a_row >= policy.confirm_errors
 
 
 def expiry_windows(current: Observation, policy: AlertPolicy) -> list[tuple[str, dt.timedelta]]:

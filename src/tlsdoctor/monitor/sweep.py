@@ -153,11 +153,13 @@ class Sweeper:
             previous = tx.latest_many(names)
             keys = tx.alert_keys_many(names)
             for target, observation in batch:
+                run = previous.get(target.name)
                 outcome = evaluate(
-                    previous.get(target.name),
+                    None if run is None else run.observation(),
                     observation,
                     self.settings.policy,
                     frozenset(keys[target.name]),
+                    previous_checks=1 if run is None else run.seen_count,
                 )
                 if outcome.forget:
                     tx.forget_alerts(target.name, outcome.forget)
