@@ -58,7 +58,8 @@ class SweepResult:
 
 
 class Sweeper:
-    """Checks targets, stores what it saw, raises alerts; shared by once, run and serve."""
+    """Checks targets, stores what it saw, raises alerts: the work of `watch once` and
+    `watch run`."""
 
     def __init__(
         self,
