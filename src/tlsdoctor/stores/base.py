@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -136,6 +136,23 @@ def contains(store: TrustStore, ca: x509.Certificate) -> bool:
 
 def fingerprint(ca: x509.Certificate) -> str:
     return hashlib.sha256(ca.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def through_a_copy(
+    folder: Path, ca: x509.Certificate, tool: str, step: Callable[[Path], Step]
+) -> tuple[Step, ...]:
+    """Steps that hand ``ca`` to a tool that reads it from a file (certutil, keytool): a
+    copy written beside the store, ``step(copy)`` run on it, the copy removed."""
+    copy = folder / f".tlsdoctor-{fingerprint(ca)[:16]}.pem"
+    return (
+        Step(
+            f"write the CA to {copy.name} for {tool} to read",
+            write=copy,
+            content=ca.public_bytes(serialization.Encoding.PEM),
+        ),
+        step(copy),
+        Step(f"remove {copy.name}", remove=copy),
+    )
 
 
 def label_for(ca: x509.Certificate) -> str:

@@ -32,9 +32,9 @@ from tlsdoctor.stores.base import (
     StoreInfo,
     StoreKind,
     contains,
-    fingerprint,
     info_by_reading,
     run,
+    through_a_copy,
 )
 
 __all__ = ["DEBIAN_CACERTS", "FEDORA_CACERTS", "JavaStore", "discover_java", "find_keytool"]
@@ -139,14 +139,11 @@ class JavaStore:
         notes = self._notes()
         if contains(self, ca):
             return Plan(self.id, "add", (), notes=("already trusted", *notes), already=True)
-        copy = self.keystore.parent / f".tlsdoctor-{fingerprint(ca)[:16]}.pem"
-        steps = (
-            Step(
-                f"write the CA to {copy.name} for keytool to read",
-                write=copy,
-                content=ca.public_bytes(serialization.Encoding.PEM),
-            ),
-            Step(
+        steps = through_a_copy(
+            self.keystore.parent,
+            ca,
+            "keytool",
+            lambda copy: Step(
                 f"import it as '{label}' into {self.name}",
                 command=(
                     tool,
@@ -163,7 +160,6 @@ class JavaStore:
                     self.password,
                 ),
             ),
-            Step(f"remove {copy.name}", remove=copy),
         )
         return Plan(self.id, "add", steps, notes=(_RESTART, *notes))
 

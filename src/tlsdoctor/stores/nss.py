@@ -34,9 +34,9 @@ from tlsdoctor.stores.base import (
     StoreInfo,
     StoreKind,
     contains,
-    fingerprint,
     info_by_reading,
     run,
+    through_a_copy,
 )
 
 __all__ = ["SSL_TRUST", "NssEntry", "NssStore", "discover_nss"]
@@ -121,14 +121,11 @@ class NssStore:
             return Plan(
                 self.id, "add", (), notes=("already trusted for TLS servers",), already=True
             )
-        copy = self.directory / f".tlsdoctor-{fingerprint(ca)[:16]}.pem"
-        steps = (
-            Step(
-                f"write the CA to {copy.name} for certutil to read",
-                write=copy,
-                content=ca.public_bytes(serialization.Encoding.PEM),
-            ),
-            Step(
+        steps = through_a_copy(
+            self.directory,
+            ca,
+            "certutil",
+            lambda copy: Step(
                 f"trust it for TLS servers as '{label}' in {self.name}",
                 command=(
                     tool,
@@ -143,7 +140,6 @@ class NssStore:
                     str(copy),
                 ),
             ),
-            Step(f"remove {copy.name}", remove=copy),
         )
         return Plan(self.id, "add", steps, notes=(_RESTART,))
 
