@@ -123,15 +123,16 @@ def info_by_reading(store: TrustStore, name: str, location: str, writable: bool)
 
 
 def contains(store: TrustStore, ca: x509.Certificate) -> bool:
-    """Whether the store holds ``ca`` (same certificate, or same name and key)."""
-    wanted = ca.public_bytes(serialization.Encoding.DER)
-    key = _spki(ca)
-    for cert in store.certificates():
-        if cert.public_bytes(serialization.Encoding.DER) == wanted:
-            return True
-        if cert.subject == ca.subject and _spki(cert) == key:
-            return True
-    return False
+    """Whether the store holds ``ca`` (see :func:`same_ca`)."""
+    return any(same_ca(cert, ca) for cert in store.certificates())
+
+
+def same_ca(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """The same certificate, or the same name and key (a re-issued copy of the root
+    trusts exactly what ``ca`` does)."""
+    if cert == ca:
+        return True
+    return cert.subject == ca.subject and _spki(cert) == _spki(ca)
 
 
 def fingerprint(ca: x509.Certificate) -> str:

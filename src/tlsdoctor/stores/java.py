@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from tlsdoctor.stores.base import (
     Plan,
@@ -34,6 +33,7 @@ from tlsdoctor.stores.base import (
     contains,
     info_by_reading,
     run,
+    same_ca,
     through_a_copy,
 )
 
@@ -167,7 +167,7 @@ class JavaStore:
         """Delete every alias holding ``ca`` (``label`` when tlsdoctor added it)."""
         tool = find_keytool()
         self._check_keystore(write=True)
-        aliases = [alias for alias, cert in self.entries() if _same(cert, ca)]
+        aliases = [alias for alias, cert in self.entries() if same_ca(cert, ca)]
         if not aliases:
             return Plan(
                 self.id, "remove", (), notes=("not trusted here: nothing to do",), already=True
@@ -296,16 +296,3 @@ def _load(pem: bytes) -> x509.Certificate | None:
             return x509.load_pem_x509_certificate(pem)
         except ValueError:
             return None
-
-
-def _same(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    """The test of ``contains``: the same certificate, or the same name and key."""
-    if cert == ca:
-        return True
-    return cert.subject == ca.subject and _spki(cert) == _spki(ca)
-
-
-def _spki(cert: x509.Certificate) -> bytes:
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from tlsdoctor.stores.base import (
     COMMAND_TIMEOUT,
@@ -36,6 +35,7 @@ from tlsdoctor.stores.base import (
     contains,
     info_by_reading,
     run,
+    same_ca,
     through_a_copy,
 )
 
@@ -151,7 +151,7 @@ class NssStore:
         nicknames = [
             entry.nickname
             for entry in self.entries()
-            if any(_same(cert, ca) for cert in entry.certificates)
+            if any(same_ca(cert, ca) for cert in entry.certificates)
         ]
         if not nicknames:
             return Plan(
@@ -264,16 +264,3 @@ def _check_label(label: str) -> None:
         raise StoreError(
             f"'{label}': NSS reads a nickname with ':' as TOKEN:NICKNAME; choose one without"
         )
-
-
-def _same(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    """The test of ``contains``: the same certificate, or the same name and key."""
-    if cert == ca:
-        return True
-    return cert.subject == ca.subject and _spki(cert) == _spki(ca)
-
-
-def _spki(cert: x509.Certificate) -> bytes:
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )

@@ -17,8 +17,17 @@ from pathlib import Path
 
 from cryptography import x509
 
-from tlsdoctor.stores.base import Plan, Step, StoreError, StoreInfo, StoreKind, contains, run
-from tlsdoctor.stores.system import pem_of, read_bundle, same_certificate, tlsdoctor_data_dir
+from tlsdoctor.stores.base import (
+    Plan,
+    Step,
+    StoreError,
+    StoreInfo,
+    StoreKind,
+    contains,
+    run,
+    same_ca,
+)
+from tlsdoctor.stores.system import pem_of, read_bundle, tlsdoctor_data_dir
 
 __all__ = ["CertifiStore", "default_bundle_dir"]
 
@@ -112,9 +121,9 @@ class CertifiStore:
     def plan_remove(self, ca: x509.Certificate, label: str) -> Plan:
         combined = self.combined
         extras = self._extras()
-        kept = [(name, cert) for name, cert in extras if not same_certificate(cert, ca)]
+        kept = [(name, cert) for name, cert in extras if not same_ca(cert, ca)]
         if len(kept) == len(extras):
-            if any(same_certificate(cert, ca) for cert in read_bundle(self.certifi_bundle)):
+            if any(same_ca(cert, ca) for cert in read_bundle(self.certifi_bundle)):
                 raise StoreError(
                     f"{label} is one of certifi's own (Mozilla's) roots: tlsdoctor never edits "
                     f"{self.certifi_bundle}; point REQUESTS_CA_BUNDLE at a bundle without it"
@@ -143,7 +152,7 @@ class CertifiStore:
         labels = _labels(combined)
         extras: list[tuple[str, x509.Certificate]] = []
         for index, cert in enumerate(read_bundle(combined)):
-            if not any(same_certificate(cert, root) for root in roots):
+            if not any(same_ca(cert, root) for root in roots):
                 extras.append((labels.get(index, "added"), cert))
         return extras
 

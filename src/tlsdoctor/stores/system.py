@@ -35,7 +35,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tlsdoctor.anchors import parse_bundle
-from tlsdoctor.stores.base import Plan, Step, StoreError, StoreInfo, StoreKind, TrustStore, contains
+from tlsdoctor.stores.base import (
+    Plan,
+    Step,
+    StoreError,
+    StoreInfo,
+    StoreKind,
+    TrustStore,
+    contains,
+    same_ca,
+)
 
 __all__ = [
     "AlpineStore",
@@ -71,17 +80,6 @@ def tlsdoctor_data_dir() -> Path:
 
 def pem_of(ca: x509.Certificate) -> bytes:
     return ca.public_bytes(serialization.Encoding.PEM)
-
-
-def same_certificate(a: x509.Certificate, b: x509.Certificate) -> bool:
-    """The same certificate, or the same name and key (what :func:`contains` calls equal)."""
-    if a.public_bytes(serialization.Encoding.DER) == b.public_bytes(serialization.Encoding.DER):
-        return True
-    if a.subject != b.subject:
-        return False
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    der = serialization.Encoding.DER
-    return a.public_key().public_bytes(der, spki) == b.public_key().public_bytes(der, spki)
 
 
 def read_bundle(path: Path) -> list[x509.Certificate]:
@@ -163,7 +161,7 @@ class _AnchorDirectoryStore:
             return Plan(self.id, "add", (), self.notes(), already=True)
         target = self.anchors_dir / f"{label}{self.suffix}"
         held = read_bundle(target)
-        if held and not any(same_certificate(cert, ca) for cert in held):
+        if held and not any(same_ca(cert, ca) for cert in held):
             raise StoreError(f"{target} already holds another certificate: choose another label")
         steps = [*self._preflight_steps()]
         steps.append(Step(f"add {label} to {self.anchors_dir}", write=target, content=pem_of(ca)))
@@ -207,7 +205,7 @@ class _AnchorDirectoryStore:
         found: list[Path] = []
         for path in sorted(self.anchors_dir.rglob(self.pattern)):
             held = read_bundle(path)
-            if not any(same_certificate(cert, ca) for cert in held):
+            if not any(same_ca(cert, ca) for cert in held):
                 continue
             if len(held) > 1:
                 raise StoreError(
@@ -295,7 +293,7 @@ class DebianStore(_AnchorDirectoryStore):
     def after_remove(self, ca: x509.Certificate) -> tuple[Step, ...]:
         # With no certificate left the tool writes no new bundle and leaves the old one,
         # still holding the CA: empty it.
-        if any(not same_certificate(cert, ca) for cert in self.certificates()):
+        if any(not same_ca(cert, ca) for cert in self.certificates()):
             return ()
         return (Step(f"empty {self.bundle} (no root is left)", write=self.bundle, content=b""),)
 
