@@ -32,11 +32,9 @@ node_exporter's textfile collector reads it, atomically.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import ipaddress
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -366,30 +364,13 @@ def exposition(
 
 def write_textfile(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically, as node_exporter's textfile collector
-    requires: it must never read a half-written file.
-
-    The data goes to a temporary file in the same directory (a rename is atomic only
-    within one file system) whose name does not end in ``.prom``, so the collector skips
-    it, and is then renamed over ``path``.
+    requires: it must never read a half-written file. The project's one atomic writer
+    does it: a temporary ``.NAME.*.tmp`` (not ``*.prom``, so the collector skips it) in
+    the same directory, mode 0644 for the collector's user, renamed over ``path``.
     """
-    target = Path(path)
-    folder = target.parent
-    temporary: str | None = None
+    from tlsdoctor.remedy.files import PUBLIC_MODE, write_atomically
+
     try:
-        descriptor, temporary = tempfile.mkstemp(
-            dir=folder, prefix=f".{target.name}.", suffix=".tmp"
-        )
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp makes the file 0600; node_exporter usually runs as another user.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-        temporary = None
-    except OSError as exc:
-        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    finally:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+        write_atomically(Path(path), data, force=True, mode=PUBLIC_MODE)
+    except InputError as exc:
+        raise InputError(f"cannot write the metrics file: {exc}") from exc
