@@ -347,6 +347,11 @@ def test_stapled_ocsp_response(
         "staple.der": ocsp_answer(cert, issuing, ocsp.OCSPCertStatus.REVOKED),
     }.items():
         (tmp_path / name).write_bytes(data)
+
+    def checking(port: int) -> list[str]:
+        return ["check", f"www.rev.test:{port}", "--connect", "127.0.0.1",
+                "--ca-file", str(tmp_path / "root.pem"), "--json", "--timeout", "10"]  # fmt: skip
+
     with servers.s_server(
         tmp_path / "leaf.pem",
         tmp_path / "leaf.key",
@@ -355,19 +360,7 @@ def test_stapled_ocsp_response(
         str(tmp_path / "staple.der"),
         chain=tmp_path / "chain.pem",
     ) as port:
-        code = main(
-            [
-                "check",
-                f"www.rev.test:{port}",
-                "--connect",
-                "127.0.0.1",
-                "--ca-file",
-                str(tmp_path / "root.pem"),
-                "--json",
-                "--timeout",
-                "10",
-            ]
-        )
+        code = main(checking(port))
     data = json.loads(capsys.readouterr().out)
     assert code == 2
     assert [f["code"] for f in data["findings"]] == ["revoked"]
@@ -380,19 +373,7 @@ def test_stapled_ocsp_response(
     with servers.s_server(
         tmp_path / "leaf.pem", tmp_path / "leaf.key", "-www", chain=tmp_path / "chain.pem"
     ) as port:
-        code = main(
-            [
-                "check",
-                f"www.rev.test:{port}",
-                "--connect",
-                "127.0.0.1",
-                "--ca-file",
-                str(tmp_path / "root.pem"),
-                "--json",
-                "--timeout",
-                "10",
-            ]
-        )
+        code = main(checking(port))
     data = json.loads(capsys.readouterr().out)
     assert code == 1
     assert [f["code"] for f in data["findings"]] == ["revocation_unknown"]
