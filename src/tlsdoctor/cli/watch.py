@@ -183,18 +183,19 @@ def watch_once(context: Context, everything: bool, as_json: bool) -> int:
         else:
             result = asyncio.run(sweeper.sweep_due(utc_now(), limit=1_000_000))
         sent = deliver_due(history, notifiers)
+        rows = history.latest_all()
+    if as_json:
         for observation in result.observations:
-            if as_json:
-                click.echo(json.dumps(_observation_dict(observation)))
-        if not as_json:
-            click.echo(
-                f"checked {len(result.observations)} targets, {len(result.alerts)} new alerts; "
-                f"notifications: {sent.delivered} sent, {sent.failed} to retry, "
-                f"{sent.gave_up} given up",
-                err=True,
-            )
-            _print_status(history.latest_all(), False)
-        return current_exit_code(history)
+            click.echo(json.dumps(_observation_dict(observation)))
+    else:
+        click.echo(
+            f"checked {len(result.observations)} targets, {len(result.alerts)} new alerts; "
+            f"notifications: {sent.delivered} sent, {sent.failed} to retry, "
+            f"{sent.gave_up} given up",
+            err=True,
+        )
+        _print_status(rows, False)
+    return current_exit_code(rows)
 
 
 @watch.command("run")

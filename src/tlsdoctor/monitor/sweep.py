@@ -16,7 +16,7 @@ import datetime as dt
 import random
 import signal
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tlsdoctor.anchors import TrustAnchors
@@ -226,14 +226,11 @@ def deliver_due(
     return DeliveryReport(delivered, failed, gave_up)
 
 
-def current_exit_code(history: History) -> int:
-    """The worst exit code over every target's latest check: what ``watch once`` returns,
-    so a cron job or a monitoring plugin sees the state of the whole watch list."""
-    worst = 0
-    for _target, latest in history.latest_all():
-        code = 3 if latest is None else latest.exit_code
-        worst = max(worst, code)
-    return worst
+def current_exit_code(rows: Iterable[tuple[WatchTarget, Observation | None]]) -> int:
+    """The worst exit code over every target's latest check (``History.latest_all()``):
+    what ``watch once`` returns, so a cron job or a monitoring plugin sees the state of the
+    whole watch list; a target never checked counts as could-not-check."""
+    return max((3 if latest is None else latest.exit_code for _, latest in rows), default=0)
 
 
 class Daemon:
