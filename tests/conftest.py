@@ -28,7 +28,7 @@ REPORT_SCHEMA = json.loads(
     resources.files("tlsdoctor").joinpath("schema/report.schema.json").read_text()
 )
 _VALIDATOR = jsonschema.Draft202012Validator(REPORT_SCHEMA)
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "badssl"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "badssl"
 VALIDATED_REPORTS: list[int] = [0]
 
 

@@ -219,7 +219,6 @@ def test_real_process_and_python_dash_m(files: dict[str, str]) -> None:
     assert help_run.returncode == 0 and "check" in help_run.stdout and "inspect" in help_run.stdout
 
 
-@pytest.mark.skipif(not (FIXTURES / "prod-chains").is_dir(), reason="shared fixtures absent")
 def test_ten_thousand_san_certificate(capsys: pytest.CaptureFixture[str]) -> None:
     path = str(FIXTURES / "prod-chains" / "subdomain-10000-sans.pem")
     code, out, _ = run(
@@ -288,8 +287,6 @@ def test_known_bad_root_key_from_fixtures(
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     folder = FIXTURES / "known-bad-roots"
-    if not folder.is_dir():
-        pytest.skip("shared fixtures absent")
     cert = x509.load_pem_x509_certificate((folder / "ca-superfish.crt").read_bytes())
     key = load_pem_private_key((folder / "ca-superfish.key").read_bytes(), None)
     superfish = Issued(cert, key)  # type: ignore[arg-type]

@@ -43,7 +43,6 @@ def test_describe_a_test_leaf(intermediate: Issued) -> None:
     assert not details.is_ca and not details.self_signed
 
 
-@pytest.mark.skipif(not CHAINS.is_dir(), reason="shared fixtures absent")
 def test_describe_the_real_ev_certificate() -> None:
     leaf = load_certificates(CHAINS / "subdomain-extended-validation.pem")[0]
     details = describe_certificate(leaf, NOW)

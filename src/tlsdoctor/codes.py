@@ -41,6 +41,8 @@ class FindingCode(str, enum.Enum):
     CHAIN_ORDER = "chain_order"
     DEPRECATED_PROTOCOL = "deprecated_protocol"
     REVOCATION_UNKNOWN = "revocation_unknown"
+    STANDARDS_VIOLATION = "standards_violation"
+    INCONSISTENT_BACKENDS = "inconsistent_backends"
 
     def __str__(self) -> str:
         return self.value
@@ -83,6 +85,8 @@ WARNINGS: frozenset[FindingCode] = frozenset(
         FindingCode.CHAIN_ORDER,
         FindingCode.DEPRECATED_PROTOCOL,
         FindingCode.REVOCATION_UNKNOWN,
+        FindingCode.STANDARDS_VIOLATION,
+        FindingCode.INCONSISTENT_BACKENDS,
     }
 )
 
@@ -120,8 +124,10 @@ PRIORITY: tuple[FindingCode, ...] = (
     FindingCode.VALIDITY_TOO_LONG,
     FindingCode.EXPIRING_SOON,
     FindingCode.CHAIN_ORDER,
+    FindingCode.INCONSISTENT_BACKENDS,
     FindingCode.DEPRECATED_PROTOCOL,
     FindingCode.REVOCATION_UNKNOWN,
+    FindingCode.STANDARDS_VIOLATION,
 )
 _RANK = {code: rank for rank, code in enumerate(PRIORITY)}
 
