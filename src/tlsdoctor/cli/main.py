@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tlsdoctor.cli.tryclients import check_with_clients, refuse_unsupported, try_clients_options
 from tlsdoctor.cli.watch import watch
 from tlsdoctor.errors import TlsDoctorError
 from tlsdoctor.probe.targets import Starttls
@@ -127,6 +128,7 @@ def cli() -> None:
     help="A progress bar on stderr for many targets (default: when stderr is a terminal).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report(s) of the spec.")
+@try_clients_options
 def check(
     targets: Sequence[str],
     target_file: str | None,
@@ -149,6 +151,9 @@ def check(
     ocsp_files: Sequence[str],
     progress: bool | None,
     as_json: bool,
+    try_clients: bool,
+    client_names: str | None,
+    client_timeout: float,
 ) -> int:
     """Diagnose live endpoints (HOST, URL, -f FILE) or a chain given as files (--chain)."""
     from tlsdoctor.anchors import anchors_from_files
@@ -194,12 +199,18 @@ def check(
         revocation=not no_revocation,
     )
     mode = Starttls(starttls) if starttls else None
+    if try_clients or client_names:
+        refuse_unsupported(targets, target_file, no_sni, starttls)
     if len(targets) == 1 and not target_file:
         from tlsdoctor.live import check_endpoint
         from tlsdoctor.probe.targets import parse_target
 
         endpoint = parse_target(targets[0], connect=connect, starttls=mode)
         report = _with_local_stores(check_endpoint(endpoint, options), targets[0])
+        if try_clients or client_names:
+            return check_with_clients(
+                report, endpoint, ca_files, servername, client_names, client_timeout, as_json
+            )
         _print_report(report, as_json)
         return report.exit_code
     from tlsdoctor.cli.many import check_many
