@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from tlsdoctor.models import Report
     from tlsdoctor.probe.targets import Endpoint
     from tlsdoctor.tryclients import Trials
+    from tlsdoctor.tryclients.predict import Prediction
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MAX_SHOWN = 300  # characters of a client's message on the terminal
@@ -153,6 +154,14 @@ def shown(text: str, limit: int = _MAX_SHOWN) -> str:
     return result if len(result) <= limit else result[: limit - 1] + "…"
 
 
+def _predicted(prediction: Prediction) -> str:
+    if prediction.trusted is None:
+        return "nothing (no verdict for its profile)"
+    if prediction.trusted:
+        return "connects"
+    return f"fails ({', '.join(code.value for code in prediction.codes)})"
+
+
 def render_trials(trials: Trials) -> list[str]:
     """The table: per client what it did, what was predicted, and whether they agree."""
     dial = trials.dial
@@ -162,22 +171,21 @@ def render_trials(trials: Trials) -> list[str]:
     width = max([len(trial.outcome.client) for trial in trials.trials] + [6])
     for trial in trials.trials:
         outcome, prediction = trial.outcome, trial.prediction
-        mark = {True: "✓", False: "✗ DISAGREES", None: "?"}[trial.agrees]
-        did = "connected, verified" if outcome.ok else "refused / failed"
+        mark = {True: "✓", False: "✗", None: "?"}[trial.agrees]
+        verified = "yes" if outcome.ok else "no"
         if outcome.killed:
-            did = "killed at its time bound"
-        predicted = {True: "connects", False: "fails", None: "no prediction"}[prediction.trusted]
+            verified = "no (killed at its time bound)"
         lines.append(
-            f"  {mark[:1]} {outcome.client:<{width}}  exit {outcome.exit_code:<3} "
-            f"{outcome.seconds:5.1f} s  verified: {'yes' if outcome.ok else 'no':<3}  "
-            f"{did}; tlsdoctor predicted: {predicted}"
+            f"  {mark} {outcome.client:<{width}}  exit {outcome.exit_code:<3} "
+            f"{outcome.seconds:5.1f} s  verified: {verified:<3}  predicted: "
+            + _predicted(prediction)
             + ("  <- DISAGREES" if trial.agrees is False else "")
         )
         if outcome.message:
             lines.append(f"      said:      {shown(outcome.message)}")
         if trial.causes:
             lines.append(f"      explained: {', '.join(trial.causes[:3])}")
-        if prediction.trusted is False and prediction.expected_error:
+        if prediction.expected_error:
             sign = "" if trial.message_fits else " (wording differs)"
             lines.append(f"      predicted: {shown(prediction.expected_error)}{sign}")
         if prediction.local:

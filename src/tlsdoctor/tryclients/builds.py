@@ -366,18 +366,40 @@ def go_build() -> TlsBuild | None:
     return TlsBuild("go", found.group(0), "Go crypto/tls", minimum, None, ("go version",))
 
 
+@functools.cache
+def requests_build() -> TlsBuild:
+    """requests on urllib3: urllib3 2 raises the minimum to TLS 1.2 in its own context, so
+    ask that context (``urllib3.util.ssl_.create_urllib3_context()``)."""
+    base = dataclasses.replace(python_build(), client="python-requests")
+    try:
+        from urllib3.util.ssl_ import create_urllib3_context
+    except ImportError:
+        return base
+    from importlib.metadata import version
+
+    context = create_urllib3_context()
+    minimum = _PYTHON_PROTOCOLS.get(context.minimum_version, base.min_protocol)
+    return dataclasses.replace(
+        base,
+        version=f"{base.version}, urllib3 {version('urllib3')}",
+        min_protocol=minimum,
+        sources=(*base.sources, "urllib3.util.ssl_.create_urllib3_context()"),
+    )
+
+
 _READERS = {
     "curl": curl_build,
     "wget": wget_build,
     "openssl-s_client": openssl_cli_build,
     "gnutls-cli": gnutls_build,
     "python": python_build,
+    "python-requests": requests_build,
     "node": node_build,
     "java": java_build,
     "go": go_build,
 }
-# requests and httpx run in the same interpreter, on the same ssl module.
-_SAME_BUILD = {"python-requests": "python", "python-httpx": "python"}
+# httpx (0.28+) makes its context with ssl.create_default_context(): Python's own.
+_SAME_BUILD = {"python-httpx": "python"}
 
 
 def build_of(client: str) -> TlsBuild | None:
