@@ -208,7 +208,11 @@ def _openssl_backed(client: str, version: str, library: str, floor: str | None) 
 @functools.cache
 def python_build() -> TlsBuild:
     """The running interpreter's ssl module: what its default context really allows."""
-    context = ssl.create_default_context()
+    return context_build(ssl.create_default_context(), "ssl.create_default_context()")
+
+
+def context_build(context: ssl.SSLContext, source: str, client: str = "python") -> TlsBuild:
+    """What one Python ``SSLContext`` allows: its minimum version and security level."""
     with warnings.catch_warnings():  # minimum_version of an old build can warn
         warnings.simplefilter("ignore", DeprecationWarning)
         minimum = context.minimum_version
@@ -218,12 +222,12 @@ def python_build() -> TlsBuild:
         config = openssl_config()
         protocol = (config.min_protocol if config else None) or "TLSv1"
     return TlsBuild(
-        "python",
+        client,
         f"Python {sys.version.split()[0]}",
         library,
         protocol,
         context.security_level,
-        ("ssl.create_default_context()", "ssl.OPENSSL_VERSION"),
+        (source, "ssl.OPENSSL_VERSION"),
     )
 
 
@@ -317,9 +321,7 @@ def node_build() -> TlsBuild | None:
 def java_build() -> TlsBuild | None:
     if shutil.which("java") is None:
         return None
-    code, text = run_bounded(
-        ["java", "-XshowSettings:properties", "-version"], timeout=READ_TIMEOUT
-    )
+    _, text = run_bounded(["java", "-XshowSettings:properties", "-version"], timeout=READ_TIMEOUT)
     version = _first_match(r"java\.runtime\.version = (\S+)", text) or _first_match(
         r'version "([^"]+)"', text
     )
@@ -335,9 +337,7 @@ def java_build() -> TlsBuild | None:
                 (name for name in ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3") if name not in off),
                 None,
             )
-    return TlsBuild(
-        "java", f"Java {version or '?'}", "JSSE", minimum, None, tuple(sources)
-    )
+    return TlsBuild("java", f"Java {version or '?'}", "JSSE", minimum, None, tuple(sources))
 
 
 def _java_property(path: Path, key: str) -> str | None:

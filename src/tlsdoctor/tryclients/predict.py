@@ -16,6 +16,7 @@ which describes upstream builds) adjusted where this machine's build differs, as
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from tlsdoctor.codes import FindingCode, Severity
@@ -85,9 +86,7 @@ def predict(client: str, profile: str, report: Report, build: TlsBuild | None) -
         expected = None  # another client's wording (s_client judged by curl's profile)
     if not codes:
         expected = None
-    return Prediction(
-        client, profile, not codes, tuple(codes), expected, "; ".join(notes) or None
-    )
+    return Prediction(client, profile, not codes, tuple(codes), expected, "; ".join(notes) or None)
 
 
 def _local_judgement(
@@ -111,20 +110,47 @@ def _protocol(
     client: str, finding: Finding, build: TlsBuild
 ) -> tuple[bool, str | None, str | None] | None:
     server = str(finding.evidence.get("server_max_version"))
+    judged = legacy_server_outcome(build, server)
+    if judged is None:
+        return None
+    outcome, note = judged
+    if outcome is LegacyOutcome.CONNECTS:
+        return False, None, note
+    message = legacy_sigalg_message(client, build) if outcome is LegacyOutcome.SIGALG else None
+    return True, message, note
+
+
+class LegacyOutcome(enum.Enum):
+    """What a client does against a server whose newest version is an old one."""
+
+    CONNECTS = "connects"
+    PROTOCOL_VERSION = "protocol_version"  # no shared version: the server alerts
+    SIGALG = "legacy_sigalg"  # shared version, refused SHA-1 handshake signature
+
+
+def legacy_server_outcome(build: TlsBuild, server: str) -> tuple[LegacyOutcome, str] | None:
+    """Against a server speaking at most ``server``: what ``build`` does, and why (None:
+    the build's minimum is unknown)."""
     if server not in PROTOCOLS or build.min_protocol not in PROTOCOLS:
         return None
     if PROTOCOLS.index(server) < PROTOCOLS.index(build.min_protocol):
         note = f"{build.version} offers {build.min_protocol} at least; the server {server} at most"
-        return True, None, note
+        return LegacyOutcome.PROTOCOL_VERSION, note
     openssl = build.openssl_version
     level = build.security_level
-    if openssl is not None and openssl >= (3, 0, 0) and level is not None and level >= 1:
+    if (
+        server in ("SSLv3", "TLSv1", "TLSv1.1")
+        and openssl is not None
+        and openssl >= (3, 0, 0)
+        and level is not None
+        and level >= 1
+    ):
         note = (
             f"{build.version} still offers {server} (minimum {build.min_protocol}), but "
             f"{build.library} at security level {level} refuses its SHA-1 handshake signature"
         )
-        return True, legacy_sigalg_message(client, build), note
-    return False, None, f"{build.version} still speaks {server}"
+        return LegacyOutcome.SIGALG, note
+    return LegacyOutcome.CONNECTS, f"{build.version} still speaks {server}"
 
 
 def legacy_sigalg_message(client: str, build: TlsBuild) -> str:
@@ -160,4 +186,3 @@ def fits(real: str, expected: str | None) -> bool:
             return False
         position = found + len(piece)
     return True
-

@@ -17,7 +17,8 @@ context = ssl.create_default_context(cafile=ca or None)
 with socket.create_connection((address or host, port), timeout=timeout) as sock:
     with context.wrap_socket(sock, server_hostname=host) as tls:
         name = f"[{host}]" if ":" in host else host
-        tls.sendall(f"GET / HTTP/1.1\\r\\nHost: {name}:{port}\\r\\nConnection: close\\r\\n\\r\\n".encode())
+        head = f"GET / HTTP/1.1\\r\\nHost: {name}:{port}\\r\\nConnection: close\\r\\n\\r\\n"
+        tls.sendall(head.encode())
         while tls.recv(65536):
             pass
         print("connected", tls.version(), tls.cipher()[0])
@@ -83,7 +84,7 @@ request.on('error', (err) => {
 """
 
 JAVA_CLASS = "TlsProbe"
-# argv: url timeout-ms. The trust store and the host mapping come as -D properties.
+# argv: url [timeout-ms]. The trust store and the host mapping come as -D properties.
 JAVA = """\
 // One HTTPS GET, as a Java program does it: HttpsURLConnection with the JVM's default
 // trust store and host name check. Prints the exception as a stack trace's first line
@@ -97,7 +98,7 @@ public final class TlsProbe {
 
     public static void main(String[] args) {
         try {
-            int timeout = Integer.parseInt(args[1]);
+            int timeout = args.length > 1 ? Integer.parseInt(args[1]) : 10_000;
             HttpsURLConnection connection = (HttpsURLConnection) new URL(args[0]).openConnection();
             connection.setConnectTimeout(timeout);
             connection.setReadTimeout(timeout);

@@ -85,12 +85,14 @@ def run_group(
         )
     except OSError as exc:
         return Finished(-1, f"cannot run {argv[0]}: {exc.strerror or exc}")
-    assert process.stdin is not None and process.stdout is not None
+    stdout, writer = process.stdout, process.stdin
+    if stdout is None or writer is None:  # not possible with PIPE; for the type checker
+        raise RuntimeError("subprocess pipes missing")
     kept = bytearray()
     seen = [0]
 
-    def read(stream: object = process.stdout) -> None:
-        while chunk := process.stdout.read1(_CHUNK):  # type: ignore[union-attr]
+    def read() -> None:
+        while chunk := os.read(stdout.fileno(), _CHUNK):
             seen[0] += len(chunk)
             if len(kept) < MAX_OUTPUT:
                 kept.extend(chunk[: MAX_OUTPUT - len(kept)])
@@ -98,9 +100,9 @@ def run_group(
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     with contextlib.suppress(OSError):  # a client that exits before reading its stdin
-        process.stdin.write(stdin)
+        writer.write(stdin)
     with contextlib.suppress(OSError):
-        process.stdin.close()
+        writer.close()
     killed = False
     try:
         process.wait(timeout=timeout)
@@ -111,7 +113,7 @@ def run_group(
     finally:
         kill_group(process.pid)
     reader.join(timeout=5)
-    process.stdout.close()
+    stdout.close()
     text = kept.decode("utf-8", "replace")
     return Finished(
         -1 if killed else process.returncode,

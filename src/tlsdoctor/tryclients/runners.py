@@ -464,9 +464,7 @@ def java_classes(workspace: Workspace) -> Path | None:
         return folder
     source = folder / f"{probes.JAVA_CLASS}.java"
     source.write_text(probes.JAVA)
-    code, output = run_bounded(
-        ["javac", "-d", str(folder), str(source)], timeout=PREPARE_TIMEOUT
-    )
+    code, output = run_bounded(["javac", "-d", str(folder), str(source)], timeout=PREPARE_TIMEOUT)
     if code != 0:
         raise Unavailable(f"javac cannot compile the probe: {_last_line(output)[:200]}")
     return folder
