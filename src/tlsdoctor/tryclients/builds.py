@@ -11,12 +11,14 @@ OpenSSL         ``openssl version`` (library version), ``openssl version -a`` (t
                 default security level, ``-DOPENSSL_TLS_SECURITY_LEVEL=N``; 1 when absent),
                 and the configuration file (``$OPENSSL_CONF`` or OPENSSLDIR/openssl.cnf):
                 ``MinProtocol`` and ``@SECLEVEL=`` of the ``system_default`` section
-python ssl      ``ssl.create_default_context()``: ``minimum_version``,
-                ``security_level``, ``ssl.OPENSSL_VERSION`` (the running interpreter, the
-                one tlsdoctor starts as the ``python`` client)
+python ssl      ``ssl.create_default_context()``: ``minimum_version``, ``security_level``,
+                ``hostname_checks_common_name``, ``ssl.OPENSSL_VERSION`` (the running
+                interpreter, the one tlsdoctor starts as the ``python`` client)
 curl            ``curl -V``: libcurl's version and TLS backend (``OpenSSL/3.0.22``); libcurl
                 defaults to TLS 1.2 as minimum from 8.16.0 (curl commit 9d8998c, PR #17894),
                 before that to the backend's own minimum
+requests        urllib3's own context (``create_urllib3_context()``): urllib3 2 sets TLS 1.2
+                as minimum and no CN fallback; httpx uses ``ssl.create_default_context()``
 wget            ``wget -V``: ``+ssl/gnutls`` or ``+ssl/openssl``
 node            ``process.versions`` (node and its OpenSSL), ``tls.DEFAULT_MIN_VERSION``;
                 node does not read the system openssl.cnf's default section (it reads
@@ -80,8 +82,10 @@ class TlsBuild:
 
     ``library`` is the TLS library and its version ("OpenSSL 3.0.22", "GnuTLS", "JSSE",
     "Go crypto/tls"); ``min_protocol`` the oldest version the client offers by default and
-    ``security_level`` OpenSSL's level (None: not OpenSSL, or not readable). ``sources``
-    says where each value came from.
+    ``security_level`` OpenSSL's level (None: not OpenSSL, or not readable);
+    ``checks_common_name`` whether a certificate without SANs is matched by its CN (a
+    Python context's ``hostname_checks_common_name``). ``sources`` says where each value
+    came from.
     """
 
     client: str
@@ -90,6 +94,7 @@ class TlsBuild:
     min_protocol: str | None
     security_level: int | None
     sources: tuple[str, ...]
+    checks_common_name: bool | None = None  # falls back to the CN without SANs (None: unknown)
 
     @property
     def openssl_version(self) -> tuple[int, ...] | None:
@@ -228,6 +233,7 @@ def context_build(context: ssl.SSLContext, source: str, client: str = "python") 
         protocol,
         context.security_level,
         (source, "ssl.OPENSSL_VERSION"),
+        context.hostname_checks_common_name,
     )
 
 
@@ -384,6 +390,7 @@ def requests_build() -> TlsBuild:
         version=f"{base.version}, urllib3 {version('urllib3')}",
         min_protocol=minimum,
         sources=(*base.sources, "urllib3.util.ssl_.create_urllib3_context()"),
+        checks_common_name=context.hostname_checks_common_name,
     )
 
 

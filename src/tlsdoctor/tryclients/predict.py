@@ -10,6 +10,9 @@ which describes upstream builds) adjusted where this machine's build differs, as
   with "legacy sigalg disallowed or unsupported" (OpenSSL CHANGES.md 3.0, commit aba03ae;
   the reason string from OpenSSL's ssl_err.c, SSL_R_LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED,
   0x0A00014D); at level 0 it connects.
+- CN-only certificates: a Python context matches the CN when there is no SAN only if its
+  ``hostname_checks_common_name`` is true (``ssl.create_default_context()``: yes, so httpx
+  connects; urllib3 2's context: no, so requests refuses).
 - key size: OpenSSL's security level sets the smallest RSA key it accepts (level 1: 1024
   bits, 2: 2048, 3: 3072; SSL_CTX_set_security_level(3)).
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from tlsdoctor.analysis.names import dns_name_matches
 from tlsdoctor.codes import FindingCode, Severity
 from tlsdoctor.models import Finding, Report
 from tlsdoctor.tryclients.builds import PROTOCOLS, TlsBuild
@@ -95,6 +99,20 @@ def _local_judgement(
     """(fails, its message, why) where the local build decides; None where it does not."""
     if finding.code is FindingCode.PROTOCOL_MISMATCH:
         return _protocol(client, finding, build)
+    if (
+        finding.code is FindingCode.HOSTNAME_MISMATCH
+        and finding.evidence.get("has_san") is False
+        and build.checks_common_name is not None
+    ):
+        cn, requested = finding.evidence.get("common_name"), finding.evidence.get("requested")
+        matches = (
+            isinstance(cn, str)
+            and isinstance(requested, str)
+            and dns_name_matches(cn, requested.lower().rstrip("."))
+        )
+        falls_back = "falls back" if build.checks_common_name else "does not fall back"
+        note = f"{build.version}: its context {falls_back} to the CN when there is no SAN"
+        return not (build.checks_common_name and matches), None, note
     if finding.code is FindingCode.WEAK_KEY and build.openssl_version is not None:
         bits, key = finding.evidence.get("bits"), str(finding.evidence.get("key", ""))
         level = build.security_level
