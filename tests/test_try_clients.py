@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -286,6 +288,35 @@ def test_an_unapplied_section_is_ignored() -> None:
     assert builds.system_default(builds.parse_conf(text)) == (None, None)
 
 
+_PLAIN_CHECK = """
+import sys
+from tlsdoctor.cli.main import main
+from tlsdoctor.tryclients import builds
+code = main(sys.argv[1:])
+readers = [builds.openssl_config, builds.python_build, builds.curl_build, builds.node_build,
+           builds.java_build, builds.go_build, builds.wget_build, builds.requests_build]
+print("read:", sum(reader.cache_info().currsize for reader in readers))
+"""
+
+
+@pytest.mark.parametrize(("extra", "read"), [([], False), (["--clients", "curl"], True)])
+def test_build_facts_are_read_only_with_try_clients(lab: Lab, extra: list[str], read: bool) -> None:
+    """A plain check reads no build facts (nothing of --try-clients runs); the twin with
+    --clients reads them."""
+    if read and (reason := runners.unavailable("curl")) is not None:
+        pytest.skip(reason)
+    endpoint = lab.endpoint("good")
+    argv = ["check", f"{endpoint.host}:{endpoint.port}", "--connect", LOOPBACK,
+            "--ca-file", str(lab.ca_file), "--json", *extra]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", _PLAIN_CHECK, *argv],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    counted = int(done.stdout.rsplit("read:", 1)[1])
+    assert (counted > 0) is read, done.stdout[-500:]
+
+
 def test_python_build_is_the_running_interpreter() -> None:
     import ssl
 
@@ -367,13 +398,17 @@ def test_cli_text_shows_each_client(lab: Lab, capsys: pytest.CaptureFixture[str]
         (["--try-clients", "--no-sni"], "always send SNI"),
         (["--try-clients", "example.test"], "checks one target"),
         (["--try-clients", "--starttls", "smtp"], "HTTPS clients"),
+        (["--try-clients", "--servername", "a.test"], "verify the name they send"),
+        (["--try-clients", "--connect", "127.0.0.2"], "HOST is an IP address"),
+        (["--try-clients", "--chain", "x.pem"], "not --chain"),
     ],
 )
 def test_cli_refuses_what_it_cannot_do(
     argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Bad usage: exit 3 and one sentence, before anything is dialed."""
-    code = main(["check", "127.0.0.1:1", *argv])
+    target = [] if "--chain" in argv else ["127.0.0.1:1"]
+    code = main(["check", *target, *argv])
     err = capsys.readouterr().err
     assert code == 3
     assert said in err

@@ -26,8 +26,7 @@ _MAX_SHOWN = 300  # characters of a client's message on the terminal
 
 def try_clients_options(command: F) -> F:
     """The options of ``check`` for running the local clients."""
-    from tlsdoctor.tryclients.runners import CLIENTS
-    from tlsdoctor.tryclients.session import DEFAULT_TIMEOUT
+    from tlsdoctor.tryclients.runners import CLIENTS, DEFAULT_TIMEOUT
 
     options = [
         click.option(
@@ -55,46 +54,66 @@ def try_clients_options(command: F) -> F:
     return command
 
 
-def refuse_unsupported(
-    targets: Sequence[str], target_file: str | None, no_sni: bool, starttls: str | None
-) -> None:
-    """--try-clients runs HTTPS clients against one endpoint: say so for anything else."""
+def clients_to_try(
+    targets: Sequence[str],
+    target_file: str | None,
+    connect: str | None,
+    no_sni: bool,
+    starttls: str | None,
+    servername: str | None,
+    client_names: str | None,
+) -> tuple[str, ...]:
+    """The clients --try-clients/--clients asks for, checked before anything is dialed:
+    HTTPS clients against one endpoint (a clear usage error for anything else)."""
+    from tlsdoctor.tryclients import parse_clients
+
+    try:
+        clients = parse_clients(client_names)
+    except ValueError as exc:
+        raise click.UsageError(f"--clients: {exc}") from exc
     if len(targets) != 1 or target_file:
         raise click.UsageError("--try-clients checks one target (HOST[:PORT] or URL)")
     if no_sni:
         raise click.UsageError("--try-clients: the real clients always send SNI (no --no-sni)")
+    if servername:
+        # check verifies HOST while sending another SNI; a real client verifies the name it
+        # sends, so the two would not be compared on the same question.
+        raise click.UsageError(
+            "--try-clients: real clients verify the name they send; give that name as HOST "
+            "and the address with --connect instead of --servername"
+        )
     if starttls:
         raise click.UsageError("--try-clients runs HTTPS clients: not with --starttls")
+    from tlsdoctor.probe.targets import parse_target
+
+    endpoint = parse_target(targets[0], connect=connect)
+    if endpoint.starttls is not None:
+        raise click.UsageError(
+            f"--try-clients runs HTTPS clients; port {endpoint.port} speaks "
+            f"{endpoint.starttls.value} with STARTTLS"
+        )
+    if endpoint.connect not in (None, endpoint.host) and _is_ip(endpoint.host):
+        raise click.UsageError(
+            "--try-clients: HOST is an IP address, so there is no name to map to --connect; "
+            "give the address to dial as HOST"
+        )
+    return clients
 
 
 def check_with_clients(
     report: Report,
     endpoint: Endpoint,
     ca_files: Sequence[str],
-    servername: str | None,
-    client_names: str | None,
+    clients: Sequence[str],
     client_timeout: float,
     as_json: bool,
 ) -> int:
     """Run the clients, print the report and their table (or the JSON), return the exit
     code of the report."""
-    from tlsdoctor.tryclients import Dial, parse_clients, try_clients
+    from tlsdoctor.tryclients import Dial, try_clients
 
-    if endpoint.starttls is not None:
-        raise click.UsageError(
-            f"--try-clients runs HTTPS clients; port {endpoint.port} speaks "
-            f"{endpoint.starttls.value} with STARTTLS"
-        )
-    try:
-        clients = parse_clients(client_names)
-    except ValueError as exc:
-        raise click.UsageError(f"--clients: {exc}") from exc
-    ca_file = _one_ca_file(ca_files)
-    host = servername or endpoint.host
-    address = endpoint.connect
-    if address is None and host != endpoint.host:
-        address = endpoint.host  # --servername: dial HOST, name the other
-    dial = Dial(host, endpoint.port, address, ca_file)
+    address = endpoint.connect if endpoint.connect != endpoint.host else None
+    dial = Dial(endpoint.host, endpoint.port, address, _one_ca_file(ca_files))
     trials = try_clients(report, dial, clients, timeout=client_timeout)
     if as_json:
         from tlsdoctor.render.json_report import dumps, report_to_dict
@@ -111,6 +130,16 @@ def check_with_clients(
         for line in render_trials(trials):
             console.print(line, markup=False, highlight=False)
     return report.exit_code
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _one_ca_file(ca_files: Sequence[str]) -> str | None:

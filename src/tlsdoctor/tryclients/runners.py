@@ -53,6 +53,7 @@ from pathlib import Path
 from tlsdoctor.tryclients import probes
 from tlsdoctor.tryclients.process import Finished, client_environment, run_bounded, run_group
 
+DEFAULT_TIMEOUT = 20.0  # seconds per client, startup included (a JVM takes ~1 s here)
 PREPARE_TIMEOUT = 180.0  # seconds to compile a probe once (a cold Go build takes ~10 s here)
 TRUSTSTORE_PASSWORD = "changeit"
 

@@ -19,6 +19,7 @@ from tlsdoctor.tryclients.builds import TlsBuild, build_of
 from tlsdoctor.tryclients.predict import Prediction, agrees, fits, predict
 from tlsdoctor.tryclients.runners import (
     CLIENTS,
+    DEFAULT_TIMEOUT,
     PROFILE_OF,
     Dial,
     Outcome,
@@ -29,7 +30,6 @@ from tlsdoctor.tryclients.runners import (
     run_client,
 )
 
-DEFAULT_TIMEOUT = 20.0  # seconds per client, startup included (a JVM takes ~1 s here)
 DEFAULT_JOBS = 3
 _MAX_MESSAGE = 2000  # characters of a client's message kept in the result
 
