@@ -462,3 +462,74 @@ def as_json(matrix: dict[str, Trials], seconds: float) -> dict[str, object]:
         "seconds": round(seconds, 1),
         "endpoints": {name: trials_to_dict(trials) for name, trials in matrix.items()},
     }
+
+
+# --------------------------------------------------------------------------------------
+# The OpenSSL configuration decides, and the prediction follows it
+
+_OPENSSL_CONF = """\
+openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+MinProtocol = {minimum}
+CipherString = DEFAULT@SECLEVEL={level}
+"""
+
+
+def _clear_build_caches() -> None:
+    for reader in (builds.openssl_config, builds.openssl_cli_build, builds.curl_build):
+        reader.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("minimum", "level", "connects", "said"),
+    [
+        ("TLSv1.2", 2, False, "alert protocol version"),  # MinProtocol rules out TLS 1.0
+        ("TLSv1", 2, False, "legacy sigalg"),  # TLS 1.0 offered, its signature refused
+        ("TLSv1", 0, True, ""),  # the twin: level 0 lets TLS 1.0 through
+    ],
+)
+@pytest.mark.parametrize("client", ["openssl-s_client", "curl"])
+def test_openssl_config_changes_the_real_client_and_the_prediction(
+    lab: Lab,
+    cache: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    client: str,
+    minimum: str,
+    level: int,
+    connects: bool,
+    said: str,
+) -> None:
+    """Against the TLS 1.0-only endpoint, with OPENSSL_CONF pointing at a configuration:
+    the real client does what that configuration says, and the prediction (read from the
+    same configuration) agrees, message included."""
+    if (reason := runners.unavailable(client)) is not None:
+        pytest.skip(reason)
+    conf = tmp_path / "openssl.cnf"
+    conf.write_text(_OPENSSL_CONF.format(minimum=minimum, level=level))
+    monkeypatch.setenv("OPENSSL_CONF", str(conf))
+    _clear_build_caches()
+    try:
+        endpoint = lab.endpoint("tls1.0-only")
+        trials = try_clients(
+            report_for(lab, endpoint, lab.ca_file),
+            dial_for(endpoint, lab.ca_file),
+            [client],
+            cache=cache,
+        )
+    finally:
+        monkeypatch.undo()
+        _clear_build_caches()
+    (trial,) = trials.trials
+    assert trial.build is not None
+    assert trial.build.min_protocol == minimum
+    assert trial.build.security_level == level
+    assert trial.outcome.ok is connects, trial.outcome.output[-2000:]
+    assert said in trial.outcome.message
+    assert trial.agrees is True, (trial.outcome.message, trial.prediction)
+    if not connects:
+        assert trial.message_fits, (trial.outcome.message, trial.prediction.expected_error)

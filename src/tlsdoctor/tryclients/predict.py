@@ -134,8 +134,7 @@ def _protocol(
     outcome, note = judged
     if outcome is LegacyOutcome.CONNECTS:
         return False, None, note
-    message = legacy_sigalg_message(client, build) if outcome is LegacyOutcome.SIGALG else None
-    return True, message, note
+    return True, legacy_message(client, build, outcome), note
 
 
 class LegacyOutcome(enum.Enum):
@@ -171,17 +170,37 @@ def legacy_server_outcome(build: TlsBuild, server: str) -> tuple[LegacyOutcome, 
     return LegacyOutcome.CONNECTS, f"{build.version} still speaks {server}"
 
 
-def legacy_sigalg_message(client: str, build: TlsBuild) -> str:
-    """How ``client`` prints OpenSSL's legacy-sigalg refusal (its usual wrapping)."""
-    # Python 3.11 on OpenSSL 3.0 prints "[SSL] legacy sigalg ..." (no mnemonic), others
-    # "[SSL: LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED] legacy sigalg ...": the '...' covers both.
+# OpenSSL's reason strings (ssl_err.c): SSL_R_LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED and
+# SSL_R_TLSV1_ALERT_PROTOCOL_VERSION, as error:0A00014D / error:0A00042E in OpenSSL 3.
+_OPENSSL_REASONS = {
+    "legacy_sigalg": ("0A00014D", "LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED", LEGACY_SIGALG),
+    "protocol_version": (
+        "0A00042E",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "tlsv1 alert protocol version",
+    ),
+}
+
+
+def legacy_message(client: str, build: TlsBuild, outcome: LegacyOutcome) -> str | None:
+    """How an OpenSSL-based ``client`` prints that refusal, with its usual wrapping (None:
+    not an OpenSSL client tlsdoctor knows the wrapping of; the profile's message stands)."""
+    code, mnemonic, reason = _OPENSSL_REASONS[outcome.value]
+    if build.openssl_version is None:
+        return None
     if client in _PYTHON_FAMILY:
+        # Python 3.11 on OpenSSL 3.0 prints "[SSL] legacy sigalg ..." (no mnemonic), others
+        # "[SSL: LEGACY_SIGALG_...] ...": the '...' covers both.
         wrapper = "ssl.SSLError: " if client == "python" else ""
-        return f"{wrapper}[SSL...] {LEGACY_SIGALG} ..."
+        if outcome is LegacyOutcome.SIGALG:
+            return f"{wrapper}[SSL...] {reason} ..."
+        return f"{wrapper}[SSL: {mnemonic}] {reason} ..."
     if client == "curl":
         library = build.library.replace(" ", "/", 1)
-        return f"curl: (35) {library}: error:0A00014D:SSL routines::{LEGACY_SIGALG}"
-    return f"error:0A00014D:SSL routines:...{LEGACY_SIGALG}"
+        return f"curl: (35) {library}: error:{code}:SSL routines::{reason}"
+    if client == "openssl-s_client":
+        return f"error:{code}:SSL routines:...{reason}"
+    return None
 
 
 def agrees(ok: bool, prediction: Prediction) -> bool | None:
