@@ -84,6 +84,7 @@ def clients_to_try(
         )
     if starttls:
         raise click.UsageError("--try-clients runs HTTPS clients: not with --starttls")
+    from tlsdoctor.probe.endpoint import is_ip
     from tlsdoctor.probe.targets import parse_target
 
     endpoint = parse_target(targets[0], connect=connect)
@@ -92,7 +93,7 @@ def clients_to_try(
             f"--try-clients runs HTTPS clients; port {endpoint.port} speaks "
             f"{endpoint.starttls.value} with STARTTLS"
         )
-    if endpoint.connect not in (None, endpoint.host) and _is_ip(endpoint.host):
+    if endpoint.connect not in (None, endpoint.host) and is_ip(endpoint.host):
         raise click.UsageError(
             "--try-clients: HOST is an IP address, so there is no name to map to --connect; "
             "give the address to dial as HOST"
@@ -130,16 +131,6 @@ def check_with_clients(
         for line in render_trials(trials):
             console.print(line, markup=False, highlight=False)
     return report.exit_code
-
-
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _one_ca_file(ca_files: Sequence[str]) -> str | None:

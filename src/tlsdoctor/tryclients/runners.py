@@ -39,7 +39,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import ipaddress
 import os
 import re
 import shutil
@@ -300,18 +299,12 @@ def _http_get(dial: Dial) -> bytes:
     return f"GET / HTTP/1.1\r\nHost: {name}:{dial.port}\r\nConnection: close\r\n\r\n".encode()
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _s_client(dial: Dial, workspace: Workspace, folder: Path, timeout: float) -> _Command:
+    from tlsdoctor.probe.endpoint import is_ip
+
     address = f"[{dial.dial_address}]" if ":" in dial.dial_address else dial.dial_address
     argv = ["openssl", "s_client", "-connect", f"{address}:{dial.port}"]
-    if _is_ip(dial.host):
+    if is_ip(dial.host):
         argv += ["-verify_ip", dial.host, "-noservername"]
     else:
         argv += ["-servername", dial.host, "-verify_hostname", dial.host]
@@ -322,8 +315,10 @@ def _s_client(dial: Dial, workspace: Workspace, folder: Path, timeout: float) ->
 
 
 def _gnutls_cli(dial: Dial, workspace: Workspace, folder: Path, timeout: float) -> _Command:
+    from tlsdoctor.probe.endpoint import is_ip
+
     argv = ["gnutls-cli", f"--port={dial.port}", f"--verify-hostname={dial.host}"]
-    if not _is_ip(dial.host):
+    if not is_ip(dial.host):
         argv.append(f"--sni-hostname={dial.host}")
     if dial.ca_file:
         argv.append(f"--x509cafile={dial.ca_file}")
