@@ -81,6 +81,8 @@ def predict(client: str, profile: str, report: Report, build: TlsBuild | None) -
             if fails and not had:
                 codes.append(finding.code)
             elif not fails and had:
+                if codes[0] is finding.code:
+                    expected = None  # the profile's words were for this code
                 codes.remove(finding.code)
             if note and (fails != had or (fails and message and codes[0] is finding.code)):
                 notes.append(note)
