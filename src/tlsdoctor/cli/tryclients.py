@@ -6,6 +6,7 @@ bidi and invisible characters made visible and its length bounded.
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -138,11 +139,8 @@ def _one_ca_file(ca_files: Sequence[str]) -> str | None:
     if not ca_files:
         return None
     if len(ca_files) == 1:
-        import os
-
         return os.path.abspath(ca_files[0])
     import atexit
-    import os
     import tempfile
 
     handle, path = tempfile.mkstemp(prefix="tlsdoctor-ca-", suffix=".pem")
