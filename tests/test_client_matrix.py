@@ -34,6 +34,7 @@ from tlsdoctor.explain import explain_text
 from tlsdoctor.lab import Lab, LabEndpoint
 from tlsdoctor.live import LiveOptions, check_endpoint
 from tlsdoctor.models import ClientVerdict
+from tlsdoctor.tryclients.predict import fits
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 WORKERS = min(8, 2 * (os.cpu_count() or 1) + 2)
@@ -231,19 +232,7 @@ def message_as_predicted(cell: Cell) -> bool | None:
     None for a client compared with another client's profile: its wording is its own."""
     if PROFILE_OF[cell.client] != cell.client:
         return None
-    expected, real = cell.verdict.expected_error, cell.outcome.message
-    if expected is None:
-        return real == ""
-    text = " ".join(real.split())
-    position = 0
-    for piece in (" ".join(part.split()) for part in expected.split("...")):
-        if not piece:
-            continue
-        found = text.find(piece, position)
-        if found < 0:
-            return False
-        position = found + len(piece)
-    return True
+    return fits(cell.outcome.message, cell.verdict.expected_error)
 
 
 def render(matrix: Matrix) -> str:

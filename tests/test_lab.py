@@ -40,6 +40,8 @@ from tlsdoctor.lab.scenarios import (
     INTERMEDIATE_PATH,
     OCSP_PATH,
 )
+from tlsdoctor.tryclients.builds import context_build
+from tlsdoctor.tryclients.predict import LegacyOutcome, legacy_server_outcome
 
 TIMEOUT = 5.0
 TLS_NAMES = [name for name in ENDPOINT_NAMES if name != "plain-http"]
@@ -480,13 +482,48 @@ def test_openssl_agrees_with_the_revocation_service(
 
 
 # Handshake-level endpoints --------------------------------------------------------------
+# How a Python context fails against a TLS 1.0-only server, by what its build allows: a
+# minimum above TLS 1.0 gets the server's protocol-version alert; a minimum that allows it
+# (Debian's python3) on OpenSSL 3 at security level >= 1 refuses the SHA-1 handshake
+# signature instead.
+_REFUSAL = {
+    LegacyOutcome.PROTOCOL_VERSION: r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL",
+    LegacyOutcome.SIGALG: r"(?i)legacy sigalg disallowed or unsupported",
+}
+
+
+def predicted_refusal(context: ssl.SSLContext, what: str) -> str:
+    """The error ``context`` must fail with against the tls1.0-only endpoint, predicted from
+    the local build (tlsdoctor.tryclients), not from upstream defaults."""
+    judged = legacy_server_outcome(context_build(context, what), "TLSv1")
+    assert judged is not None, f"{what}: its minimum version cannot be read"
+    outcome, why = judged
+    assert outcome in _REFUSAL, f"{what} would connect to a TLS 1.0-only server: {why}"
+    return _REFUSAL[outcome]
+
+
 def test_tls10_only_refuses_modern_clients(lab: Lab) -> None:
     endpoint = lab.endpoint("tls1.0-only")
-    with pytest.raises(ssl.SSLError, match=r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL"):
-        fetch(endpoint, ssl.create_default_context())
-    with pytest.raises(ssl.SSLError, match=r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL"):
-        fetch(endpoint)  # even one that accepts any certificate
+    # Trusting the lab CA: an untrusted chain fails before the handshake signature is read.
+    default = ssl.create_default_context(cafile=str(lab.ca_file))
+    with pytest.raises(ssl.SSLError, match=predicted_refusal(default, "default context")):
+        fetch(endpoint, default)
+    any_chain = client_context()  # even one that accepts any certificate
+    with pytest.raises(ssl.SSLError, match=predicted_refusal(any_chain, "CERT_NONE context")):
+        fetch(endpoint, any_chain)
     assert fetch(endpoint, client_context(tls1_0=True))[1] == "TLSv1"
+
+
+def test_tls10_only_refusal_follows_the_minimum_version(lab: Lab) -> None:
+    """Twin: a client that sets TLS 1.2 as its minimum (upstream Python's default) gets the
+    protocol-version error on every build, and the prediction says so."""
+    endpoint = lab.endpoint("tls1.0-only")
+    modern = client_context()
+    modern.minimum_version = ssl.TLSVersion.TLSv1_2
+    expected = predicted_refusal(modern, "TLS 1.2 minimum")
+    assert expected == _REFUSAL[LegacyOutcome.PROTOCOL_VERSION]
+    with pytest.raises(ssl.SSLError, match=expected):
+        fetch(endpoint, modern)
 
 
 def test_client_cert_required_aborts_without_one(lab: Lab) -> None:

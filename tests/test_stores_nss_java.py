@@ -25,8 +25,8 @@ from tlsdoctor.lab import Lab
 from tlsdoctor.stores.base import StoreError, StoreKind, TrustStore, apply, contains, label_for
 from tlsdoctor.stores.java import JavaStore, discover_java
 from tlsdoctor.stores.nss import NssStore, discover_nss
+from tlsdoctor.tryclients import probes
 
-JAVA_SOURCE = Path(__file__).parent / "java" / "TlsProbe.java"
 needs_certutil = pytest.mark.skipif(shutil.which("certutil") is None, reason="no certutil")
 needs_keytool = pytest.mark.skipif(shutil.which("keytool") is None, reason="no keytool")
 
@@ -337,7 +337,9 @@ def probe_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("javac") is None or shutil.which("java") is None:
         pytest.skip("no JDK (javac, java)")
     classes = tmp_path_factory.mktemp("java-classes")
-    done = _run(["javac", "-d", str(classes), str(JAVA_SOURCE)])
+    source = classes / f"{probes.JAVA_CLASS}.java"  # the probe check --try-clients runs
+    source.write_text(probes.JAVA)
+    done = _run(["javac", "-d", str(classes), str(source)])
     assert done.returncode == 0, done.stderr
     return classes
 

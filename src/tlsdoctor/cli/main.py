@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tlsdoctor.cli.tryclients import check_with_clients, clients_to_try, try_clients_options
 from tlsdoctor.cli.watch import watch
 from tlsdoctor.errors import TlsDoctorError
 from tlsdoctor.probe.targets import Starttls
@@ -127,6 +128,7 @@ def cli() -> None:
     help="A progress bar on stderr for many targets (default: when stderr is a terminal).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report(s) of the spec.")
+@try_clients_options
 def check(
     targets: Sequence[str],
     target_file: str | None,
@@ -149,6 +151,9 @@ def check(
     ocsp_files: Sequence[str],
     progress: bool | None,
     as_json: bool,
+    try_clients: bool,
+    client_names: str | None,
+    client_timeout: float,
 ) -> int:
     """Diagnose live endpoints (HOST, URL, -f FILE) or a chain given as files (--chain)."""
     from tlsdoctor.anchors import anchors_from_files
@@ -159,6 +164,8 @@ def check(
     if chain_files:
         if targets or target_file:
             raise click.UsageError("give either --chain files or targets, not both")
+        if try_clients or client_names:
+            raise click.UsageError("--try-clients runs clients against an endpoint, not --chain")
         from tlsdoctor.cli.options import revocation_files
 
         given = revocation_files(crl_files, ocsp_files)
@@ -194,12 +201,19 @@ def check(
         revocation=not no_revocation,
     )
     mode = Starttls(starttls) if starttls else None
+    tried = None
+    if try_clients or client_names:
+        tried = clients_to_try(
+            targets, target_file, connect, no_sni, starttls, servername, client_names
+        )
     if len(targets) == 1 and not target_file:
         from tlsdoctor.live import check_endpoint
         from tlsdoctor.probe.targets import parse_target
 
         endpoint = parse_target(targets[0], connect=connect, starttls=mode)
         report = _with_local_stores(check_endpoint(endpoint, options), targets[0])
+        if tried is not None:
+            return check_with_clients(report, endpoint, ca_files, tried, client_timeout, as_json)
         _print_report(report, as_json)
         return report.exit_code
     from tlsdoctor.cli.many import check_many
