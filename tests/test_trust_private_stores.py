@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ def _sha(path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("trust-matrix")
     home = work / "home"
     home.mkdir()
@@ -55,9 +54,9 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     # The real machine's stores were not touched.
     assert {p: _sha(p) for p in real} == real
     result = json.loads(done.stdout)
-    if os.environ.get("TRUST_MATRIX_OUT"):  # for bench/trust_matrix.py's table
+    if os.environ.get("TRUST_MATRIX_OUT"):  # to read the whole matrix
         Path(os.environ["TRUST_MATRIX_OUT"]).write_text(json.dumps(result, indent=1))
-    yield result
+    return result
 
 
 def _claimed(find: dict[str, Any]) -> dict[str, bool | None]:

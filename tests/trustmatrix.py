@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives import hashes
 
-from pki import make_root  # noqa: E402
+from pki import make_root
 
 TIMEOUT = 30
 JAVA_SOURCE = Path(__file__).parent / "java" / "TlsProbe.java"
@@ -79,8 +79,17 @@ def clients(host: str, port: int, work: Path, env: dict[str, str]) -> dict[str, 
     code, _ = run(["wget", "-q", "-O", os.devnull, "--tries=1", "--timeout=10", url], env)
     results["wget"] = code == 0
     code, _ = run(
-        ["openssl", "s_client", "-connect", f"{host}:{port}", "-servername", host]
-        + ["-verify_hostname", host, "-verify_return_error"],
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            f"{host}:{port}",
+            "-servername",
+            host,
+            "-verify_hostname",
+            host,
+            "-verify_return_error",
+        ],
         env,
         get,
     )
@@ -94,8 +103,22 @@ def clients(host: str, port: int, work: Path, env: dict[str, str]) -> dict[str, 
     code, _ = run([python, "-c", f"import httpx; httpx.get({url!r}, timeout=10)"], env)
     results["httpx"] = code == 0
     code, out = run(
-        [python, "-m", "pip", "download", "--no-deps", "--retries", "0", "--timeout", "10"]
-        + ["-d", str(work / "pip"), "--index-url", f"{url}simple/", "tlsdoctor-nothing"],
+        [
+            python,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--retries",
+            "0",
+            "--timeout",
+            "10",
+            "-d",
+            str(work / "pip"),
+            "--index-url",
+            f"{url}simple/",
+            "tlsdoctor-nothing",
+        ],
         env,
     )
     results["pip"] = "SSL" not in out and "CERTIFICATE_VERIFY_FAILED" not in out
@@ -116,10 +139,21 @@ def clients(host: str, port: int, work: Path, env: dict[str, str]) -> dict[str, 
         code, out = run([*tstclnt, "-d", f"sql:{nssdb}"], env, get, timeout=5)
         results["tstclnt"] = "HTTP/1.0 200" in out and "failed" not in out
     code, out = run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu"]
-        + ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
-        + ["--no-first-run", f"--user-data-dir={work / 'chromium'}", "--enable-logging=stderr"]
-        + [f"--host-resolver-rules=MAP {host} 127.0.0.1", "--dump-dom", url],
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={work / 'chromium'}",
+            "--enable-logging=stderr",
+            f"--host-resolver-rules=MAP {host} 127.0.0.1",
+            "--dump-dom",
+            url,
+        ],
         env,
     )
     results["chromium"] = code == 0 and "Page load failed" not in out and "<body" in out
@@ -187,8 +221,18 @@ def main() -> None:
     run(["certutil", "-N", "--empty-password", "-d", f"sql:{nssdb}"], env)
     port = int(sys.argv[3])
     server = subprocess.Popen(
-        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-www", "-quiet"]
-        + ["-cert", str(work / "leaf.pem"), "-key", str(work / "leaf.key")],
+        [
+            "openssl",
+            "s_server",
+            "-accept",
+            f"127.0.0.1:{port}",
+            "-www",
+            "-quiet",
+            "-cert",
+            str(work / "leaf.pem"),
+            "-key",
+            str(work / "leaf.key"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
