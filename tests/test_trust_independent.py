@@ -267,3 +267,38 @@ def test_readings_follow_the_environment_and_the_versions(sandbox: dict[str, Pat
     assert by["node"].how == "NODE_OPTIONS=--use-openssl-ca" and by["node"].advice is None
     assert by["pip"].how == "truststore" and by["pip"].advice is None
     assert "--use-system-ca" in (readings(stores, {}, node22, None)[-1].advice or "")
+
+
+def _tstclnt(port: int, nssdb: Path) -> bool:
+    """The real NSS client (Chrome's and Firefox's library) against the server."""
+    argv = ["tstclnt", "-h", "127.0.0.1", "-p", str(port), "-d", f"sql:{nssdb}"]
+    try:
+        done = subprocess.run(
+            argv, input=b"GET / HTTP/1.0\r\n\r\n", capture_output=True, timeout=5, check=False
+        )
+        said = done.stdout + done.stderr
+    except subprocess.TimeoutExpired as exc:  # it keeps the connection open after the answer
+        said = (exc.stdout or b"") + (exc.stderr or b"")
+    return b"HTTP/1.0 200" in said and b"failed" not in said
+
+
+@pytest.mark.skipif(shutil.which("tstclnt") is None, reason="needs tstclnt (libnss3-tools)")
+def test_check_per_client_verdicts_follow_the_nss_add_as_nss_itself_does(
+    sandbox: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, nssdb = sandbox["ca"].parent, sandbox["nssdb"]
+
+    def verdicts(port: int) -> dict[str, bool]:
+        assert main(["check", f"127.0.0.1:{port}", "--json", "--no-revocation"]) == 2
+        report = json.loads(capsys.readouterr().out)
+        return {c["client"]: c["trusted"] for c in report["clients"]}
+
+    with s_server(folder / "leaf.pem", folder / "leaf.key", "-www") as port:
+        before = verdicts(port)
+        assert not before["chrome"] and not _tstclnt(port, nssdb)
+        assert main(["trust", "add", str(sandbox["ca"]), "--store", f"nss:{nssdb}", "--yes"]) == 0
+        capsys.readouterr()
+        after = verdicts(port)
+        assert after["chrome"] and after["edge"] and _tstclnt(port, nssdb)
+        # Clients that do not read that database still fail (the twin).
+        assert not after["curl"] and not after["python-requests"] and not after["node"]
