@@ -20,7 +20,7 @@ import pytest
 
 from pki import DAY, make_root
 from servers import s_server
-from test_stores_nss_java import read_only
+from test_stores_nss_java import keystore, read_only  # noqa: F401 (a fixture)
 from tlsdoctor.cli.main import main
 from tlsdoctor.stores.nss import NssStore
 from tlsdoctor.stores.readers import NodeFacts, PipFacts, readings
@@ -38,7 +38,7 @@ def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+def sandbox(tmp_path: Path, keystore: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:  # noqa: F811
     home = tmp_path / "home"
     nssdb = home / ".pki" / "nssdb"
     nssdb.mkdir(parents=True)
@@ -48,28 +48,6 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     monkeypatch.setenv("TLSDOCTOR_HOME", str(home))
     root = make_root("Independent Corp Root", not_before=NOW - DAY, not_after=NOW + 90 * DAY)
     (tmp_path / "ca.pem").write_bytes(root.pem())
-    throwaway = tmp_path / "throwaway.pem"
-    throwaway.write_bytes(make_root("tlsdoctor Throwaway Root").pem())
-    keystore = tmp_path / "java" / "cacerts.p12"
-    keystore.parent.mkdir()
-    made = _run(
-        [
-            "keytool",
-            "-importcert",
-            "-noprompt",
-            "-alias",
-            "throwaway",
-            "-file",
-            str(throwaway),
-            "-keystore",
-            str(keystore),
-            "-storetype",
-            "PKCS12",
-            "-storepass",
-            "changeit",
-        ]
-    )
-    assert made.returncode == 0, made.stderr
     leaf = root.issue_leaf([], ips=["127.0.0.1"], not_before=NOW - DAY, not_after=NOW + 9 * DAY)
     (tmp_path / "leaf.pem").write_bytes(leaf.pem())
     (tmp_path / "leaf.key").write_bytes(leaf.key_pem())

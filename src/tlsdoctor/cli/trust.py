@@ -232,23 +232,22 @@ def _print_claims(
         console.print(f"  {claim.reading.client}: {escape(why)}", soft_wrap=True, highlight=False)
 
 
-def _print_row(console: Console, store: str, held: bool | None, clients: Sequence[str]) -> None:
-    mark = {True: "[green]trusts it[/]", False: "[red]does not[/]", None: "[yellow]cannot tell[/]"}
-    console.print(f"  {store:24s} {mark[held]}  [dim]({', '.join(clients)})[/]")
-
-
 def _find_host(target: str, as_json: bool, save: str | None) -> int:
     top = served_chain(target)[-1]  # its issuer, or itself, is the root to look for
     facts = CertFacts.of(top)
     # A served self-signed certificate is itself the root; otherwise its issuer is.
     subject = facts.subject_text if facts.is_self_issued else facts.issuer_text
-    holdings = holding(discover(), subject, top)
+    stores = discover()
+    holdings = holding(stores, subject, top)
     root = next((h.certificate for h in holdings if h.certificate is not None), None)
     if root is None and facts.is_self_issued:
         root = top
     if save is not None and root is not None:
         Path(save).write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    held = {h.store: h.trusted for h in holdings}
+    told = _claims(root, stores)[1] if root is not None else []
     if as_json:
+        claimed = _claims_json(root, stores, held, told) if root is not None else {}
         print(
             json.dumps(
                 {
@@ -256,10 +255,12 @@ def _find_host(target: str, as_json: bool, save: str | None) -> int:
                     "root": subject,
                     "sha256": fingerprint(root) if root is not None else None,
                     "saved": save if save is not None and root is not None else None,
-                    "stores": [
+                    "stores": claimed.get("stores")
+                    or [
                         {"id": h.store, "trusted": h.trusted, "clients": list(h.clients)}
                         for h in holdings
                     ],
+                    "clients": claimed.get("clients", []),
                 }
             )
         )
@@ -268,8 +269,7 @@ def _find_host(target: str, as_json: bool, save: str | None) -> int:
         console.print(f"{escape(target)} chains to: {escape(subject)}")
         if root is not None:
             console.print(f"sha256:   {fingerprint(root)}")
-        for h in holdings:
-            _print_row(console, h.store, h.trusted, h.clients)
+        _print_claims(console, stores, held, told)
         missing = [h.store for h in holdings if h.trusted is False]
         if root is None:
             console.print(
@@ -375,9 +375,17 @@ def change(
     if verify:
         from tlsdoctor.live import LiveOptions, check_endpoint
         from tlsdoctor.probe.targets import parse_target
+        from tlsdoctor.stores.lookup import with_local_stores
 
-        report = check_endpoint(parse_target(verify), LiveOptions())
-        console.print(f"check {escape(verify)}: {report.verdict.value}")
+        report = with_local_stores(
+            check_endpoint(parse_target(verify), LiveOptions()), discover, verify
+        )
+        connecting = [c.client for c in report.clients if c.trusted]
+        console.print(
+            f"check {escape(verify)}: {report.verdict.value}; clients that connect: "
+            f"{', '.join(connecting) or 'none'}",
+            soft_wrap=True,
+        )
     return exit_status(outcomes)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -28,12 +27,9 @@ _memory: dict[str, JsonValue] = {}
 def cache_dir() -> Path:
     """``$TLSDOCTOR_HOME/.cache/tlsdoctor/stores`` (sandboxes), ``$XDG_CACHE_HOME/...``,
     else ``~/.cache/tlsdoctor/stores``."""
-    home = os.environ.get("TLSDOCTOR_HOME")
-    if home:
-        return Path(home) / ".cache" / "tlsdoctor" / "stores"
-    base = os.environ.get("XDG_CACHE_HOME")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
-    return root / "tlsdoctor" / "stores"
+    from tlsdoctor.stores.system import user_dir
+
+    return user_dir("XDG_CACHE_HOME", ".cache") / "stores"
 
 
 def identity(paths: Sequence[Path]) -> str | None:

@@ -71,11 +71,17 @@ BROWSER_NOTE = (
 def tlsdoctor_data_dir() -> Path:
     """tlsdoctor's own data directory: ``$TLSDOCTOR_HOME/.local/share/tlsdoctor`` (for
     sandboxes), ``$XDG_DATA_HOME/tlsdoctor``, else ``~/.local/share/tlsdoctor``."""
+    return user_dir("XDG_DATA_HOME", ".local/share")
+
+
+def user_dir(variable: str, default: str) -> Path:
+    """``$TLSDOCTOR_HOME/DEFAULT/tlsdoctor`` (sandboxes), ``$VARIABLE/tlsdoctor`` (an
+    absolute XDG variable), else ``~/DEFAULT/tlsdoctor``."""
     home = os.environ.get("TLSDOCTOR_HOME")
     if home:
-        return Path(home) / ".local" / "share" / "tlsdoctor"
-    base = os.environ.get("XDG_DATA_HOME")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "share"
+        return Path(home) / default / "tlsdoctor"
+    base = os.environ.get(variable)
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / default
     return root / "tlsdoctor"
 
 
