@@ -280,3 +280,13 @@ def test_check_per_client_verdicts_follow_the_nss_add_as_nss_itself_does(
         assert after["chrome"] and after["edge"] and _tstclnt(port, nssdb)
         # Clients that do not read that database still fail (the twin).
         assert not after["curl"] and not after["python-requests"] and not after["node"]
+        # `add --verify` and `find HOST` say the same.
+        again = ["trust", "add", str(sandbox["ca"]), "--store", f"nss:{nssdb}", "--yes"]
+        assert main([*again, "--verify", f"127.0.0.1:{port}"]) == 0
+        out = capsys.readouterr().out
+        assert (
+            "clients that connect: chrome, edge" in out and "curl" not in out.split("connect:")[-1]
+        )
+        assert main(["trust", "find", f"127.0.0.1:{port}", "--json"]) == 0
+        found = json.loads(capsys.readouterr().out)["clients"]
+        assert {c["client"] for c in found if c["trusts"]} == {"chrome", "edge"}

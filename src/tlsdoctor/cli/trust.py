@@ -245,7 +245,8 @@ def _find_host(target: str, as_json: bool, save: str | None) -> int:
     if save is not None and root is not None:
         Path(save).write_bytes(root.public_bytes(serialization.Encoding.PEM))
     held = {h.store: h.trusted for h in holdings}
-    told = _claims(root, stores)[1] if root is not None else []
+    # A non-CA self-signed certificate cannot go into a store: no per-client advice then.
+    told = _claims(root, stores)[1] if root is not None and CertFacts.of(root).is_ca else []
     if as_json:
         claimed = _claims_json(root, stores, held, told) if root is not None else {}
         print(
