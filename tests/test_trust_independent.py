@@ -290,3 +290,14 @@ def test_check_per_client_verdicts_follow_the_nss_add_as_nss_itself_does(
         assert main(["trust", "find", f"127.0.0.1:{port}", "--json"]) == 0
         found = json.loads(capsys.readouterr().out)["clients"]
         assert {c["client"] for c in found if c["trusts"]} == {"chrome", "edge"}
+
+
+def test_node_with_the_system_bundle_as_its_extra_file_reads_the_system_store(
+    sandbox: dict[str, Path],
+) -> None:
+    node20 = NodeFacts((20, 20, 2), use_openssl_ca=True, use_system_ca=False)
+    extra = {"NODE_EXTRA_CA_CERTS": "/etc/ssl/certs/ca-certificates.crt"}
+    node = readings(discover(), extra, node20, None)[-1]
+    assert node.how == "NODE_EXTRA_CA_CERTS" and node.advice is None and node.files == ()
+    other = readings(discover(), {"NODE_EXTRA_CA_CERTS": "/x/corp.pem"}, node20, None)[-1]
+    assert other.files == (Path("/x/corp.pem"),) and other.advice  # the twin

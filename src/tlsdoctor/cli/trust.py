@@ -221,15 +221,18 @@ def _print_claims(
     console.print(
         f"Clients that trust it: {', '.join(trusting) or 'none'}", soft_wrap=True, highlight=False
     )
+    reasons: dict[str, list[str]] = {}  # one line per reason, naming every client it is
     for claim in told:
         if claim.trusts:
             continue
         why = claim.reading.advice or (
-            "cannot tell: its store could not be read"
+            "cannot tell: the store it reads could not be read"
             if claim.trusts is None
-            else "its store does not hold it: `tlsdoctor trust add` it there"
+            else "the store it reads does not hold it: `tlsdoctor trust add` it there"
         )
-        console.print(f"  {claim.reading.client}: {escape(why)}", soft_wrap=True, highlight=False)
+        reasons.setdefault(why, []).append(claim.reading.client)
+    for why, names in reasons.items():
+        console.print(f"  {', '.join(names)}: {escape(why)}", soft_wrap=True, highlight=False)
 
 
 def _find_host(target: str, as_json: bool, save: str | None) -> int:

@@ -183,11 +183,13 @@ def _node(
     options = environ.get("NODE_OPTIONS", "").split()
     extra = environ.get("NODE_EXTRA_CA_CERTS")
     files = (Path(extra),) if extra else ()
-    how = "NODE_EXTRA_CA_CERTS" if extra else ""
     for flag in ("--use-system-ca", "--use-openssl-ca"):
         if flag in options:
             return Reading("node", system_ids, files, how=f"NODE_OPTIONS={flag}")
-    return Reading("node", (), files, node_advice(node, bundle), how or "bundled roots")
+    if extra and _same_file(Path(extra), bundle):  # the system bundle as the extra file
+        return Reading("node", system_ids, how="NODE_EXTRA_CA_CERTS")
+    how = "NODE_EXTRA_CA_CERTS" if extra else "bundled roots"
+    return Reading("node", (), files, node_advice(node, bundle), how)
 
 
 def node_advice(node: NodeFacts, bundle: Path) -> str:

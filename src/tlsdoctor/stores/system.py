@@ -148,6 +148,12 @@ class _AnchorDirectoryStore:
     def notes(self) -> tuple[str, ...]:
         return (RESTART_NOTE, BROWSER_NOTE)
 
+    def permission_notes(self) -> tuple[str, ...]:
+        """Said in every plan (so --dry-run tells a normal user) when the change needs root."""
+        if _writable(self.anchors_dir) and _writable(self.bundle.parent):
+            return ()
+        return (f"{self.anchors_dir} is not writable by this user: run the change with sudo",)
+
     # The interface -----------------------------------------------------------------------
     def problem(self) -> str | None:
         if shutil.which(self.tool) is None:
@@ -184,7 +190,7 @@ class _AnchorDirectoryStore:
         steps = [*self._preflight_steps()]
         steps.append(Step(f"add {label} to {self.anchors_dir}", write=target, content=pem_of(ca)))
         steps.extend(Step(f"rebuild {self.bundle}", command=c) for c in self.add_commands())
-        return Plan(self.id, "add", tuple(steps), self.notes())
+        return Plan(self.id, "add", tuple(steps), (*self.permission_notes(), *self.notes()))
 
     def plan_remove(self, ca: x509.Certificate, label: str) -> Plan:
         _check_label(label)
@@ -201,7 +207,7 @@ class _AnchorDirectoryStore:
         steps.extend(self.unlinked(holders))
         steps.extend(Step(f"rebuild {self.bundle}", command=c) for c in self.remove_commands())
         steps.extend(self.after_remove(ca))
-        return Plan(self.id, "remove", tuple(steps), self.notes())
+        return Plan(self.id, "remove", tuple(steps), (*self.permission_notes(), *self.notes()))
 
     # Helpers ------------------------------------------------------------------------------
     def distrust_hint(self) -> str:
