@@ -83,7 +83,7 @@ def test_after_add_each_claim_is_what_the_real_client_does(matrix: dict[str, Any
     assert not wrong, wrong
     # Not a vacuous match: the system and NSS clients connect, certifi's do not.
     assert real["curl"] and real["java"] and real["chromium"]
-    assert not real["requests"] and not real["httpx"] and not real["node"]
+    assert real["requests"] is False and real["httpx"] is False and real["node"] is False
 
 
 def test_node_advice_is_right_for_this_node(matrix: dict[str, Any]) -> None:

@@ -98,10 +98,10 @@ def clients(host: str, port: int, work: Path, env: dict[str, str]) -> dict[str, 
     results["gnutls-cli"] = code == 0
     code, _ = run([python, "-c", py_ssl, host, str(port)], env)
     results["python"] = code == 0
-    code, _ = run([python, "-c", f"import requests; requests.get({url!r}, timeout=10)"], env)
-    results["requests"] = code == 0
-    code, _ = run([python, "-c", f"import httpx; httpx.get({url!r}, timeout=10)"], env)
-    results["httpx"] = code == 0
+    for module in ("requests", "httpx"):
+        code, out = run([python, "-c", f"import {module}; {module}.get({url!r}, timeout=10)"], env)
+        if "ModuleNotFoundError" not in out:  # a missing library is no verdict
+            results[module] = code == 0
     code, out = run(
         [
             python,
