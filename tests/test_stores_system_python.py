@@ -189,9 +189,15 @@ def test_debian_add_and_remove_end_to_end(
     assert again.already and again.steps == ()
 
     plan = sandbox.plan_remove(lab_ca, label)
-    assert plan.steps[-1].command[:2] == ("update-ca-certificates", "--fresh")
-    assert f"keytool -delete -alias debian:{label.lower()}.pem " in plan.notes[-1]
+    commands = [step.command[:2] for step in plan.steps if step.command]
+    # Never --fresh: it re-adds every distribution root and re-imports them all in Java.
+    assert ("update-ca-certificates", "--fresh") not in commands
+    assert commands[-2:] == [("update-ca-certificates", "--certsconf"), ("openssl", "rehash")]
+    assert sandbox.hooked_aliases(lab_ca) == {f"debian:{label.lower()}.pem"}
+    hashes_before = {p.name for p in sandbox.etc_certs_dir.iterdir()}
     apply(plan)
+    # Exactly the CA's own link and its hash link are gone, nothing else.
+    assert len(hashes_before - {p.name for p in sandbox.etc_certs_dir.iterdir()}) == 2
     assert not contains(sandbox, lab_ca) and len(sandbox.certificates()) == 2
     assert not link.exists() and not link.is_symlink()
     assert list(sandbox.anchors_dir.iterdir()) == []
@@ -252,9 +258,13 @@ def test_debian_default_paths_and_missing_local_dir(
     store = DebianStore()
     assert store.options() == ()  # the real paths: the plain command
     assert store.add_commands() == (("update-ca-certificates",),)
-    assert store.remove_commands() == (("update-ca-certificates", "--fresh"),)
+    assert store.remove_commands() == (
+        ("update-ca-certificates",),
+        ("openssl", "rehash", "/etc/ssl/certs"),
+    )
     assert store.bundle == Path("/etc/ssl/certs/ca-certificates.crt")
-    assert store.kind is StoreKind.SYSTEM and "java" in store.info().clients
+    # Java reads its own keystore (which Debian's hook keeps in step), not this bundle.
+    assert store.kind is StoreKind.SYSTEM and "java" not in store.info().clients
     absent = DebianStore(local_certs_dir=tmp_path / "absent", etc_certs_dir=tmp_path)
     with pytest.raises(StoreError, match="does not exist"):
         absent.plan_add(lab_ca, "lab")

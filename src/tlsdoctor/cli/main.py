@@ -393,15 +393,19 @@ def trust_list(as_json: bool) -> int:
     return list_stores(as_json)
 
 
+_P12 = click.option("--password", envvar="TLSDOCTOR_PASSWORD", help="Password of a PKCS#12 file.")
+
+
 @trust.command("find")
 @click.argument("what", metavar="CA_FILE|HOST")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--save", metavar="FILE", help="With HOST: write the root it chains to here.")
-def trust_find(what: str, as_json: bool, save: str | None) -> int:
+@_P12
+def trust_find(what: str, as_json: bool, save: str | None, password: str | None) -> int:
     """Which stores trust this CA, or the root HOST's chain ends in (exit 2: none does)."""
     from tlsdoctor.cli.trust import find
 
-    return find(what, as_json, save)
+    return find(what, as_json, save, password)
 
 
 @trust.command("add")
@@ -410,13 +414,19 @@ def trust_find(what: str, as_json: bool, save: str | None) -> int:
 @click.option("--dry-run", is_flag=True, help="Show exactly what would change, change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @click.option("--verify", metavar="HOST", help="Check this host again afterwards.")
+@_P12
 def trust_add(
-    ca_file: str, stores: Sequence[str], dry_run: bool, yes: bool, verify: str | None
+    ca_file: str,
+    stores: Sequence[str],
+    dry_run: bool,
+    yes: bool,
+    verify: str | None,
+    password: str | None,
 ) -> int:
-    """Add a CA to the stores your clients read, with each platform's own tool."""
+    """Add a CA to the stores your clients read (exit 1: partly done, 3: not at all)."""
     from tlsdoctor.cli.trust import change
 
-    return change("add", ca_file, stores, dry_run, yes, verify)
+    return change("add", ca_file, stores, dry_run, yes, verify, password)
 
 
 @trust.command("remove")
@@ -424,22 +434,26 @@ def trust_add(
 @click.option("--store", "stores", multiple=True, help=_STORE_HELP)
 @click.option("--dry-run", is_flag=True)
 @click.option("--yes", is_flag=True)
-def trust_remove(ca_file: str, stores: Sequence[str], dry_run: bool, yes: bool) -> int:
-    """Undo what trust add did (or remove the CA where it is)."""
+@_P12
+def trust_remove(
+    ca_file: str, stores: Sequence[str], dry_run: bool, yes: bool, password: str | None
+) -> int:
+    """Undo what trust add did (exit 1: partly done, 3: not at all)."""
     from tlsdoctor.cli.trust import change
 
-    return change("remove", ca_file, stores, dry_run, yes, None)
+    return change("remove", ca_file, stores, dry_run, yes, None, password)
 
 
 @trust.command("env")
 @click.argument("ca_file", metavar="CA_FILE")
 @click.option("--shell", type=click.Choice(["bash", "fish", "powershell", "cmd"]), default="bash")
 @click.option("-o", "--output", metavar="DIR", help="Where to write the bundle.")
-def trust_env(ca_file: str, shell: str, output: str | None) -> int:
+@_P12
+def trust_env(ca_file: str, shell: str, output: str | None, password: str | None) -> int:
     """Variables that make Python, Node, curl, git, pip and npm trust the CA."""
     from tlsdoctor.cli.trust import env
 
-    return env(ca_file, shell, output)
+    return env(ca_file, shell, output, password)
 
 
 # certs.csr.KeyType's values, written out so that --help does not import cryptography.

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from cryptography import x509
@@ -20,25 +21,28 @@ from tlsdoctor.cli.options import served_chain
 from tlsdoctor.errors import InputError
 from tlsdoctor.models import rfc3339
 from tlsdoctor.render.text import make_console
-from tlsdoctor.stores.base import (
-    Plan,
-    StoreError,
-    TrustStore,
-    apply,
-    contains,
-    fingerprint,
-    label_for,
-)
+from tlsdoctor.stores.base import TrustStore, fingerprint, label_for
 from tlsdoctor.stores.journal import Journal
 from tlsdoctor.stores.lookup import holding
 from tlsdoctor.stores.registry import discover, select
 
+if TYPE_CHECKING:
+    from tlsdoctor.models import JsonValue
+    from tlsdoctor.stores.readers import Claim, NodeFacts
 
-def read_ca(path: str, *, for_adding: bool) -> x509.Certificate:
-    """The one CA certificate in ``path``; a leaf or a non-CA is refused, with why."""
-    from tlsdoctor.pem import load_certificates
 
-    certificates = load_certificates(path)
+def read_ca(path: str, *, for_adding: bool, password: str | None = None) -> x509.Certificate:
+    """The one CA certificate in ``path`` (PEM, DER, PKCS#7, PKCS#12 with ``password``); a
+    leaf or a non-CA is refused, with why. Warnings (stderr) for what is odd but allowed."""
+    from tlsdoctor.cli.options import read_file
+    from tlsdoctor.errors import CertificateParseError
+
+    try:
+        certificates = read_file(path, password)
+    except CertificateParseError as exc:
+        # The parser's own words (ASN.1 offsets) help nobody here: one sentence.
+        reason = exc.reason.split(" (", 1)[0] if "(" in exc.reason else exc.reason
+        raise InputError(f"{path}: not a certificate file ({reason})") from exc
     if len(certificates) != 1:
         raise InputError(
             f"{path}: holds {len(certificates)} certificates; give the one CA to trust"
@@ -57,7 +61,31 @@ def read_ca(path: str, *, for_adding: bool) -> x509.Certificate:
             "client rejects the chains it anchors, trusted or not; get the CA's current "
             "certificate from its owner"
         )
+    for warning in input_warnings(path, ca):
+        click.echo(f"tlsdoctor: warning: {warning}", err=True)
     return ca
+
+
+def input_warnings(path: str, ca: x509.Certificate) -> list[str]:
+    """What is allowed but worth a word: a CA not valid yet, a private key in the file."""
+    facts = CertFacts.of(ca)
+    warnings = []
+    if facts.not_before > utc_now():
+        warnings.append(
+            f"'{facts.display_name}' is not valid before {rfc3339(facts.not_before)}: "
+            "clients refuse the chains it anchors until then (or this clock is wrong)"
+        )
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4 * 1024 * 1024)
+    except OSError:
+        head = b""
+    if b"PRIVATE KEY-----" in head:
+        warnings.append(
+            f"{path} also holds a private key: only the certificate is added, but the key "
+            "should not travel with it (keep it on the CA's machine, mode 0600)"
+        )
+    return warnings
 
 
 def describe(ca: x509.Certificate) -> str:
@@ -71,8 +99,14 @@ def describe(ca: x509.Certificate) -> str:
 
 
 def list_stores(as_json: bool) -> int:
+    import os
+
+    from tlsdoctor.stores.readers import node_facts, pip_facts, readers_of, readings
+
     stores = discover()
     infos = [store.info() for store in stores]
+    found = readings(stores, os.environ, node_facts(), pip_facts())
+    readers = {store.id: readers_of(store, found) for store in stores}
     if as_json:
         for info in infos:
             print(
@@ -82,7 +116,7 @@ def list_stores(as_json: bool) -> int:
                         "kind": info.kind.value,
                         "name": info.name,
                         "location": info.location,
-                        "clients": list(info.clients),
+                        "clients": list(readers[info.id]),
                         "count": info.count,
                         "writable": info.writable,
                         "problem": info.problem,
@@ -97,52 +131,108 @@ def list_stores(as_json: bool) -> int:
         roots = "?" if info.count is None else str(info.count)
         if info.problem:
             roots = f"[yellow]{escape(info.problem)}[/]"
-        table.add_row(
-            info.id, info.kind.value, ", ".join(info.clients), roots, escape(info.location)
-        )
-    make_console().print(table)
+        who = ", ".join(readers[info.id]) or "[dim]nobody here[/]"
+        table.add_row(info.id, info.kind.value, who, roots, escape(info.location))
+    console = make_console()
+    console.print(table)
+    for reading in found:
+        if reading.advice:
+            console.print(f"[dim]{escape(reading.advice)}[/]", soft_wrap=True)
     return 0
 
 
-def find(what: str, as_json: bool, save: str | None = None) -> int:
+def find(what: str, as_json: bool, save: str | None = None, password: str | None = None) -> int:
     """``trust find``: a CA file, or a host whose chain's root is looked up."""
-    if Path(what).exists() or what.lower().endswith((".pem", ".crt", ".cer", ".der")):
-        return _find_file(what, as_json)
+    if Path(what).exists() or what.lower().endswith((".pem", ".crt", ".cer", ".der", ".p12")):
+        return _find_file(what, as_json, password)
     return _find_host(what, as_json, save)
 
 
-def _find_file(path: str, as_json: bool) -> int:
-    ca = read_ca(path, for_adding=False)
-    rows = []
-    for store in discover():
-        try:
-            held: bool | None = contains(store, ca)
-        except StoreError:
-            held = None
-        rows.append((store.info(), held))
+def _find_file(path: str, as_json: bool, password: str | None) -> int:
+    ca = read_ca(path, for_adding=False, password=password)
+    stores = discover()
+    held, told = _claims(ca, stores)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "sha256": fingerprint(ca),
-                    "stores": [
-                        {"id": info.id, "trusted": held, "clients": list(info.clients)}
-                        for info, held in rows
-                    ],
-                }
-            )
-        )
+        print(json.dumps(_claims_json(ca, stores, held, told)))
     else:
         console = make_console()
         console.print(describe(ca))
-        for info, held in rows:
-            _print_row(console, info.id, held, info.clients)
-    return 0 if any(held for _, held in rows) else 2
+        _print_claims(console, stores, held, told)
+    return 0 if any(held.values()) else 2
 
 
-def _print_row(console: Console, store: str, held: bool | None, clients: Sequence[str]) -> None:
-    mark = {True: "[green]trusts it[/]", False: "[red]does not[/]", None: "[yellow]cannot tell[/]"}
-    console.print(f"  {store:24s} {mark[held]}  [dim]({', '.join(clients)})[/]")
+def _claims(
+    ca: x509.Certificate, stores: Sequence[TrustStore]
+) -> tuple[dict[str, bool | None], list[Claim]]:
+    import os
+
+    from tlsdoctor.stores.readers import claims
+
+    return claims(ca, stores, os.environ)
+
+
+def _claims_json(
+    ca: x509.Certificate,
+    stores: Sequence[TrustStore],
+    held: dict[str, bool | None],
+    told: Sequence[Claim],
+) -> dict[str, JsonValue]:
+    from tlsdoctor.stores.readers import readers_of
+
+    found = [claim.reading for claim in told]
+    return {
+        "sha256": fingerprint(ca),
+        "stores": [
+            {
+                "id": store.id,
+                "trusted": held.get(store.id),
+                "clients": list(readers_of(store, found)),
+            }
+            for store in stores
+        ],
+        "clients": [
+            {
+                "client": claim.reading.client,
+                "trusts": claim.trusts,
+                "reads": [*claim.reading.stores, *map(str, claim.reading.files)],
+                "how": claim.reading.how,
+                "advice": claim.reading.advice if not claim.trusts else None,
+            }
+            for claim in told
+        ],
+    }
+
+
+def _print_claims(
+    console: Console,
+    stores: Sequence[TrustStore],
+    held: dict[str, bool | None],
+    told: Sequence[Claim],
+) -> None:
+    from tlsdoctor.stores.readers import readers_of
+
+    found = [claim.reading for claim in told]
+    mark = {True: "[green]holds it[/] ", False: "[red]does not[/] ", None: "[yellow]cannot tell[/]"}
+    for store in stores:
+        who = ", ".join(readers_of(store, found)) or "nobody here"
+        line = f"  {escape(store.id):24s} {mark[held.get(store.id)]}  [dim](read by {who})[/]"
+        console.print(line, soft_wrap=True)
+    trusting = [c.reading.client for c in told if c.trusts]
+    console.print(
+        f"Clients that trust it: {', '.join(trusting) or 'none'}", soft_wrap=True, highlight=False
+    )
+    reasons: dict[str, list[str]] = {}  # one line per reason, naming every client it is
+    for claim in told:
+        if claim.trusts:
+            continue
+        why = claim.reading.advice or (
+            "cannot tell: the store it reads could not be read"
+            if claim.trusts is None
+            else "the store it reads does not hold it: `tlsdoctor trust add` it there"
+        )
+        reasons.setdefault(why, []).append(claim.reading.client)
+    for why, names in reasons.items():
+        console.print(f"  {', '.join(names)}: {escape(why)}", soft_wrap=True, highlight=False)
 
 
 def _find_host(target: str, as_json: bool, save: str | None) -> int:
@@ -150,13 +240,18 @@ def _find_host(target: str, as_json: bool, save: str | None) -> int:
     facts = CertFacts.of(top)
     # A served self-signed certificate is itself the root; otherwise its issuer is.
     subject = facts.subject_text if facts.is_self_issued else facts.issuer_text
-    holdings = holding(discover(), subject, top)
+    stores = discover()
+    holdings = holding(stores, subject, top)
     root = next((h.certificate for h in holdings if h.certificate is not None), None)
     if root is None and facts.is_self_issued:
         root = top
     if save is not None and root is not None:
         Path(save).write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    held = {h.store: h.trusted for h in holdings}
+    # A non-CA self-signed certificate cannot go into a store: no per-client advice then.
+    told = _claims(root, stores)[1] if root is not None and CertFacts.of(root).is_ca else []
     if as_json:
+        claimed = _claims_json(root, stores, held, told) if root is not None else {}
         print(
             json.dumps(
                 {
@@ -164,10 +259,12 @@ def _find_host(target: str, as_json: bool, save: str | None) -> int:
                     "root": subject,
                     "sha256": fingerprint(root) if root is not None else None,
                     "saved": save if save is not None and root is not None else None,
-                    "stores": [
+                    "stores": claimed.get("stores")
+                    or [
                         {"id": h.store, "trusted": h.trusted, "clients": list(h.clients)}
                         for h in holdings
                     ],
+                    "clients": claimed.get("clients", []),
                 }
             )
         )
@@ -176,8 +273,7 @@ def _find_host(target: str, as_json: bool, save: str | None) -> int:
         console.print(f"{escape(target)} chains to: {escape(subject)}")
         if root is not None:
             console.print(f"sha256:   {fingerprint(root)}")
-        for h in holdings:
-            _print_row(console, h.store, h.trusted, h.clients)
+        _print_claims(console, stores, held, told)
         missing = [h.store for h in holdings if h.trusted is False]
         if root is None:
             console.print(
@@ -209,96 +305,166 @@ def _find_host(target: str, as_json: bool, save: str | None) -> int:
 
 
 def change(
-    action: str, path: str, names: Sequence[str], dry_run: bool, yes: bool, verify: str | None
+    action: str,
+    path: str,
+    names: Sequence[str],
+    dry_run: bool,
+    yes: bool,
+    verify: str | None,
+    password: str | None = None,
 ) -> int:
-    """``trust add`` / ``trust remove``: plan for each chosen store, confirm, apply, verify."""
-    ca = read_ca(path, for_adding=action == "add")
+    """``trust add`` / ``trust remove``: plan for each chosen store, confirm, apply, verify.
+    Each store on its own (see :mod:`tlsdoctor.stores.changes` for the exit status)."""
+    from tlsdoctor.stores.changes import State, apply_all, exit_status, plan_all
+
+    ca = read_ca(path, for_adding=action == "add", password=password)
     label = label_for(ca)
     journal = Journal()
-    chosen = select(discover(), names or ["all"])
+    stores = discover()
+    chosen = select(stores, names or ["all"])
     if action == "remove":
         recorded = journal.added(fingerprint(ca))
-        label = next(iter(recorded.values()), label)
-    plans: list[tuple[TrustStore, Plan]] = []
-    for store in chosen:
-        plan = store.plan_add(ca, label) if action == "add" else store.plan_remove(ca, label)
-        plans.append((store, plan))
+        label = next((v for k, v in recorded.items() if not k.startswith("env:")), label)
+    planned = plan_all(chosen, action, ca, label)
     console = make_console()
     console.print(describe(ca))
-    for store, plan in plans:
+    for item in planned:
+        plan = item.plan
+        if plan is None:
+            console.print(f"\n[bold]{escape(item.store.id)}[/] [yellow]skipped[/]")
+            console.print(f"  {escape(item.skipped or '')}", soft_wrap=True)
+            continue
         state = (
             "nothing to do"
-            if plan.already
+            if plan.already and item.follows is None
             else ("commands to run there" if not plan.runnable else "")
         )
-        console.print(f"\n[bold]{escape(store.id)}[/] {state}")
+        console.print(f"\n[bold]{escape(item.store.id)}[/] {state}")
         for step in plan.steps:  # not wrapped: commands are copied and pasted
             console.print(f"  {escape(step.description)}: {escape(step.shown())}", soft_wrap=True)
         for note in plan.notes:
             console.print(f"  [dim]{escape(note)}[/]", soft_wrap=True)
     work = [
-        (store, plan) for store, plan in plans if plan.steps and not plan.already and plan.runnable
+        item
+        for item in planned
+        if item.plan is not None
+        and item.plan.runnable
+        and (item.plan.steps or item.follows)
+        and not (item.plan.already and item.follows is None)
     ]
-    if dry_run or not work:
-        return 0
-    if not yes:
+    if work and not dry_run and not yes:
         if not sys.stdin.isatty():
             raise InputError("confirm with --yes (no terminal to ask on)")
         click.confirm(f"{action} this CA in {len(work)} store(s)?", abort=True, err=True)
-    failed = 0
-    for store, plan in work:
-        try:
-            apply(plan)
-        except StoreError as exc:
-            failed += 1
-            console.print(f"[red]{escape(store.id)}: {escape(str(exc))}[/]")
-            continue
-        now_held = contains(store, ca)
-        if now_held != (action == "add"):
-            failed += 1
-            console.print(f"[red]{escape(store.id)}: the change did not take effect[/]")
-            continue
+
+    def record(store: TrustStore) -> None:
         journal.record(action, store.id, label, fingerprint(ca), CertFacts.of(ca).subject_text)
+
+    outcomes = apply_all(planned, action, ca, dry_run=dry_run, done=record)
+    console.print()
+    for outcome in outcomes:
+        colour = {State.DONE: "green", State.SKIPPED: "yellow", State.FAILED: "red"}
+        shown = f"{outcome.state}" + (f": {outcome.reason}" if outcome.reason else "")
+        if outcome.state is State.DONE:
+            shown = "done, verified by reading the store again"
         console.print(
-            f"[green]{escape(store.id)}: done, verified by reading the store again[/]",
+            f"[{colour.get(outcome.state, 'default')}]{escape(outcome.store)}: {escape(shown)}[/]",
             soft_wrap=True,
         )
+    if action == "remove" and not dry_run:
+        _remove_env_bundles(console, journal, ca)
+    if not dry_run:
+        held, told = _claims(ca, stores)
+        _print_claims(console, stores, held, told)
     if verify:
         from tlsdoctor.live import LiveOptions, check_endpoint
         from tlsdoctor.probe.targets import parse_target
+        from tlsdoctor.stores.lookup import with_local_stores
 
-        report = check_endpoint(parse_target(verify), LiveOptions())
-        console.print(f"check {escape(verify)}: {report.verdict.value}")
-    return 1 if failed else 0
+        report = with_local_stores(
+            check_endpoint(parse_target(verify), LiveOptions()), discover, verify
+        )
+        connecting = [c.client for c in report.clients if c.trusted]
+        console.print(
+            f"check {escape(verify)}: {report.verdict.value}; clients that connect: "
+            f"{', '.join(connecting) or 'none'}",
+            soft_wrap=True,
+        )
+    return exit_status(outcomes)
 
 
-def env(path: str, shell: str, output: str | None) -> int:
-    """A bundle (system roots + the CA) and the variables that point the tools at it."""
+def _remove_env_bundles(console: Console, journal: Journal, ca: x509.Certificate) -> None:
+    """Remove the files ``trust env`` wrote for this CA, and say which variables named
+    them (a variable naming a missing file breaks its client until it is unset)."""
+    for where, label in journal.added(fingerprint(ca)).items():
+        if not where.startswith("env:"):
+            continue
+        folder = Path(where.removeprefix("env:"))
+        for file in (folder / f"{label}-bundle.pem", folder / f"{label}.pem"):
+            try:
+                file.unlink(missing_ok=True)
+            except OSError as exc:
+                console.print(
+                    f"[red]{escape(str(file))}: cannot be removed ({escape(exc.strerror or '')}); "
+                    "it still makes the clients its variables point at trust the CA[/]",
+                    soft_wrap=True,
+                )
+                continue
+        journal.record("remove", where, label, fingerprint(ca), CertFacts.of(ca).subject_text)
+        console.print(
+            f"removed the bundles `trust env` wrote in {escape(str(folder))}: remove the "
+            "SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, NODE_EXTRA_CA_CERTS, "
+            "GIT_SSL_CAINFO, PIP_CERT and NPM_CONFIG_CAFILE lines that name them from your "
+            "shell profile (and `git config --global --unset http.sslCAInfo`, "
+            "`pip config unset global.cert`, `npm config delete cafile`)",
+            soft_wrap=True,
+        )
+
+
+def env(path: str, shell: str, output: str | None, password: str | None = None) -> int:
+    """A bundle (system roots + the CA) and the variables that point the tools at it.
+    Recorded in the journal: ``trust remove`` removes the files again."""
     from tlsdoctor.anchors import find_system_bundle
     from tlsdoctor.remedy.files import write_atomically
     from tlsdoctor.stores.env import Shell, settings, snippet
+    from tlsdoctor.stores.readers import node_facts
     from tlsdoctor.stores.system import tlsdoctor_data_dir
 
-    ca = read_ca(path, for_adding=True)
+    ca = read_ca(path, for_adding=True, password=password)
     pem = ca.public_bytes(serialization.Encoding.PEM)
-    folder = Path(output) if output else tlsdoctor_data_dir() / "bundles"
+    folder = (Path(output) if output else tlsdoctor_data_dir() / "bundles").resolve()
     folder.mkdir(parents=True, exist_ok=True)
     label = label_for(ca)
     system = find_system_bundle()
     base = Path(system).read_bytes() if system else b""
     bundle = write_atomically(folder / f"{label}-bundle.pem", base + b"\n" + pem, force=True)
     ca_file = write_atomically(folder / f"{label}.pem", pem, force=True)
+    Journal().record("add", f"env:{folder}", label, fingerprint(ca), CertFacts.of(ca).subject_text)
     print(snippet(settings(bundle, ca_file), Shell(shell)))
     # To stderr, so that `eval "$(tlsdoctor trust env ...)"` only sees the variables.
-    for line in ENV_NOTES:
-        print(line.format(ca=ca_file), file=sys.stderr)
+    for line in env_notes(node_facts(), ca_file):
+        print(line, file=sys.stderr)
     return 0
 
 
-# What no variable covers.
-ENV_NOTES = (
-    "Node 22.15+/23.8+ can read the system store instead: `node --use-system-ca` (after "
-    "`tlsdoctor trust add {ca} --store system`).",
-    "Docker, for a registry: copy the CA to /etc/docker/certs.d/REGISTRY:PORT/ca.crt on "
-    "each host (read per connection, no restart).",
-)
+def env_notes(node: NodeFacts | None, ca_file: Path) -> list[str]:
+    """What no variable covers, for the Node installed here (its own --help lists its
+    flags: --use-system-ca from 22.15/23.8, --use-openssl-ca before)."""
+    notes = []
+    if node is not None and node.use_system_ca:
+        notes.append(
+            f"{node.shown} can read the system store instead of NODE_EXTRA_CA_CERTS: "
+            f"`node --use-system-ca` (after `tlsdoctor trust add {ca_file} --store system`)."
+        )
+    elif node is not None and node.use_openssl_ca:
+        notes.append(
+            f"{node.shown} has no --use-system-ca (22.15/23.8 and later): "
+            "`node --use-openssl-ca` reads OpenSSL's store instead of its built-in roots "
+            f"(after `tlsdoctor trust add {ca_file} --store system`)."
+        )
+    notes.append(
+        "Docker, for a registry: copy the CA to /etc/docker/certs.d/REGISTRY:PORT/ca.crt on "
+        "each host (read per connection, no restart)."
+    )
+    notes.append(f"`tlsdoctor trust remove {ca_file}` removes these files again.")
+    return notes

@@ -45,11 +45,15 @@ class Step:
     write: Path | None = None  # write ``content`` here, atomically
     content: bytes = b""
     remove: Path | None = None  # delete this file
+    stdin: bytes = b""  # what ``command`` reads on its standard input
 
     def shown(self) -> str:
         """How --dry-run prints it."""
         if self.command:
-            return " ".join(_quote(part) for part in self.command)
+            shown = " ".join(_quote(part) for part in self.command)
+            if self.stdin:
+                shown = f"printf %s {_quote(self.stdin.decode(errors='replace'))} | {shown}"
+            return shown
         if self.write is not None:
             return f"write {self.write} ({len(self.content)} bytes)"
         return f"remove {self.remove}"
@@ -195,7 +199,7 @@ def apply(plan: Plan) -> None:
         raise StoreError(f"the {plan.store} store is not on this machine: run the commands shown")
     for step in plan.steps:
         if step.command:
-            run(step.command)
+            run(step.command, input_bytes=step.stdin or None)
         elif step.write is not None:
             try:
                 write_atomically(step.write, step.content, force=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from tlsdoctor.models import JsonValue
 from tlsdoctor.stores.base import (
     Plan,
     Step,
@@ -36,6 +37,7 @@ from tlsdoctor.stores.base import (
     same_ca,
     through_a_copy,
 )
+from tlsdoctor.stores.cache import remembered, rows
 
 __all__ = ["DEBIAN_CACERTS", "FEDORA_CACERTS", "JavaStore", "discover_java", "find_keytool"]
 
@@ -102,9 +104,19 @@ class JavaStore:
 
     def entries(self) -> list[tuple[str, x509.Certificate]]:
         """(alias, certificate) for every entry Java trusts: trusted-certificate entries,
-        and the first certificate of each key entry."""
+        and the first certificate of each key entry. Read once per keystore version (see
+        :mod:`tlsdoctor.stores.cache`): keytool costs a JVM start."""
         tool = find_keytool()
         self._check_keystore()
+        listed = remembered("java", (self.keystore,), lambda: self._listing(tool))
+        entries = []
+        for alias, pem in rows(listed, 2):
+            cert = _load(pem.encode())
+            if cert is not None:  # one odd entry does not hide the others
+                entries.append((alias, cert))
+        return entries
+
+    def _listing(self, tool: str) -> JsonValue:
         listing = run(
             (
                 tool,
@@ -117,17 +129,13 @@ class JavaStore:
                 self.password,
             )
         )
-        entries = []
+        entries: list[JsonValue] = []
         starts = list(_ALIAS.finditer(listing))
         for index, match in enumerate(starts):
             end = starts[index + 1].start() if index + 1 < len(starts) else len(listing)
             block = _PEM.search(listing, match.end(), end)
-            if block is None:
-                continue
-            cert = _load(block.group(0).encode())
-            if cert is None:
-                continue  # one odd entry does not hide the others
-            entries.append((match[1].strip(), cert))
+            if block is not None:
+                entries.append([match[1].strip(), block.group(0)])
         return entries
 
     # Planning ---------------------------------------------------------------------------
@@ -163,11 +171,18 @@ class JavaStore:
         )
         return Plan(self.id, "add", steps, notes=(_RESTART, *notes))
 
-    def plan_remove(self, ca: x509.Certificate, label: str) -> Plan:
-        """Delete every alias holding ``ca`` (``label`` when tlsdoctor added it)."""
+    def plan_remove(
+        self, ca: x509.Certificate, label: str, leave: frozenset[str] = frozenset()
+    ) -> Plan:
+        """Delete every alias holding ``ca`` (``label`` when tlsdoctor added it), except
+        those in ``leave`` (lower case): the ones Debian's hook removes itself."""
         tool = find_keytool()
         self._check_keystore(write=True)
-        aliases = [alias for alias, cert in self.entries() if same_ca(cert, ca)]
+        held = [alias for alias, cert in self.entries() if same_ca(cert, ca)]
+        aliases = [alias for alias in held if alias.lower() not in leave]
+        if held and not aliases:
+            note = "Debian's hook of the system store removes it: " + ", ".join(held)
+            return Plan(self.id, "remove", (), notes=(note,), already=True)
         if not aliases:
             return Plan(
                 self.id, "remove", (), notes=("not trusted here: nothing to do",), already=True

@@ -12,7 +12,7 @@ from cryptography import x509
 from tlsdoctor.analysis.facts import CertFacts, signed_by
 from tlsdoctor.analysis.trust import TRUST_FIND_HINT
 from tlsdoctor.codes import FindingCode
-from tlsdoctor.models import Finding, JsonValue, Report
+from tlsdoctor.models import ClientVerdict, Finding, JsonValue, Report
 from tlsdoctor.stores.base import StoreError, TrustStore
 
 
@@ -68,12 +68,14 @@ def with_local_stores(
         return report
     found = stores()
     findings = []
+    clients = report.clients
     for finding in report.findings:
         root = _root_of(finding)
         if root is None:
             findings.append(finding)
             continue
         holdings = holding(found, root)
+        clients = _clients_reading(clients, found, holdings)
         evidence = dict(finding.evidence)
         evidence["local_stores"] = [_as_json(h) for h in holdings]
         local = _local_fix(holdings, target)
@@ -81,7 +83,40 @@ def with_local_stores(
         if local not in fix:
             fix.append(local)
         findings.append(dataclasses.replace(finding, evidence=evidence, fix=tuple(fix)))
-    return dataclasses.replace(report, findings=tuple(findings))
+    return dataclasses.replace(report, findings=tuple(findings), clients=clients)
+
+
+def _clients_reading(
+    verdicts: tuple[ClientVerdict, ...],
+    stores: Sequence[TrustStore],
+    holdings: Sequence[Holding],
+) -> tuple[ClientVerdict, ...]:
+    """The per-client verdicts with what each client really reads here: a client whose only
+    failure is the unknown root connects when a store (or a bundle its variable names)
+    that it reads holds that root: Chrome after the CA went into ~/.pki/nssdb, Java after
+    keytool imported it, requests with REQUESTS_CA_BUNDLE naming a bundle with it. The root
+    is matched by name, as ``local_stores`` is (the report keeps no certificate bytes)."""
+    import os
+
+    from tlsdoctor.stores.readers import node_facts, pip_facts, readings, trusting
+
+    root = next((h.certificate for h in holdings if h.certificate is not None), None)
+    if root is None:
+        return verdicts
+    held = {h.store: h.trusted for h in holdings}
+    by_client = {r.client: r for r in readings(stores, os.environ, node_facts(), pip_facts())}
+    result = []
+    for verdict in verdicts:
+        reading = by_client.get(verdict.client)
+        if (
+            not verdict.trusted
+            and verdict.codes == (FindingCode.UNTRUSTED_ROOT,)
+            and reading is not None
+            and trusting(reading, held, root)
+        ):
+            verdict = dataclasses.replace(verdict, trusted=True, codes=(), expected_error=None)
+        result.append(verdict)
+    return tuple(result)
 
 
 def _root_of(finding: Finding) -> str | None:

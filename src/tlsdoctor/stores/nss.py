@@ -25,6 +25,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from tlsdoctor.models import JsonValue
 from tlsdoctor.stores.base import (
     COMMAND_TIMEOUT,
     Plan,
@@ -38,6 +39,7 @@ from tlsdoctor.stores.base import (
     same_ca,
     through_a_copy,
 )
+from tlsdoctor.stores.cache import remembered, rows
 
 __all__ = ["SSL_TRUST", "NssEntry", "NssStore", "discover_nss"]
 
@@ -91,25 +93,34 @@ class NssStore:
         """The nicknames trusted as TLS CAs ("C" in the SSL column), with their certificates."""
         tool = self._tool()
         self._check_database()
-        listing = run((tool, "-L", "-d", self.database))
-        trusted: dict[str, str] = {}
-        for line in listing.splitlines():
-            match = _ENTRY.match(line)
-            if match and "C" in match["trust"].split(",")[0]:
-                trusted.setdefault(match["nickname"], match["trust"])
+        files = [self.directory / name for name in DATABASE_FILES]
+        listed = remembered("nss", [f for f in files if f.exists()], lambda: self._listing(tool))
         entries = []
-        for nickname, trust in trusted.items():
-            pem = run((tool, "-L", "-d", self.database, "-a", "-n", nickname))
+        for nickname, trust, pem in rows(listed, 3):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # serial 0 and other quirks of real roots
                 try:
                     certs = tuple(x509.load_pem_x509_certificates(pem.encode()))
                 except ValueError as exc:
                     raise StoreError(
-                        f"{self.database}: the certificate '{nickname}' cannot be read ({exc})"
+                        f"{self.database}: the certificate '{nickname}' cannot be read"
                     ) from exc
             entries.append(NssEntry(nickname, trust, certs))
         return entries
+
+    def _listing(self, tool: str) -> JsonValue:
+        """[nickname, trust, PEM] for each nickname trusted as a TLS CA (certutil runs once
+        for the list and once per such nickname)."""
+        listing = run((tool, "-L", "-d", self.database))
+        trusted: dict[str, str] = {}
+        for line in listing.splitlines():
+            match = _ENTRY.match(line)
+            if match and "C" in match["trust"].split(",")[0]:
+                trusted.setdefault(match["nickname"], match["trust"])
+        return [
+            [nickname, trust, run((tool, "-L", "-d", self.database, "-a", "-n", nickname))]
+            for nickname, trust in trusted.items()
+        ]
 
     # Planning ---------------------------------------------------------------------------
     def plan_add(self, ca: x509.Certificate, label: str) -> Plan:
@@ -128,6 +139,7 @@ class NssStore:
             lambda copy: Step(
                 f"trust it for TLS servers as '{label}' in {self.name}",
                 command=(
+                    *self._as_owner(),
                     tool,
                     "-A",
                     "-d",
@@ -165,7 +177,7 @@ class NssStore:
         steps = tuple(
             Step(
                 f"delete '{nickname}' from {self.name}",
-                command=(tool, "-D", "-d", self.database, "-n", nickname),
+                command=(*self._as_owner(), tool, "-D", "-d", self.database, "-n", nickname),
             )
             for nickname in nicknames
         )
@@ -177,6 +189,23 @@ class NssStore:
         if found is None:
             raise StoreError(f"'{CERTUTIL}' is not installed: {INSTALL_HINT}")
         return found
+
+    def _as_owner(self) -> tuple[str, ...]:
+        """A prefix running certutil as the database's owner when root changes another
+        user's database (sudo): files certutil creates stay that user's."""
+        try:
+            owner = (self.directory / "cert9.db").stat()
+        except OSError:
+            return ()
+        if os.geteuid() != 0 or owner.st_uid == 0 or shutil.which("setpriv") is None:
+            return ()
+        return (
+            "setpriv",
+            f"--reuid={owner.st_uid}",
+            f"--regid={owner.st_gid}",
+            "--clear-groups",
+            "--",
+        )
 
     def _check_database(self, *, write: bool = False) -> None:
         folder = self.directory

@@ -32,6 +32,11 @@ from tlsdoctor.stores.system import pem_of, read_bundle, tlsdoctor_data_dir
 __all__ = ["CertifiStore", "default_bundle_dir"]
 
 _WHERE = "import certifi; print(certifi.where())"
+# The variables naming another bundle, per client that otherwise reads certifi's.
+CLIENT_VARIABLES = {
+    "python-requests": ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"),
+    "httpx": ("SSL_CERT_FILE",),
+}
 PIP_TRUSTSTORE_NOTE = (
     "pip >= 24.2 also trusts the system store (through truststore), so a CA added to the "
     "system store is enough for pip; --cert / PIP_CERT makes it use this bundle instead."
@@ -47,7 +52,6 @@ class CertifiStore:
     """The certifi bundle of one Python interpreter, extended by a combined bundle."""
 
     kind = StoreKind.PYTHON
-    clients = ("python-requests", "pip", "httpx")
 
     def __init__(
         self,
@@ -61,10 +65,40 @@ class CertifiStore:
         self.directory = Path(directory) if directory is not None else default_bundle_dir()
         self._certifi: Path | None = None
 
+    @property
+    def clients(self) -> tuple[str, ...]:
+        """Who reads the bundle this store stands for, in this environment: certifi's own
+        is read by requests and httpx unless a variable names another file; the combined
+        bundle only by those whose variable names it (see :mod:`.readers`)."""
+        try:
+            location = self.location()
+        except StoreError:
+            return ()
+        readers = []
+        for client, names in CLIENT_VARIABLES.items():
+            named = next((os.environ[n] for n in names if os.environ.get(n)), None)
+            if (named is None and location == self.certifi_bundle) or (
+                named is not None and _same(Path(named), location)
+            ):
+                readers.append(client)
+        return tuple(readers)
+
+    def location(self) -> Path:
+        """The bundle this store stands for: the combined one once written."""
+        combined = self.combined
+        return combined if combined.is_file() else self.certifi_bundle
+
     # Where things are ---------------------------------------------------------------------
     @property
     def certifi_bundle(self) -> Path:
         """certifi's own ``cacert.pem`` for this interpreter (asked once)."""
+        if self._certifi is None and self.interpreter == sys.executable:
+            try:  # this interpreter's own certifi: no child process needed
+                import certifi
+
+                self._certifi = Path(certifi.where())
+            except ImportError:
+                pass
         if self._certifi is None:
             try:
                 said = run((self.interpreter, "-c", _WHERE)).strip()
@@ -85,11 +119,10 @@ class CertifiStore:
     # The interface ------------------------------------------------------------------------
     def info(self) -> StoreInfo:
         try:
-            combined = self.combined
+            location = self.location()
         except StoreError as exc:
             name, where = "Python certifi", self.interpreter
             return StoreInfo(self.id, self.kind, name, where, self.clients, None, False, str(exc))
-        location = combined if combined.is_file() else self.certifi_bundle
         return StoreInfo(
             id=self.id,
             kind=self.kind,
@@ -101,8 +134,7 @@ class CertifiStore:
         )
 
     def certificates(self) -> list[x509.Certificate]:
-        combined = self.combined
-        return read_bundle(combined if combined.is_file() else self.certifi_bundle)
+        return read_bundle(self.location())
 
     def plan_add(self, ca: x509.Certificate, label: str) -> Plan:
         combined = self.combined
@@ -180,6 +212,13 @@ class CertifiStore:
             f"export PIP_CERT={combined}   # or: pip config set global.cert {combined}",
             PIP_TRUSTSTORE_NOTE,
         )
+
+
+def _same(one: Path, other: Path) -> bool:
+    try:
+        return one.resolve() == other.resolve()
+    except OSError:
+        return False
 
 
 def _labels(path: Path) -> dict[int, str]:

@@ -17,7 +17,19 @@ from tlsdoctor.stores.base import StoreKind, TrustStore
 
 
 def _home() -> Path:
-    return Path(os.environ.get("TLSDOCTOR_HOME") or Path.home())
+    """Whose NSS databases and Firefox profiles: ``$TLSDOCTOR_HOME`` (sandboxes), else,
+    under sudo, the invoking user's home (SUDO_USER), not root's; else this user's."""
+    if os.environ.get("TLSDOCTOR_HOME"):
+        return Path(os.environ["TLSDOCTOR_HOME"])
+    invoker = os.environ.get("SUDO_USER")
+    if invoker and invoker != "root" and os.geteuid() == 0:
+        import pwd
+
+        try:
+            return Path(pwd.getpwnam(invoker).pw_dir)
+        except KeyError:
+            pass
+    return Path.home()
 
 
 def discover() -> list[TrustStore]:

@@ -24,8 +24,8 @@ missing where it is.
 
 from __future__ import annotations
 
-import dataclasses
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 # The clients that read the system bundle (ids of knowledge/clients.json).
+# Java reads its own keystore, even where a hook of this store keeps that in step.
 OPENSSL_CLIENTS = ("curl", "wget", "python", "go", "dotnet-linux")
 RESTART_NOTE = (
     "Running programs read the bundle once, at start: restart long-running services "
@@ -70,11 +71,17 @@ BROWSER_NOTE = (
 def tlsdoctor_data_dir() -> Path:
     """tlsdoctor's own data directory: ``$TLSDOCTOR_HOME/.local/share/tlsdoctor`` (for
     sandboxes), ``$XDG_DATA_HOME/tlsdoctor``, else ``~/.local/share/tlsdoctor``."""
+    return user_dir("XDG_DATA_HOME", ".local/share")
+
+
+def user_dir(variable: str, default: str) -> Path:
+    """``$TLSDOCTOR_HOME/DEFAULT/tlsdoctor`` (sandboxes), ``$VARIABLE/tlsdoctor`` (an
+    absolute XDG variable), else ``~/DEFAULT/tlsdoctor``."""
     home = os.environ.get("TLSDOCTOR_HOME")
     if home:
-        return Path(home) / ".local" / "share" / "tlsdoctor"
-    base = os.environ.get("XDG_DATA_HOME")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "share"
+        return Path(home) / default / "tlsdoctor"
+    base = os.environ.get(variable)
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / default
     return root / "tlsdoctor"
 
 
@@ -82,8 +89,17 @@ def pem_of(ca: x509.Certificate) -> bytes:
     return ca.public_bytes(serialization.Encoding.PEM)
 
 
+_parsed: dict[str, tuple[x509.Certificate, ...]] = {}
+
+
 def read_bundle(path: Path) -> list[x509.Certificate]:
-    """The certificates of a PEM bundle; [] when the file does not exist."""
+    """The certificates of a PEM bundle; [] when the file does not exist. Parsed once per
+    version of the file in this process (planning asks several times)."""
+    from tlsdoctor.stores.cache import identity
+
+    key = identity((path,))
+    if key is not None and key in _parsed:
+        return list(_parsed[key])
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -91,6 +107,8 @@ def read_bundle(path: Path) -> list[x509.Certificate]:
     except OSError as exc:
         raise StoreError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     certificates, _ = parse_bundle(data)
+    if key is not None:
+        _parsed[key] = tuple(certificates)
     return certificates
 
 
@@ -130,6 +148,12 @@ class _AnchorDirectoryStore:
     def notes(self) -> tuple[str, ...]:
         return (RESTART_NOTE, BROWSER_NOTE)
 
+    def permission_notes(self) -> tuple[str, ...]:
+        """Said in every plan (so --dry-run tells a normal user) when the change needs root."""
+        if _writable(self.anchors_dir) and _writable(self.bundle.parent):
+            return ()
+        return (f"{self.anchors_dir} is not writable by this user: run the change with sudo",)
+
     # The interface -----------------------------------------------------------------------
     def problem(self) -> str | None:
         if shutil.which(self.tool) is None:
@@ -166,7 +190,7 @@ class _AnchorDirectoryStore:
         steps = [*self._preflight_steps()]
         steps.append(Step(f"add {label} to {self.anchors_dir}", write=target, content=pem_of(ca)))
         steps.extend(Step(f"rebuild {self.bundle}", command=c) for c in self.add_commands())
-        return Plan(self.id, "add", tuple(steps), self.notes())
+        return Plan(self.id, "add", tuple(steps), (*self.permission_notes(), *self.notes()))
 
     def plan_remove(self, ca: x509.Certificate, label: str) -> Plan:
         _check_label(label)
@@ -180,13 +204,18 @@ class _AnchorDirectoryStore:
             return Plan(self.id, "remove", (), self.notes(), already=True)
         steps = [*self._preflight_steps()]
         steps.extend(Step(f"remove {path.name}", remove=path) for path in holders)
+        steps.extend(self.unlinked(holders))
         steps.extend(Step(f"rebuild {self.bundle}", command=c) for c in self.remove_commands())
         steps.extend(self.after_remove(ca))
-        return Plan(self.id, "remove", tuple(steps), self.notes())
+        return Plan(self.id, "remove", tuple(steps), (*self.permission_notes(), *self.notes()))
 
     # Helpers ------------------------------------------------------------------------------
     def distrust_hint(self) -> str:
         return "distrust it with the distribution's own tools"
+
+    def unlinked(self, holders: list[Path]) -> tuple[Step, ...]:
+        """Steps dropping what points at the removed files, before the rebuild."""
+        return ()
 
     def after_remove(self, ca: x509.Certificate) -> tuple[Step, ...]:
         return ()
@@ -224,7 +253,7 @@ class DebianStore(_AnchorDirectoryStore):
     """
 
     name = "System (Debian/Ubuntu ca-certificates)"
-    clients = (*OPENSSL_CLIENTS, "java")
+    clients = OPENSSL_CLIENTS
     install_hint = "apt install ca-certificates"
     DEFAULTS: ClassVar[dict[str, Path]] = {
         "--certsconf": Path("/etc/ca-certificates.conf"),
@@ -274,8 +303,36 @@ class DebianStore(_AnchorDirectoryStore):
         return ((self.tool, *self.options()),)
 
     def remove_commands(self) -> tuple[tuple[str, ...], ...]:
-        # --fresh drops every symbolic link first, so the removed file's link goes too.
-        return ((self.tool, "--fresh", *self.options()),)
+        # Not --fresh: it re-adds every distribution root, and its hooks (Java's) then
+        # re-import them all. The links of the removed file are dropped by the plan itself,
+        # and openssl rehash renumbers the hash links as the tool would have.
+        return ((self.tool, *self.options()), ("openssl", "rehash", str(self.etc_certs_dir)))
+
+    def hooks(self) -> list[Path]:
+        """The hooks the tool runs (as run-parts picks them: executable, plain names)."""
+        if not self.hooks_dir.is_dir():
+            return []
+        return [
+            path
+            for path in sorted(self.hooks_dir.iterdir())
+            if re.fullmatch(r"[A-Za-z0-9_-]+", path.name)
+            and path.is_file()
+            and os.access(path, os.X_OK)
+        ]
+
+    def java_keystore(self) -> Path | None:
+        """The keystore Debian's Java hook (ca-certificates-java) keeps in step with this
+        store, when that hook is installed: it imports each added file as
+        ``debian:NAME.pem``, so nothing else must import it again."""
+        from tlsdoctor.stores.java import DEBIAN_CACERTS
+
+        if (self.hooks_dir / "jks-keystore").is_file() and DEBIAN_CACERTS.is_file():
+            return DEBIAN_CACERTS
+        return None
+
+    def hooked_aliases(self, ca: x509.Certificate) -> frozenset[str]:
+        """The aliases the Java hook gave the files holding ``ca`` (lower case)."""
+        return frozenset(f"debian:{link.name.lower()}" for link in self._links(self._holders(ca)))
 
     def notes(self) -> tuple[str, ...]:
         java = (
@@ -290,30 +347,35 @@ class DebianStore(_AnchorDirectoryStore):
             f"{self.certs_conf}), then run update-ca-certificates --fresh"
         )
 
-    def after_remove(self, ca: x509.Certificate) -> tuple[Step, ...]:
-        # With no certificate left the tool writes no new bundle and leaves the old one,
-        # still holding the CA: empty it.
-        if any(not same_ca(cert, ca) for cert in self.certificates()):
-            return ()
-        return (Step(f"empty {self.bundle} (no root is left)", write=self.bundle, content=b""),)
+    def _links(self, holders: list[Path]) -> list[Path]:
+        """The tool's link for each file (its add() names it so)."""
+        names = [
+            path.stem.replace(" ", "_").replace("(", "=").replace(")", "=") for path in holders
+        ]
+        return [self.etc_certs_dir / f"{name.replace(',', '_')}.pem" for name in names]
 
-    def plan_remove(self, ca: x509.Certificate, label: str) -> Plan:
-        plan = super().plan_remove(ca, label)
-        if plan.already:
-            return plan
-        # The tool tells its hooks "+FILE" for links it makes, but never "-FILE" for a
-        # removed local CA, and never passes --fresh on: the Java hook keeps the alias.
-        aliases = sorted(f"debian:{p.with_suffix('.pem').name.lower()}" for p in self._holders(ca))
-        java = (
-            "Java: update-ca-certificates does not tell Debian's hook of a removal, so "
-            "/etc/ssl/certs/java/cacerts keeps the CA; remove it with: "
-            + "; ".join(
-                f"keytool -delete -alias {alias} -keystore /etc/ssl/certs/java/cacerts "
-                "-storepass changeit"
-                for alias in aliases
-            )
+    def unlinked(self, holders: list[Path]) -> tuple[Step, ...]:
+        return tuple(
+            Step(f"remove the link {link.name}", remove=link)
+            for link in self._links(holders)
+            if link.is_symlink()
         )
-        return dataclasses.replace(plan, notes=(RESTART_NOTE, java))
+
+    def after_remove(self, ca: x509.Certificate) -> tuple[Step, ...]:
+        steps: list[Step] = []
+        links = self._links(self._holders(ca))
+        # The tool tells its hooks "+FILE" for the links it makes and "-FILE" for the ones
+        # it drops; it did not drop these (the plan did), so they are told as it would.
+        told = "".join(f"-{link}\n" for link in links).encode()
+        for hook in self.hooks():
+            steps.append(Step(f"tell the hook {hook.name}", command=(str(hook),), stdin=told))
+        if not any(not same_ca(cert, ca) for cert in self.certificates()):
+            # With no certificate left the tool writes no new bundle and leaves the old
+            # one, still holding the CA: empty it.
+            steps.append(
+                Step(f"empty {self.bundle} (no root is left)", write=self.bundle, content=b"")
+            )
+        return tuple(steps)
 
     def plan_add(self, ca: x509.Certificate, label: str) -> Plan:
         if not self.anchors_dir.is_dir():
@@ -331,7 +393,7 @@ class RedHatStore(_AnchorDirectoryStore):
     name = "System (RHEL/Fedora ca-trust)"
     suffix = ".pem"
     pattern = "*"  # any file name is read
-    clients = (*OPENSSL_CLIENTS, "java")
+    clients = OPENSSL_CLIENTS
     install_hint = "dnf install ca-certificates"
 
     def __init__(
@@ -385,7 +447,7 @@ class P11KitStore:
 
     kind = StoreKind.SYSTEM
     name = "System (p11-kit trust)"
-    clients = (*OPENSSL_CLIENTS, "java")
+    clients = OPENSSL_CLIENTS
     install_hint = "pacman -S p11-kit / zypper install p11-kit-tools"
     BUNDLES = (
         Path("/etc/ssl/certs/ca-certificates.crt"),  # Arch
