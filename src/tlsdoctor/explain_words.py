@@ -1,0 +1,222 @@
+"""What a TLS error message carries beyond its wording, and the words that name a cause.
+
+Two readings of pasted text for ``tlsdoctor explain`` (pure, linear time: ``textmatch``):
+
+- ``carried``: facts the text states that decide between the causes of an ambiguous message
+  (a loopback or private address, the name of an inspecting product or of a known-bad root,
+  OpenSSL's verify depth, how many certificates ``openssl s_client`` shows the server sent).
+- ``read_words``: when no catalogue message matches, the TLS vocabulary (alert names and
+  numbers, Windows status codes by name and by hex, "expired", "hostname", "self signed",
+  "EOF" ...) ranks the causes the words point to (``knowledge/tls_words.json``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+
+from tlsdoctor.knowledge import (
+    MessageCause,
+    interception_products,
+    known_bad_roots,
+    tls_vocabulary,
+)
+from tlsdoctor.textmatch import PatternSet, compile_pattern
+
+# Causes of a refused chain: where the message alone cannot say which one it is.
+TRUST_CAUSES = frozenset(
+    {"untrusted_root", "missing_intermediate", "self_signed", "interception_proxy"}
+)
+# A tie in weight keeps this order: the more common cause first.
+_ORDER = (
+    "untrusted_root",
+    "missing_intermediate",
+    "self_signed",
+    "interception_proxy",
+    "hostname_mismatch",
+    "expired",
+    "not_yet_valid",
+    "client_clock",
+    "protocol_mismatch",
+    "cipher_mismatch",
+    "client_cert_required",
+    "not_tls",
+    "connection_reset",
+    "revoked",
+    "revocation_unknown",
+    "weak_signature",
+    "weak_key",
+    "invalid_chain",
+    "known_bad_root",
+    "validity_too_long",
+    "timeout",
+    "dns_failure",
+    "connection_refused",
+)
+# Words that say "this is TLS" without pointing at a cause.
+_GENERIC = frozenset({"handshake", "certificate-verify", "windows-code-family"})
+
+_LOCAL_HOST = compile_pattern(
+    r"(?:^|[^\w.-])(localhost|127\.\d+\.\d+\.\d+|\[?::1\]?|10\.\d+\.\d+\.\d+|192\.168\.\d+\.\d+"
+    r"|172\.(?:1[6-9]|2\d|3[01])\.\d+\.\d+|[\w-]+\.(?:local|internal|lan|corp|home\.arpa))"
+    r"(?:[^\w.-]|$)"
+)
+_DEPTH = compile_pattern(r"depth[=: ](\d+)[^\n]{0,80}?(?:verify error|error:num=|:num=)")
+_VERIFY_DEPTH = compile_pattern(r"verify error:num=\d+:[^:]{0,80}?:?depth=(\d+)")
+_CHAIN_ENTRY = compile_pattern(r"(?:^| )(\d{1,2}) s:")
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What the text says beyond the message: each one moves a cause up."""
+
+    local_address: str | None = None  # localhost, 127.x, a private address or .local name
+    product: str | None = None  # an inspecting product named in the text
+    bad_root: str | None = None  # a known-bad root named in the text
+    depth: int | None = None  # OpenSSL's verify depth of the error (0: the server's cert)
+    certificates_sent: int | None = None  # s_client's "Certificate chain" entries
+
+    def notes(self) -> tuple[str, ...]:
+        said = []
+        if self.product:
+            said.append(f"the text names {self.product}, a TLS-inspecting product")
+        if self.bad_root:
+            said.append(f"the text names {self.bad_root}, a root whose private key is public")
+        if self.local_address:
+            said.append(
+                f"the server is {self.local_address}: local and private servers mostly "
+                "use self-signed or private-CA certificates"
+            )
+        if self.depth is not None:
+            said.append(f"OpenSSL reports the error at depth {self.depth}")
+        if self.certificates_sent is not None:
+            said.append(f"the server sent {self.certificates_sent} certificate(s)")
+        return tuple(said)
+
+
+@functools.lru_cache(maxsize=1)
+def _products() -> tuple[PatternSet, tuple[str, ...]]:
+    products = interception_products().products
+    patterns = [f"(?:{'|'.join(product.patterns)})" for product in products]
+    return PatternSet(patterns), tuple(product.product for product in products)
+
+
+@functools.lru_cache(maxsize=1)
+def _bad_roots() -> tuple[PatternSet, tuple[str, ...]]:
+    names = tuple(root.name for root in known_bad_roots().roots)
+    # The distinctive first word of each name ("Superfish", "eDellRoot", "DSDTestProvider").
+    words = [name.split()[0].rstrip(",") for name in names]
+    return PatternSet([rf"\b{_literal(word)}\b" for word in words]), names
+
+
+def _literal(word: str) -> str:
+    return "".join(c if c.isalnum() else f"\\{c}" for c in word)
+
+
+def carried(flat: str) -> Carried:
+    """The facts ``flat`` (whitespace-folded text) carries."""
+    product_set, product_names = _products()
+    products = product_set.hits(flat)
+    bad_set, bad_names = _bad_roots()
+    bad = bad_set.hits(flat)
+    local = _LOCAL_HOST.search(flat)
+    depth = _VERIFY_DEPTH.search(flat) or _DEPTH.search(flat)
+    entries = [int(m.group(1)) for m in _CHAIN_ENTRY.finditer(flat)] if "Certificate chain" in flat else []
+    return Carried(
+        local_address=local.group(1) if local else None,
+        product=product_names[products[0].index] if products else None,
+        bad_root=bad_names[bad[0].index] if bad else None,
+        depth=int(depth.group(1)) if depth else None,
+        certificates_sent=max(entries) + 1 if entries else None,
+    )
+
+
+def reorder(causes: tuple[MessageCause, ...], facts: Carried) -> tuple[MessageCause, ...]:
+    """The causes re-ranked by what the text carries; a chain failure gains the cause the
+    text names (an inspecting product, a known-bad root)."""
+    codes = [cause.code for cause in causes]
+    if not TRUST_CAUSES & set(codes):
+        return causes
+    ranked = list(causes)
+
+    def first(code: str, why: str) -> None:
+        present = next((c for c in ranked if c.code == code), None)
+        if present is not None:
+            ranked.remove(present)
+        ranked.insert(0, present or MessageCause(code, why))
+
+    if facts.certificates_sent is not None and {"untrusted_root", "missing_intermediate"} <= set(
+        codes
+    ):
+        # One certificate sent (not self-signed): its issuer is missing; several: the chain
+        # is there and its root is what the client lacks.
+        first("missing_intermediate" if facts.certificates_sent == 1 else "untrusted_root", "")
+    elif facts.depth is not None and {"untrusted_root", "missing_intermediate"} <= set(codes):
+        first("missing_intermediate" if facts.depth == 0 else "untrusted_root", "")
+    if facts.local_address and "self_signed" in codes:
+        first("self_signed", "")
+    if facts.product:
+        first(
+            "interception_proxy",
+            f"the text names {facts.product}: its CA re-signs the connection and this client "
+            "does not trust it",
+        )
+    if facts.bad_root:
+        first(
+            "known_bad_root",
+            f"the text names {facts.bad_root}, a root whose private key is public: the "
+            "software that installed it intercepts TLS",
+        )
+    return tuple(ranked)
+
+
+# ---------------------------------------------------------------------------------------
+# The vocabulary layer
+
+
+@dataclass(frozen=True)
+class WordReading:
+    """What the words of a text point to: causes ranked, and the words that said so."""
+
+    causes: tuple[MessageCause, ...]
+    words: tuple[str, ...]  # the matched text of each word, in the order found
+    specific: bool  # at least one word names a cause (not only "TLS" or "certificate")
+    tell_apart: str
+
+
+@functools.lru_cache(maxsize=1)
+def _vocabulary() -> tuple[PatternSet, tuple[dict[str, object], ...], dict[str, str]]:
+    data = tls_vocabulary()
+    words = tuple(data["words"])
+    return PatternSet([str(w["pattern"]) for w in words]), words, dict(data["checks"])
+
+
+def read_words(flat: str) -> WordReading | None:
+    """The causes the TLS words of ``flat`` point to, None if it has none."""
+    patterns, words, checks = _vocabulary()
+    hits = patterns.hits(flat)
+    if not hits:
+        return None
+    scores: dict[str, int] = {}
+    reasons: dict[str, list[str]] = {}
+    for hit in hits:
+        word = words[hit.index]
+        weights = word["causes"]
+        assert isinstance(weights, dict)
+        for code, weight in weights.items():
+            scores[code] = scores.get(code, 0) + int(weight)
+            reasons.setdefault(code, []).append(f"{word['says']} ({json.dumps(hit.text)})")
+    ranked = sorted(scores, key=lambda code: (-scores[code], _rank(code)))
+    causes = tuple(
+        MessageCause(code, "the message mentions " + "; ".join(reasons[code][:3]))
+        for code in ranked
+    )
+    specific = any(str(words[hit.index]["id"]) not in _GENERIC for hit in hits)
+    deciding = "; ".join(f"{code}: {checks[code]}" for code in ranked[:3] if code in checks)
+    found = tuple(hit.text for hit in sorted(hits, key=lambda h: h.start))
+    return WordReading(causes, found, specific, deciding)
+
+
+def _rank(code: str) -> int:
+    return _ORDER.index(code) if code in _ORDER else len(_ORDER)
