@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import realclients  # noqa: E402
-
 from tlsdoctor.lab import Lab, LabEndpoint  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "explain" / "lab_messages.jsonl"

@@ -51,7 +51,17 @@ FAMILIES = {
     "active-directory",
 }
 CODES = {code.value for code in FindingCode} | {"not_a_tls_problem"}
-FIELDS = {"id", "client", "patterns", "examples", "meaning", "causes", "tell_apart", "next", "source"}
+FIELDS = {
+    "id",
+    "client",
+    "patterns",
+    "examples",
+    "meaning",
+    "causes",
+    "tell_apart",
+    "next",
+    "source",
+}
 OPTIONAL_FIELDS = {"wrapper"}
 KEBAB = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 

@@ -41,11 +41,13 @@ _HOST_HINTS = tuple(
         r"Host: ([A-Za-z0-9.-]{1,253})\. is not in the cert's altnames",
         r"certificate of [‘'`]([^’'`\s]{1,253})[’'`]",
         r"Hostname ([A-Za-z0-9.-]{1,253}) not verified",
-        r"No subject alternative (?:DNS )?names? matching (?:IP address )?([A-Za-z0-9.:-]{1,253}) found",
+        r"No subject alternative (?:DNS )?names? matching (?:IP address )?"
+        r"([A-Za-z0-9.:-]{1,253}) found",
         r"with authority '([^'\s]{1,253})'",
         r"(?:Failed to connect to|Connecting to|Connect to|connect to|Connection to) "
         r"([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,10})[: ]",
         r"valid for [^\n]{0,1000}?, not ([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,10})\b",
+        r"(?:^|[\s(\[/@])([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,10}):\d{1,5}\b",
     )
 )
 _PORT_HINTS = tuple(
@@ -177,7 +179,9 @@ def explain_text(
     return _from_words(text, flat, host, port, facts)
 
 
-def _from_words(text: str, flat: str, host: str | None, port: int | None, facts: Carried) -> Explanation:
+def _from_words(
+    text: str, flat: str, host: str | None, port: int | None, facts: Carried
+) -> Explanation:
     reading = read_words(flat)
     if reading is None:
         return Explanation(text, None, None, host, port=port)

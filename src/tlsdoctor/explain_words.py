@@ -122,7 +122,11 @@ def carried(flat: str) -> Carried:
     bad = bad_set.hits(flat)
     local = _LOCAL_HOST.search(flat)
     depth = _VERIFY_DEPTH.search(flat) or _DEPTH.search(flat)
-    entries = [int(m.group(1)) for m in _CHAIN_ENTRY.finditer(flat)] if "Certificate chain" in flat else []
+    entries = (
+        [int(m.group(1)) for m in _CHAIN_ENTRY.finditer(flat)]
+        if "Certificate chain" in flat
+        else []
+    )
     return Carried(
         local_address=local.group(1) if local else None,
         product=product_names[products[0].index] if products else None,
