@@ -176,7 +176,8 @@ DOTNET_TRACE = (
 )
 PYTHON_CHAINED = (
     "Traceback (most recent call last):\n"
-    '  File "/usr/lib/python3/dist-packages/urllib3/connectionpool.py", line 467, in _make_request\n'
+    '  File "/usr/lib/python3/dist-packages/urllib3/connectionpool.py", line 467, in '
+    "_make_request\n"
     "ssl.SSLCertVerificationError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
     "Hostname mismatch, certificate is not valid for 'shop.example.org'. (_ssl.c:1006)\n\n"
     "The above exception was the direct cause of the following exception:\n\n"
@@ -245,7 +246,10 @@ def test_s_client_chain_and_depth_decide_between_missing_and_untrusted() -> None
     )
     assert explain_text(one).causes[0].code == "missing_intermediate"
     assert explain_text(two).causes[0].code == "untrusted_root"
-    deep = "depth=1 CN = Example Issuing CA\nverify error:num=20:unable to get local issuer certificate"
+    deep = (
+        "depth=1 CN = Example Issuing CA\n"
+        "verify error:num=20:unable to get local issuer certificate"
+    )
     assert explain_text(deep).causes[0].code == "untrusted_root"
 
 
