@@ -49,6 +49,7 @@ FAMILIES = {
     "ruby",
     "php",
     "active-directory",
+    "android",
 }
 CODES = {code.value for code in FindingCode} | {"not_a_tls_problem"}
 FIELDS = {
@@ -266,7 +267,13 @@ def test_example_still_matches_with_variable_parts_changed(
 
 def competitors(entry_id: str, text: str) -> dict[str, int]:
     """The other entries whose patterns also match ``text``, with their longest match."""
-    lengths = {e["id"]: longest_match(e["id"], text) for e in entries() if e["id"] != entry_id}
+    # An outer message ("see inner exception") loses to any inner one, whatever its length.
+    own_is_wrapper = next(e for e in entries() if e["id"] == entry_id).get("wrapper", False)
+    lengths = {
+        e["id"]: longest_match(e["id"], text)
+        for e in entries()
+        if e["id"] != entry_id and (own_is_wrapper or not e.get("wrapper", False))
+    }
     return {other: length for other, length in lengths.items() if length > 0}
 
 
