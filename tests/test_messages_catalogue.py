@@ -50,6 +50,9 @@ FAMILIES = {
     "php",
     "active-directory",
     "android",
+    "postgresql",
+    "mysql",
+    "ldap",
 }
 CODES = {code.value for code in FindingCode} | {"not_a_tls_problem"}
 FIELDS = {
