@@ -7,6 +7,8 @@ cannot be told from, e.g. a known-bad root looks like any unknown root to a clie
 - ``lab_messages.jsonl``: what the real clients here print against every lab endpoint
   (``bench/collect_client_messages.py``), split by family (client) into two halves by a
   hash of the text: ``tune`` (looked at while writing patterns) and ``heldout`` (never).
+- ``source_messages.jsonl``: clients that cannot run here, written from their sources'
+  format strings (each row names its source), split the same way;
 - the catalogue's own examples, labelled with their entry's first cause: tune only.
 
     .venv/bin/python bench/bench_explain.py [--show-tune-misses]
@@ -47,8 +49,11 @@ def main() -> None:
     rows = evaluation_set()
     for split in ("tune", "heldout"):
         _table(split, score([row for row in rows if row.split == split]))
-    lab = [row for row in rows if row.origin == "lab"]
-    _table("lab clients (both halves)", score(lab))
+    for origin in ("lab", "source"):
+        for split in ("tune", "heldout"):
+            chosen = [row for row in rows if row.origin == origin and row.split == split]
+            _table(f"{origin} {split}", score(chosen))
+    _table("lab clients (both halves)", score(row for row in rows if row.origin == "lab"))
     if "--show-tune-misses" in sys.argv:
         for row in rows:
             if row.split == "tune" and not score([row]).hit3:

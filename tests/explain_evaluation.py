@@ -1,9 +1,17 @@
 """The explain evaluation set and its scoring (used by a test and by bench/bench_explain.py).
 
-Rows come from ``tests/data/explain/lab_messages.jsonl`` (real clients here against the lab;
-split by family into ``tune`` and ``heldout`` halves by a hash of the text, so the split is
-fixed and committed with the data) and from the catalogue's own examples (tune only: the
-patterns were written on them).
+Rows come from
+
+- ``tests/data/explain/lab_messages.jsonl``: what the real clients here print against the lab
+  (``bench/collect_client_messages.py``); the cause is the endpoint's real one;
+- ``tests/data/explain/source_messages.jsonl``: messages of clients that cannot run here
+  (.NET, Windows, Android, Apple, browsers, PostgreSQL, MySQL, LDAP, kubectl ...), written
+  from the format string in the client's source (named in each row) with made-up hosts;
+  ``causes`` lists every cause the message is consistent with;
+- the catalogue's own examples (tune only: the patterns were written on them).
+
+Each file is split by family into ``tune`` and ``heldout`` halves by a hash of the text, so
+the split is fixed and committed with the data.
 """
 
 from __future__ import annotations
@@ -29,10 +37,11 @@ class Row:
     text: str
     causes: tuple[str, ...]  # the right causes: the real one first
     split: str  # "tune" or "heldout"
-    origin: str  # "lab" or "catalogue"
+    origin: str  # "lab", "source" or "catalogue"
 
 
-def _split(text: str) -> str:
+def split_of(text: str) -> str:
+    """The half a message belongs to (how the committed ``split`` fields were made)."""
     return "heldout" if hashlib.sha256(text.encode()).digest()[0] % 2 else "tune"
 
 
@@ -42,6 +51,11 @@ def evaluation_set() -> list[Row]:
         item = json.loads(line)
         causes = (item["cause"], *SEEN_AS.get(item["cause"], ()))
         rows.append(Row(item["client"], item["text"], causes, item["split"], "lab"))
+    for line in (DATA / "source_messages.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        rows.append(
+            Row(item["client"], item["text"], tuple(item["causes"]), item["split"], "source")
+        )
     for entry in message_catalogue():
         for example in entry.examples:
             rows.append(Row(entry.client, example, (entry.causes[0].code,), "tune", "catalogue"))
@@ -75,6 +89,3 @@ def score(rows: Iterable[Row]) -> Scores:
     if result.total:
         result.hit1, result.hit3 = ones / result.total, threes / result.total
     return result
-
-
-__all__ = ["Row", "Scores", "_split", "evaluation_set", "score"]

@@ -161,9 +161,9 @@ def explain_text(
     """Recognise ``text`` (pure: no network)."""
     flat = normalise(text)
     found = _match_flat(flat, catalogue)
-    facts = carried(flat)
     port = None if host else port_in(flat)
     host = host or host_in(flat)
+    facts = carried(flat, host)
     if found is not None:
         entry, matched = found
         return Explanation(

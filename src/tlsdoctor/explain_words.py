@@ -114,13 +114,15 @@ def _literal(word: str) -> str:
     return "".join(c if c.isalnum() else f"\\{c}" for c in word)
 
 
-def carried(flat: str) -> Carried:
-    """The facts ``flat`` (whitespace-folded text) carries."""
+def carried(flat: str, host: str | None = None) -> Carried:
+    """The facts ``flat`` (whitespace-folded text) carries; ``host`` is the server the
+    message is about (an address elsewhere in a log, e.g. what a name resolved to, says
+    nothing about the server's certificate)."""
     product_set, product_names = _products()
     products = product_set.hits(flat)
     bad_set, bad_names = _bad_roots()
     bad = bad_set.hits(flat)
-    local = _LOCAL_HOST.search(flat)
+    local = _LOCAL_HOST.search(f" {host} ") if host else None
     depth = _VERIFY_DEPTH.search(flat) or _DEPTH.search(flat)
     entries = (
         [int(m.group(1)) for m in _CHAIN_ENTRY.finditer(flat)]
