@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 
-from explain_evaluation import Row, evaluation_set, score
+from explain_evaluation import Row, evaluation_set, score, split_of
 
 
 def test_the_evaluation_set_is_large_and_split_by_family() -> None:
@@ -20,6 +20,16 @@ def test_the_evaluation_set_is_large_and_split_by_family() -> None:
     families = {row.family for row in rows if row.split == "heldout"}
     assert len(families) >= 10  # every client's messages are in both halves
     assert {row.family for row in rows if row.split == "tune"} >= families
+
+
+def test_the_committed_split_is_the_hash_split() -> None:
+    """No message was moved between halves by hand: each row's half is the hash of its text."""
+    moved = [
+        row.text[:80]
+        for row in evaluation_set()
+        if row.origin != "catalogue" and row.split != split_of(row.text)
+    ]
+    assert moved == []
 
 
 def test_heldout_hit_rates() -> None:
