@@ -29,15 +29,10 @@ from tlsdoctor.lab import Lab, LabEndpoint  # noqa: E402
 OUT = ROOT / "tests" / "data" / "explain" / "lab_messages.jsonl"
 GO_SOURCE = ROOT / "tests" / "go" / "tlsprobe.go"
 
-_RESOLVE = """\
-import socket, sys
-host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-_getaddrinfo = socket.getaddrinfo
-def getaddrinfo(name, *args, **kwargs):
-    return _getaddrinfo("127.0.0.1" if name == host else name, *args, **kwargs)
-socket.getaddrinfo = getaddrinfo
-url = f"https://{host}:{port}/"
-"""
+# realclients' requests child without its last two lines: the name resolves to 127.0.0.1.
+_RESOLVE = (
+    realclients._PYTHON_REQUESTS.split("import requests")[0] + 'url = f"https://{host}:{port}/"\n'
+)
 EXTRA_SCRIPTS = {
     "httpx": _RESOLVE + "import httpx\nhttpx.get(url, verify=ca, timeout=10)\n",
     "urllib3": _RESOLVE
