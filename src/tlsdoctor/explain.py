@@ -5,8 +5,8 @@ Three readings of the pasted text, all pure and linear in its length (RE2, ``tex
 1. The catalogue (``knowledge/messages.json``): whitespace is collapsed so stack traces and
    wrapped logs match, every entry's patterns are searched in one pass, and the longest match
    wins (the most specific message: "self-signed certificate in certificate chain" beats
-   "self-signed certificate"). An outer message ("see inner exception", "Max retries
-   exceeded") loses to any inner one, and of two equally long matches the later one wins:
+   "self-signed certificate"). An outer message ("see inner exception", a browser page
+   title) loses to any inner one, and of two equally long matches the later one wins:
    the innermost cause of a Java "Caused by" chain or a .NET inner exception comes last.
 2. What the text carries (``explain_words.carried``): a proxy's name, a known-bad root, a
    loopback address, OpenSSL's depth, the chain s_client shows re-rank an ambiguous entry.
@@ -84,13 +84,18 @@ class Explanation:
 
     @property
     def tell_apart(self) -> str | None:
-        return self.entry.tell_apart if self.entry else self.word_tell_apart
+        text = self.entry.tell_apart if self.entry else self.word_tell_apart
+        if text is None or self.host is None:
+            return text
+        return text.replace("tlsdoctor check HOST", f"tlsdoctor check {self.target}")
 
     @property
     def target(self) -> str:
         if self.host is None:
             return "HOST"
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        # An IPv6 literal gets brackets; "--host name:port" from the user is kept as given.
+        ipv6 = self.host.count(":") > 1 and not self.host.startswith("[")
+        host = f"[{self.host}]" if ipv6 else self.host
         return f"{host}:{self.port}" if self.port and self.port != 443 else host
 
     @property
