@@ -187,6 +187,18 @@ PYTHON_CHAINED = (
     "not valid for 'shop.example.org'. (_ssl.c:1006)\")))\n"
 )
 
+POWERSHELL_RECORD = (
+    "Invoke-WebRequest : The underlying connection was closed: Could not establish trust "
+    "relationship for the SSL/TLS secure channel.\n"
+    "At C:\\deploy\\fetch.ps1:3 char:1\n"
+    "+ Invoke-WebRequest -Uri https://packages.corp.example:8443/feed -UseBasicParsing\n"
+    "+ ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n"
+    "    + CategoryInfo          : InvalidOperation: (System.Net.HttpWebRequest:HttpWebRequest) "
+    "[Invoke-WebRequest], WebException\n"
+    "    + FullyQualifiedErrorId : WebCmdletWebResponseException,"
+    "Microsoft.PowerShell.Commands.InvokeWebRequestCommand\n"
+)
+
 
 @pytest.mark.parametrize(
     ("trace", "cause", "host", "port"),
@@ -194,8 +206,9 @@ PYTHON_CHAINED = (
         (JAVA_TRACE, "expired", "billing.internal.example", 8443),
         (DOTNET_TRACE, "hostname_mismatch", "orders.example.net", None),
         (PYTHON_CHAINED, "hostname_mismatch", "shop.example.org", 8443),
+        (POWERSHELL_RECORD, "untrusted_root", "packages.corp.example", 8443),
     ],
-    ids=["java-caused-by", "dotnet-inner-exception", "python-chained"],
+    ids=["java-caused-by", "dotnet-inner-exception", "python-chained", "powershell-record"],
 )
 def test_traces_give_the_innermost_cause_and_the_host(
     trace: str, cause: str, host: str, port: int | None
