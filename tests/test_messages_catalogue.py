@@ -153,9 +153,16 @@ def test_every_pattern_compiles_in_linear_time_syntax(entry: dict[str, Any]) -> 
 
 def test_every_family_is_used_and_the_look_alike_is_there() -> None:
     assert {e["client"] for e in entries()} == FAMILIES
-    look_alikes = [e for e in entries() if e["causes"][0]["code"] == "not_a_tls_problem"]
-    assert [e["id"] for e in look_alikes] == ["ad-trust-relationship-failed"]
-    assert "Test-ComputerSecureChannel -Repair" in look_alikes[0]["meaning"]
+    look_alikes = {e["id"]: e for e in entries() if e["causes"][0]["code"] == "not_a_tls_problem"}
+    assert set(look_alikes) == {
+        "ad-trust-relationship-failed",
+        "sqlserver-cannot-generate-sspi-context",
+    }
+    assert (
+        "Test-ComputerSecureChannel -Repair"
+        in look_alikes["ad-trust-relationship-failed"]["meaning"]
+    )
+    assert "Kerberos" in look_alikes["sqlserver-cannot-generate-sspi-context"]["meaning"]
 
 
 # ---------------------------------------------------------------------------------------

@@ -65,6 +65,10 @@ _LOCAL_HOST = compile_pattern(
 _DEPTH = compile_pattern(r"depth[=: ](\d+)[^\n]{0,80}?(?:verify error|error:num=|:num=)")
 _VERIFY_DEPTH = compile_pattern(r"verify error:num=\d+:[^:]{0,80}?:?depth=(\d+)")
 _CHAIN_ENTRY = compile_pattern(r"(?:^| )(\d{1,2}) s:")
+# The text itself says a proxy inspects TLS (Azure CLI's hint, a support note pasted along).
+_INSPECTION_SAID = compile_pattern(
+    r"proxy that intercepts|intercepting proxy|(?:TLS|SSL|HTTPS) (?:inspection|interception)"
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Carried:
 
     local_address: str | None = None  # localhost, 127.x, a private address or .local name
     product: str | None = None  # an inspecting product named in the text
+    inspection_said: bool = False  # the text says a proxy inspects TLS
     bad_root: str | None = None  # a known-bad root named in the text
     depth: int | None = None  # OpenSSL's verify depth of the error (0: the server's cert)
     certificates_sent: int | None = None  # s_client's "Certificate chain" entries
@@ -81,6 +86,8 @@ class Carried:
         said = []
         if self.product:
             said.append(f"the text names {self.product}, a TLS-inspecting product")
+        elif self.inspection_said:
+            said.append("the text says a proxy inspects TLS")
         if self.bad_root:
             said.append(f"the text names {self.bad_root}, a root whose private key is public")
         if self.local_address:
@@ -132,6 +139,7 @@ def carried(flat: str, host: str | None = None) -> Carried:
     return Carried(
         local_address=local.group(1) if local else None,
         product=product_names[products[0].index] if products else None,
+        inspection_said=_INSPECTION_SAID.search(flat) is not None,
         bad_root=bad_names[bad[0].index] if bad else None,
         depth=int(depth.group(1)) if depth else None,
         certificates_sent=max(entries) + 1 if entries else None,
@@ -162,6 +170,8 @@ def reorder(causes: tuple[MessageCause, ...], facts: Carried) -> tuple[MessageCa
         first("missing_intermediate" if facts.depth == 0 else "untrusted_root", "")
     if facts.local_address and "self_signed" in codes:
         first("self_signed", "")
+    if facts.inspection_said and not facts.product:
+        first("interception_proxy", "the text says a proxy inspects TLS on this network")
     if facts.product:
         first(
             "interception_proxy",
