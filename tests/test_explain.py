@@ -288,7 +288,16 @@ def test_tls_words_answer_with_lower_confidence(text: str, cause: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["the printer is on fire", "disk quota exceeded for user bob", "Segmentation fault"]
+    "text",
+    [
+        "the printer is on fire",
+        "disk quota exceeded for user bob",
+        "Segmentation fault",
+        "GET https://shop.example.com/cart returned 500 Internal Server Error",
+        "the nightly build timed out after 60 minutes",
+        "Your session has expired, please log in again",
+        "proxy error: upstream returned 502",
+    ],
 )
 def test_text_without_tls_words_is_not_recognised(text: str) -> None:
     assert not explain_text(text).recognised

@@ -55,7 +55,24 @@ _ORDER = (
     "connection_refused",
 )
 # Words that say "this is TLS" without pointing at a cause.
-_GENERIC = frozenset({"handshake", "certificate-verify", "windows-code-family"})
+_GENERIC = frozenset({"handshake", "certificate-verify", "windows-code-family", "certificate"})
+# Words that are not TLS's alone ("session expired", "hostname not found", "proxy error"):
+# they count only beside a TLS word.
+_NEEDS_TLS_CONTEXT = frozenset(
+    {
+        "expired",
+        "not-yet-valid",
+        "clock",
+        "hostname",
+        "revoked",
+        "eof",
+        "timeout",
+        "dns",
+        "refused",
+        "purpose",
+        "proxy",
+    }
+)
 
 _LOCAL_HOST = compile_pattern(
     r"(?:^|[^\w.-])(localhost|127\.\d+\.\d+\.\d+|\[?::1\]?|10\.\d+\.\d+\.\d+|192\.168\.\d+\.\d+"
@@ -212,7 +229,7 @@ def read_words(flat: str) -> WordReading | None:
     """The causes the TLS words of ``flat`` point to, None if it has none."""
     patterns, words, checks = _vocabulary()
     hits = patterns.hits(flat)
-    if not hits:
+    if all(str(words[hit.index]["id"]) in _NEEDS_TLS_CONTEXT for hit in hits):
         return None
     scores: dict[str, int] = {}
     reasons: dict[str, list[str]] = {}
@@ -223,6 +240,8 @@ def read_words(flat: str) -> WordReading | None:
         for code, weight in weights.items():
             scores[code] = scores.get(code, 0) + int(weight)
             reasons.setdefault(code, []).append(f"{word['says']} ({json.dumps(hit.text)})")
+    if not scores:
+        return None
     ranked = sorted(scores, key=lambda code: (-scores[code], _rank(code)))
     causes = tuple(
         MessageCause(code, "the message mentions " + "; ".join(reasons[code][:3]))
