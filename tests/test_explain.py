@@ -263,6 +263,13 @@ def test_s_client_chain_and_depth_decide_between_missing_and_untrusted() -> None
         "verify error:num=20:unable to get local issuer certificate"
     )
     assert explain_text(deep).causes[0].code == "untrusted_root"
+    # The error's depth is the last "depth=" before it, not the first of the output.
+    leaf = (
+        "depth=2 CN = Example Root\nverify return:1\ndepth=1 CN = Example Issuing CA\n"
+        "verify return:1\ndepth=0 CN = shop.example.org\n"
+        "verify error:num=20:unable to get local issuer certificate"
+    )
+    assert explain_text(leaf).causes[0].code == "missing_intermediate"
 
 
 # The TLS words, when no message matches ------------------------------------------------

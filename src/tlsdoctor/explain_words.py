@@ -79,8 +79,10 @@ _LOCAL_HOST = compile_pattern(
     r"|172\.(?:1[6-9]|2\d|3[01])\.\d+\.\d+|[\w-]+\.(?:local|internal|lan|corp|home\.arpa))"
     r"(?:[^\w.-]|$)"
 )
-_DEPTH = compile_pattern(r"depth[=: ](\d+)[^\n]{0,80}?(?:verify error|error:num=|:num=)")
-_VERIFY_DEPTH = compile_pattern(r"verify error:num=\d+:[^:]{0,80}?:?depth=(\d+)")
+# OpenSSL prints "depth=N <subject>" before each certificate's verify result; the error's
+# depth is that of the last "depth=" before the first "verify error:num=".
+_DEPTH = compile_pattern(r"depth=(\d{1,2}) ")
+_VERIFY_ERROR = compile_pattern(r"verify error:num=\d")
 _CHAIN_ENTRY = compile_pattern(r"(?:^| )(\d{1,2}) s:")
 # The text itself says a proxy inspects TLS (Azure CLI's hint, a support note pasted along).
 _INSPECTION_SAID = compile_pattern(
@@ -147,7 +149,8 @@ def carried(flat: str, host: str | None = None) -> Carried:
     bad_set, bad_names = _bad_roots()
     bad = bad_set.hits(flat)
     local = _LOCAL_HOST.search(f" {host} ") if host else None
-    depth = _VERIFY_DEPTH.search(flat) or _DEPTH.search(flat)
+    error = _VERIFY_ERROR.search(flat)
+    depths = list(_DEPTH.finditer(flat[: error.start()])) if error else []
     entries = (
         [int(m.group(1)) for m in _CHAIN_ENTRY.finditer(flat)]
         if "Certificate chain" in flat
@@ -158,7 +161,7 @@ def carried(flat: str, host: str | None = None) -> Carried:
         product=product_names[products[0].index] if products else None,
         inspection_said=_INSPECTION_SAID.search(flat) is not None,
         bad_root=bad_names[bad[0].index] if bad else None,
-        depth=int(depth.group(1)) if depth else None,
+        depth=int(depths[-1].group(1)) if depths else None,
         certificates_sent=max(entries) + 1 if entries else None,
     )
 
