@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from explain_evaluation import Scores, evaluation_set, score  # noqa: E402
 from tlsdoctor.explain import explain_text  # noqa: E402
+from tlsdoctor.knowledge import message_catalogue  # noqa: E402
 
 
 def _table(title: str, scores: Scores) -> None:
@@ -38,7 +39,15 @@ def _timing() -> None:
     log = line * (1024 * 1024 // len(line))
     log += "curl: (60) SSL certificate problem: unable to get local issuer certificate\n"
     crafted = "'" + "no certificate subject alternative name matches requested host name '" * 14000
-    for name, text in (("1 MB log", log), ("1 MB crafted quotes", crafted[: 1024 * 1024])):
+    # Every entry's example at the end of a megabyte: every pattern matches, late.
+    examples = " ".join(x for entry in message_catalogue() for x in entry.examples)
+    everything = log[: 1024 * 1024 - len(examples)] + examples
+    cases = (
+        ("1 MB log", log),
+        ("1 MB crafted quotes", crafted[: 1024 * 1024]),
+        ("1 MB ending in every catalogue example", everything),
+    )
+    for name, text in cases:
         started = time.perf_counter()
         explanation = explain_text(text)
         seconds = time.perf_counter() - started

@@ -18,7 +18,7 @@ import pytest
 
 from tlsdoctor import knowledge
 from tlsdoctor.codes import FindingCode
-from tlsdoctor.textmatch import PatternSet, compile_pattern
+from tlsdoctor.textmatch import PatternSet, compile_pattern, encode
 
 CATALOGUE = Path(knowledge.__file__).with_name("messages.json")
 
@@ -94,7 +94,7 @@ def normalize(text: str) -> str:
 
 def longest_match(entry_id: str, text: str) -> int:
     """The length of the entry's longest match in ``text`` (normalized), -1 without one."""
-    return max((hit.length for hit in compiled(entry_id).hits(text)), default=-1)
+    return max((hit.length for hit in compiled(entry_id).hits(encode(text))), default=-1)
 
 
 def examples() -> list[tuple[str, int, str]]:

@@ -25,15 +25,14 @@ from dataclasses import dataclass, replace
 from tlsdoctor.explain_words import Carried, carried, read_words, reorder
 from tlsdoctor.knowledge import KnownMessage, MessageCause, message_catalogue
 from tlsdoctor.models import Finding, Report
-from tlsdoctor.textmatch import Hit, PatternSet, compile_pattern
+from tlsdoctor.textmatch import Hit, PatternSet, encode
 
 MAX_TEXT = 1024 * 1024  # a pasted log larger than this is cut: the error is near its end
 MAX_MATCHED = 400  # characters of the matched text kept for display
 
 # Where messages name the host they failed on; the first that matches is used.
-_HOST_HINTS = tuple(
-    compile_pattern(pattern)
-    for pattern in (
+_HOST_HINTS = PatternSet(
+    (
         r"host='([^'\s]{1,253})'",
         r"Could not resolve host: ([^\s;,]{1,253})",
         r"https?://([A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}|\d{1,3}(?:\.\d{1,3}){3}|localhost)",
@@ -50,9 +49,8 @@ _HOST_HINTS = tuple(
         r"(?:^|[\s(\[/@])([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,10}):\d{1,5}\b",
     )
 )
-_PORT_HINTS = tuple(
-    compile_pattern(pattern)
-    for pattern in (
+_PORT_HINTS = PatternSet(
+    (
         r"port=(\d{1,5})\b",
         r"https?://[^\s/:'\"]{1,253}:(\d{1,5})\b",
         r" port (\d{1,5})\b",
@@ -129,46 +127,48 @@ def match(
     text: str, catalogue: Sequence[KnownMessage] | None = None
 ) -> tuple[KnownMessage, str] | None:
     """The catalogue entry the text is, and the matched part."""
-    return _match_flat(normalise(text), catalogue)
+    return _match_data(encode(normalise(text)), catalogue)
 
 
-def _match_flat(
-    flat: str, catalogue: Sequence[KnownMessage] | None
+def _match_data(
+    data: bytes, catalogue: Sequence[KnownMessage] | None
 ) -> tuple[KnownMessage, str] | None:
     patterns, owners = _index(tuple(message_catalogue() if catalogue is None else catalogue))
-    best = _best(patterns.hits(flat), owners)
+    best = _best(patterns.hits(data), owners)
     return None if best is None else (owners[best.index], best.text)
 
 
 def host_in(text: str) -> str | None:
     """A host name the message itself names, if any."""
-    flat = normalise(text)
-    for hint in _HOST_HINTS:
-        found = hint.search(flat)
-        if found:
-            return str(found.group(1)).strip(".")
-    return None
+    return _host_in(encode(normalise(text)))
+
+
+def _host_in(data: bytes) -> str | None:
+    found = _HOST_HINTS.hits(data)  # in the hints' order: the first that matched is used
+    if not found:
+        return None
+    return (found[0].groups[0] or "").strip(".") or None
 
 
 def port_in(text: str) -> int | None:
     """The port the message names, if any."""
-    flat = normalise(text)
-    for hint in _PORT_HINTS:
-        found = hint.search(flat)
-        if found and 0 < int(found.group(1)) < 65536:
-            return int(found.group(1))
-    return None
+    return _port_in(encode(normalise(text)))
+
+
+def _port_in(data: bytes) -> int | None:
+    ports = (int(hit.groups[0] or 0) for hit in _PORT_HINTS.hits(data))
+    return next((port for port in ports if 0 < port < 65536), None)
 
 
 def explain_text(
     text: str, host: str | None = None, catalogue: Sequence[KnownMessage] | None = None
 ) -> Explanation:
     """Recognise ``text`` (pure: no network)."""
-    flat = normalise(text)
-    found = _match_flat(flat, catalogue)
-    port = None if host else port_in(flat)
-    host = host or host_in(flat)
-    facts = carried(flat, host)
+    data = encode(normalise(text))
+    found = _match_data(data, catalogue)
+    port = None if host else _port_in(data)
+    host = host or _host_in(data)
+    facts = carried(data, host)
     if found is not None:
         entry, matched = found
         return Explanation(
@@ -181,13 +181,13 @@ def explain_text(
             notes=facts.notes(),
             port=port,
         )
-    return _from_words(text, flat, host, port, facts)
+    return _from_words(text, data, host, port, facts)
 
 
 def _from_words(
-    text: str, flat: str, host: str | None, port: int | None, facts: Carried
+    text: str, data: bytes, host: str | None, port: int | None, facts: Carried
 ) -> Explanation:
-    reading = read_words(flat)
+    reading = read_words(data)
     if reading is None:
         return Explanation(text, None, None, host, port=port)
     return Explanation(

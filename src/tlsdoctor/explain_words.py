@@ -22,7 +22,7 @@ from tlsdoctor.knowledge import (
     known_bad_roots,
     tls_vocabulary,
 )
-from tlsdoctor.textmatch import PatternSet, compile_pattern
+from tlsdoctor.textmatch import PatternSet, compile_pattern, encode
 
 # Causes of a refused chain: where the message alone cannot say which one it is.
 TRUST_CAUSES = frozenset(
@@ -140,28 +140,28 @@ def _literal(word: str) -> str:
     return "".join(c if c.isalnum() else f"\\{c}" for c in word)
 
 
-def carried(flat: str, host: str | None = None) -> Carried:
-    """The facts ``flat`` (whitespace-folded text) carries; ``host`` is the server the
+def carried(data: bytes, host: str | None = None) -> Carried:
+    """The facts ``data`` (whitespace-folded text, encoded) carries; ``host`` is the server the
     message is about (an address elsewhere in a log, e.g. what a name resolved to, says
     nothing about the server's certificate)."""
     product_set, product_names = _products()
-    products = product_set.hits(flat)
+    products = product_set.hits(data)
     bad_set, bad_names = _bad_roots()
-    bad = bad_set.hits(flat)
-    local = _LOCAL_HOST.search(f" {host} ") if host else None
-    error = _VERIFY_ERROR.search(flat)
-    depths = list(_DEPTH.finditer(flat[: error.start()])) if error else []
+    bad = bad_set.hits(data)
+    local = _LOCAL_HOST.search(encode(f" {host} ")) if host else None
+    error = _VERIFY_ERROR.search(data)
+    depths = list(_DEPTH.finditer(data[: error.start])) if error else []
     entries = (
-        [int(m.group(1)) for m in _CHAIN_ENTRY.finditer(flat)]
-        if "Certificate chain" in flat
+        [int(m.groups[0] or 0) for m in _CHAIN_ENTRY.finditer(data)]
+        if b"Certificate chain" in data
         else []
     )
     return Carried(
-        local_address=local.group(1) if local else None,
+        local_address=local.groups[0] if local else None,
         product=product_names[products[0].index] if products else None,
-        inspection_said=_INSPECTION_SAID.search(flat) is not None,
+        inspection_said=_INSPECTION_SAID.search(data) is not None,
         bad_root=bad_names[bad[0].index] if bad else None,
-        depth=int(depths[-1].group(1)) if depths else None,
+        depth=int(depths[-1].groups[0] or 0) if depths else None,
         certificates_sent=max(entries) + 1 if entries else None,
     )
 
@@ -228,10 +228,10 @@ def _vocabulary() -> tuple[PatternSet, tuple[dict[str, object], ...], dict[str, 
     return PatternSet([str(w["pattern"]) for w in words]), words, dict(data["checks"])
 
 
-def read_words(flat: str) -> WordReading | None:
-    """The causes the TLS words of ``flat`` point to, None if it has none."""
+def read_words(data: bytes) -> WordReading | None:
+    """The causes the TLS words of ``data`` (encoded text) point to, None if it has none."""
     patterns, words, checks = _vocabulary()
-    hits = patterns.hits(flat)
+    hits = patterns.hits(data)
     if all(str(words[hit.index]["id"]) in _NEEDS_TLS_CONTEXT for hit in hits):
         return None
     scores: dict[str, int] = {}
