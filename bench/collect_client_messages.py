@@ -2,18 +2,20 @@
 
 Runs every client of ``tests/realclients.py`` plus Go (``tests/go/tlsprobe.go``), httpx,
 urllib3 and urllib against each lab endpoint trusting only the lab CA (and the good
-endpoint trusting another CA: an untrusted root), and writes one JSON line per refusal to
-``tests/data/explain/lab_messages.jsonl``: client, its version, endpoint, the endpoint's
-real cause, and everything the client printed. The explain evaluation (``bench/
+endpoint trusting another CA: an untrusted root; and a closed port: connection refused), and
+writes one JSON line per refusal to ``tests/data/explain/lab_messages.jsonl``: client,
+endpoint, the endpoint's real cause, everything the client printed, and the half of the
+evaluation it belongs to (a hash of the text). The explain evaluation (``bench/
 bench_explain.py`` and ``tests/test_explain_evaluation.py``) reads that file.
 
-    .venv/bin/python bench/collect_client_messages.py
+    .venv/bin/python bench/collect_client_messages.py [--closed-port]
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import realclients  # noqa: E402
+from explain_evaluation import split_of  # noqa: E402
 from tlsdoctor.lab import Lab, LabEndpoint  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "explain" / "lab_messages.jsonl"
@@ -68,16 +71,36 @@ def _extra(client: str, item: LabEndpoint, ca: str, go: Path | None) -> tuple[in
     )
 
 
-def collect() -> list[dict[str, object]]:
+def _closed_port() -> LabEndpoint:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind((realclients.LOOPBACK, 0))
+        port = int(probe.getsockname()[1])
+    return LabEndpoint(
+        "closed-port",
+        "closed-port.lab.tlsdoctor.test",
+        realclients.LOOPBACK,
+        port,
+        ("connection_refused",),
+        "nothing listens on the port",
+    )
+
+
+def collect(closed_port_only: bool = False) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     with Lab() as lab, tempfile.TemporaryDirectory() as scratch:
         go = _go_binary(Path(scratch))
         clients = [c for c in realclients.CLIENTS if realclients.unavailable(c) is None]
         extras = ["httpx", "urllib3", "urllib"] + (["go"] if go else [])
         other_ca = str(lab.directory / "client-ca.pem")
-        jobs = [(c, item, str(lab.ca_file)) for item in lab.endpoints for c in clients + extras]
-        good = lab.endpoint("good")
-        jobs += [(c, good, other_ca) for c in clients + extras]
+        closed = _closed_port()
+        jobs = [(c, closed, str(lab.ca_file)) for c in clients + extras]
+        if not closed_port_only:
+            jobs += [
+                (c, item, str(lab.ca_file)) for item in lab.endpoints for c in clients + extras
+            ]
+            good = lab.endpoint("good")
+            jobs += [(c, good, other_ca) for c in clients + extras]
 
         def one(job: tuple[str, LabEndpoint, str]) -> dict[str, object] | None:
             client, item, ca = job
@@ -95,6 +118,7 @@ def collect() -> list[dict[str, object]]:
                 "endpoint": item.name if ca != other_ca else "good-with-another-ca",
                 "cause": str(getattr(cause, "value", cause)),
                 "text": output[-6000:],
+                "split": split_of(output[-6000:]),
             }
 
         with ThreadPoolExecutor(max_workers=4) as pool:
@@ -103,9 +127,12 @@ def collect() -> list[dict[str, object]]:
 
 
 def main() -> None:
-    rows = collect()
+    # --closed-port appends the closed-port rows only: the rows already collected (and their
+    # tune/heldout halves) stay as they are.
+    closed_port_only = "--closed-port" in sys.argv
+    rows = collect(closed_port_only)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("w", encoding="utf-8") as out:
+    with OUT.open("a" if closed_port_only else "w", encoding="utf-8") as out:
         for row in sorted(rows, key=lambda r: (str(r["client"]), str(r["endpoint"]))):
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
     print(f"{len(rows)} refusals written to {OUT.relative_to(ROOT)}")

@@ -433,3 +433,13 @@ def test_a_pasted_hint_that_a_proxy_inspects_tls_puts_the_proxy_first() -> None:
 )
 def test_the_same_words_in_two_meanings(text: str, cause: str) -> None:
     assert explain_text(text).causes[0].code == cause
+
+
+def test_a_loopback_address_reorders_chain_causes_only() -> None:
+    """What the text carries decides between the causes of a refused chain; it does not
+    put self_signed ahead of a refused connection on 127.0.0.1."""
+    refused = "loaded 1 CA certificate; TLS connect to 127.0.0.1:8443 failed: Connection refused"
+    explanation = explain_text(refused)
+    assert explanation.causes[0].code == "connection_refused"
+    codes = [cause.code for cause in explanation.causes]
+    assert codes.index("self_signed") < codes.index("untrusted_root")  # still moved up

@@ -168,17 +168,21 @@ def carried(data: bytes, host: str | None = None) -> Carried:
 
 def reorder(causes: tuple[MessageCause, ...], facts: Carried) -> tuple[MessageCause, ...]:
     """The causes re-ranked by what the text carries; a chain failure gains the cause the
-    text names (an inspecting product, a known-bad root)."""
+    text names (an inspecting product, a known-bad root). What the text carries decides
+    between the causes of a refused chain only: they move ahead of the other chain causes,
+    never ahead of a cause of another kind that ranks higher (a refused connection on a
+    loopback address is still a refused connection)."""
     codes = [cause.code for cause in causes]
     if not TRUST_CAUSES & set(codes):
         return causes
     ranked = list(causes)
+    place = next(i for i, cause in enumerate(ranked) if cause.code in TRUST_CAUSES)
 
     def first(code: str, why: str) -> None:
         present = next((c for c in ranked if c.code == code), None)
         if present is not None:
             ranked.remove(present)
-        ranked.insert(0, present or MessageCause(code, why))
+        ranked.insert(place, present or MessageCause(code, why))
 
     if facts.certificates_sent is not None and {"untrusted_root", "missing_intermediate"} <= set(
         codes
