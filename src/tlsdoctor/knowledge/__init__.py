@@ -4,6 +4,7 @@
 - ``interception_products.json``: how TLS-inspecting products name their CAs.
 - ``clients.json``: how each client judges a chain, which store it reads, what it prints.
 - ``messages.json``: error messages of every client, matched by ``tlsdoctor explain``.
+- ``tls_words.json``: the words of TLS errors, read by ``explain`` when no message matches.
 """
 
 from __future__ import annotations
@@ -217,26 +218,30 @@ class KnownMessage:
 
     id: str
     client: str
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[str, ...]  # RE2 syntax (linear time), searched case-insensitively
     examples: tuple[str, ...]
     meaning: str
     causes: tuple[MessageCause, ...]
     tell_apart: str | None
     next: str
+    source: str = ""  # where the wording comes from: a client run here, or its source
+    wrapper: bool = False  # an outer message ("see inner exception"): an inner one wins
 
 
 def load_messages(data: dict[str, Any]) -> tuple[KnownMessage, ...]:
-    """The catalogue from its JSON (patterns compiled, case-insensitive)."""
+    """The catalogue from its JSON (patterns are compiled by ``tlsdoctor.textmatch``)."""
     return tuple(
         KnownMessage(
             id=entry["id"],
             client=entry["client"],
-            patterns=tuple(re.compile(p, re.IGNORECASE) for p in entry["patterns"]),
+            patterns=tuple(entry["patterns"]),
             examples=tuple(entry.get("examples", ())),
             meaning=entry["meaning"],
             causes=tuple(MessageCause(c["code"], c["why"]) for c in entry["causes"]),
             tell_apart=entry.get("tell_apart"),
             next=entry.get("next") or "tlsdoctor check {host}",
+            source=entry.get("source", ""),
+            wrapper=bool(entry.get("wrapper", False)),
         )
         for entry in data["messages"]
     )
@@ -245,3 +250,10 @@ def load_messages(data: dict[str, Any]) -> tuple[KnownMessage, ...]:
 @functools.lru_cache(maxsize=1)
 def message_catalogue() -> tuple[KnownMessage, ...]:
     return load_messages(_json("messages.json"))
+
+
+@functools.lru_cache(maxsize=1)
+def tls_vocabulary() -> dict[str, Any]:
+    """The words of TLS errors and the causes they point to (``tls_words.json``)."""
+    data: dict[str, Any] = _json("tls_words.json")
+    return data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from rich.console import Console
@@ -9,6 +10,31 @@ from rich.markup import escape
 
 from tlsdoctor.explain import Explanation
 from tlsdoctor.render.json_report import report_to_dict
+
+# Control, format (bidi overrides), surrogate, private-use, unassigned, line/paragraph separators.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_UNKNOWN = "tlsdoctor does not know this message; a check of the host will tell what is wrong"
+
+
+def _visible(text: str) -> str:
+    """Pasted text made safe for a terminal: control and format characters (escape
+    sequences, bidirectional overrides) shown as \\x.. / \\u.... instead of acting.
+
+    Local until the shared safe-text function of ``render`` lands; then this should use it.
+    """
+    return "".join(
+        _escaped(char) if unicodedata.category(char) in _INVISIBLE else char for char in text
+    )
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _shown(text: str) -> str:
+    """Pasted or catalogue text for rich: made visible, then markup-escaped."""
+    return escape(_visible(text))
 
 
 def explanation_to_dict(explanation: Explanation) -> dict[str, Any]:
@@ -18,50 +44,70 @@ def explanation_to_dict(explanation: Explanation) -> dict[str, Any]:
         "id": entry.id if entry else None,
         "client": entry.client if entry else None,
         "matched": explanation.matched,
-        "meaning": entry.meaning
-        if entry
-        else "tlsdoctor does not know this message; a check of the host will tell what is wrong",
+        "meaning": entry.meaning if entry else _meaning_without_entry(explanation),
         "causes": [{"code": c.code, "why": c.why} for c in explanation.causes],
-        "tell_apart": entry.tell_apart if entry else None,
+        "tell_apart": explanation.tell_apart,
         "next": explanation.next_step,
         "host": explanation.host,
         "diagnosis": None
         if explanation.diagnosis is None
         else {"code": explanation.diagnosis.code.value, "message": explanation.diagnosis.message},
         "report": None if explanation.report is None else report_to_dict(explanation.report),
+        "confidence": explanation.confidence,
+        "port": explanation.port,
+        "notes": list(explanation.notes),
+        "source": entry.source if entry else None,
     }
+
+
+def _meaning_without_entry(explanation: Explanation) -> str:
+    if not explanation.recognised:
+        return _UNKNOWN
+    return (
+        "tlsdoctor does not know this exact message, but its TLS words point to the causes "
+        "below (lower confidence); the check below decides"
+    )
 
 
 def render_explanation(explanation: Explanation, console: Console) -> None:
     entry = explanation.entry
-    if entry is None:
+    if not explanation.recognised:
         console.print("[bold yellow]? tlsdoctor does not recognise this message.[/]")
-        console.print(f"Check the host it came from: [bold]{escape(explanation.next_step)}[/]")
+        console.print(f"Check the host it came from: [bold]{_shown(explanation.next_step)}[/]")
         return
-    console.print(
-        f"[bold]{escape(entry.client)}[/] says: [dim]{escape(explanation.matched or '')}[/]"
-    )
-    console.print(f"It means: {escape(entry.meaning)}")
+    if entry is not None:
+        console.print(
+            f"[bold]{_shown(entry.client)}[/] says: [dim]{_shown(explanation.matched or '')}[/]"
+        )
+        console.print(f"It means: {_shown(entry.meaning)}")
+    else:
+        console.print(
+            f"[bold yellow]Not a message tlsdoctor knows;[/] its TLS words: "
+            f"[dim]{_shown(explanation.matched or '')}[/] ({explanation.confidence} confidence)"
+        )
+    for note in explanation.notes:
+        console.print(f"[cyan]note:[/] {_shown(note)}")
     console.print("\nLikely causes, most likely first:")
-    for number, cause in enumerate(entry.causes, start=1):
-        console.print(f"  {number}. [bold]{cause.code}[/]: {escape(cause.why)}")
-    if entry.tell_apart:
-        console.print(f"\nTelling them apart: {escape(entry.tell_apart)}")
+    for number, cause in enumerate(explanation.causes, start=1):
+        console.print(f"  {number}. [bold]{cause.code}[/]: {_shown(cause.why)}")
+    if explanation.tell_apart:
+        console.print(f"\nTelling them apart: {_shown(explanation.tell_apart)}")
     if explanation.report is not None:
         console.print()
+        host = _shown(explanation.host or "")
         if explanation.diagnosis is not None:
             console.print(
-                f"[bold]The check of {escape(explanation.host or '')} says it is "
-                f"{explanation.diagnosis.code.value}:[/] {escape(explanation.diagnosis.message)}"
+                f"[bold]The check of {host} says it is "
+                f"{explanation.diagnosis.code.value}:[/] {_shown(explanation.diagnosis.message)}"
             )
             for step in explanation.diagnosis.fix:
-                console.print(f"  [green]fix:[/] {escape(step)}")
+                console.print(f"  [green]fix:[/] {_shown(step)}")
         else:
             found = ", ".join(c.value for c in explanation.report.codes) or "no problem"
             console.print(
-                f"[bold]The check of {escape(explanation.host or '')} finds {escape(found)}[/], "
+                f"[bold]The check of {host} finds {_shown(found)}[/], "
                 "none of the causes above: the message may come from another network (a proxy), "
                 "another time, or another client's trust store."
             )
     else:
-        console.print(f"\nNext: [bold]{escape(explanation.next_step)}[/]")
+        console.print(f"\nNext: [bold]{_shown(explanation.next_step)}[/]")
