@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import CRLEntryExtensionOID, ExtendedKeyUsageOID, ExtensionOID
 
 from tlsdoctor.analysis.facts import CertFacts, verify_signature
 from tlsdoctor.codes import FindingCode, Severity
@@ -54,7 +54,13 @@ def parse_crl(data: bytes) -> x509.CertificateRevocationList:
 def judge_crl(
     leaf: CertFacts, issuer: CertFacts, data: bytes, at: dt.datetime, source: str, where: str
 ) -> Evidence:
-    """What a CRL says about ``leaf``, if it can be trusted."""
+    """What a CRL says about ``leaf`` (any certificate of the path), if it can be trusted.
+
+    The rules of RFC 5280 6.3.3 that decide whether a CRL may be used at all: issued by the
+    certificate's issuer, whose keyUsage (when present) allows cRLSign; signature valid;
+    no critical extension we cannot process, on the CRL or on any entry; a complete CRL
+    (not a delta); an issuingDistributionPoint whose scope covers the certificate.
+    """
     try:
         crl = parse_crl(data)
     except ValueError as exc:
@@ -66,6 +72,15 @@ def judge_crl(
             where,
             f"the CRL is issued by '{crl.issuer.rfc4514_string()}', not by the "
             "certificate's issuer",
+        )
+    usage = issuer.key_usage
+    if usage is not None and not usage.crl_sign:
+        return Evidence(
+            State.UNKNOWN,
+            source,
+            where,
+            f"the CRL's issuer '{issuer.display_name}' may not sign CRLs: its keyUsage lacks "
+            "cRLSign (RFC 5280 6.3.3 (f))",
         )
     try:
         valid = issuer.public_key is not None and crl.is_signature_valid(issuer.public_key)  # type: ignore[arg-type]
@@ -79,6 +94,16 @@ def judge_crl(
             source,
             where,
             "the CRL's signature does not verify with the issuer's key",
+            this_update=this_update,
+            next_update=next_update,
+        )
+    unusable = crl_unusable(crl) or crl_scope_problem(crl, leaf)
+    if unusable is not None:
+        return Evidence(
+            State.UNKNOWN,
+            source,
+            where,
+            unusable,
             this_update=this_update,
             next_update=next_update,
         )
@@ -101,6 +126,16 @@ def judge_crl(
             next_update=next_update,
         )
     entry = crl.get_revoked_certificate_by_serial_number(leaf.cert.serial_number)
+    if entry is None and _only_some_reasons(crl):
+        return Evidence(
+            State.UNKNOWN,
+            source,
+            where,
+            "the CRL covers only some revocation reasons (onlySomeReasons), so its silence "
+            "does not mean good",
+            this_update=this_update,
+            next_update=next_update,
+        )
     if entry is None:
         return Evidence(
             State.GOOD,
@@ -125,6 +160,106 @@ def judge_crl(
         this_update=this_update,
         next_update=next_update,
     )
+
+
+# CRL and CRL-entry extensions this module processes (RFC 5280 5.2, 5.3); any other one
+# marked critical makes the whole CRL unusable (RFC 5280 5.2 and 5.3: "MUST NOT use").
+_CRL_EXTENSIONS = frozenset(
+    {
+        CRLEntryExtensionOID.CRL_REASON,  # placeholder: replaced below
+    }
+)
+_CRL_EXTENSIONS = frozenset(
+    {
+        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+        ExtensionOID.ISSUER_ALTERNATIVE_NAME,
+        ExtensionOID.CRL_NUMBER,
+        ExtensionOID.ISSUING_DISTRIBUTION_POINT,
+        ExtensionOID.FRESHEST_CRL,
+        ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
+    }
+)
+_CRL_ENTRY_EXTENSIONS = frozenset(
+    {CRLEntryExtensionOID.CRL_REASON, CRLEntryExtensionOID.INVALIDITY_DATE}
+)
+
+
+def crl_unusable(crl: x509.CertificateRevocationList) -> str | None:
+    """Why RFC 5280 forbids using this CRL at all, or None.
+
+    Every entry's extensions are read: one unknown critical entry extension voids the
+    whole CRL (RFC 5280 5.3).
+    """
+    try:
+        extensions = list(crl.extensions)
+    except ValueError as exc:
+        return f"the CRL's extensions cannot be parsed ({_first_line(exc)})"
+    for extension in extensions:
+        if extension.oid == ExtensionOID.DELTA_CRL_INDICATOR:
+            return "it is a delta CRL, not a complete one (RFC 5280 5.2.4)"
+        if extension.critical and extension.oid not in _CRL_EXTENSIONS:
+            return (
+                f"the CRL has a critical extension tlsdoctor cannot process "
+                f"({extension.oid.dotted_string}), so it must not be used (RFC 5280 5.2)"
+            )
+    idp = next(
+        (e.value for e in extensions if isinstance(e.value, x509.IssuingDistributionPoint)),
+        None,
+    )
+    if idp is not None and idp.indirect_crl:
+        return "it is an indirect CRL, which tlsdoctor does not process"
+    try:
+        for entry in crl:
+            for extension in entry.extensions:
+                if extension.critical and extension.oid not in _CRL_ENTRY_EXTENSIONS:
+                    return (
+                        "an entry of the CRL has a critical extension tlsdoctor cannot "
+                        f"process ({extension.oid.dotted_string}), so the CRL must not be "
+                        "used (RFC 5280 5.3)"
+                    )
+    except ValueError as exc:
+        return f"an entry of the CRL cannot be parsed ({_first_line(exc)})"
+    return None
+
+
+def crl_scope_problem(crl: x509.CertificateRevocationList, cert: CertFacts) -> str | None:
+    """Why the CRL's issuingDistributionPoint does not cover ``cert`` (RFC 5280 6.3.3 (b))."""
+    try:
+        idp = crl.extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    if idp.only_contains_user_certs and cert.is_ca:
+        return "the CRL covers only end-entity certificates (onlyContainsUserCerts), not this CA"
+    if idp.only_contains_ca_certs and not cert.is_ca:
+        return "the CRL covers only CA certificates (onlyContainsCACerts), not this one"
+    if idp.only_contains_attribute_certs:
+        return "the CRL covers only attribute certificates (onlyContainsAttributeCerts)"
+    if idp.full_name is None and idp.relative_name is None:
+        return None
+    points = cert.extension(x509.CRLDistributionPoints)
+    for point in points or ():
+        if idp.full_name is not None and point.full_name is not None:
+            if set(idp.full_name) & set(point.full_name):
+                return None
+        elif idp.relative_name is not None and point.relative_name == idp.relative_name:
+            return None
+    named = ", ".join(str(name.value) for name in idp.full_name or ())[:200]
+    return (
+        f"the CRL's issuingDistributionPoint ({named or 'a relative name'}) is not one of the "
+        "certificate's CRL distribution points, so the CRL does not cover it"
+    )
+
+
+def _only_some_reasons(crl: x509.CertificateRevocationList) -> bool:
+    try:
+        idp = crl.extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+    return idp.only_some_reasons is not None
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
 def ocsp_request(leaf: CertFacts, issuer: CertFacts, nonce: bytes) -> bytes:
@@ -287,23 +422,37 @@ def _signature_valid(signer: CertFacts, response: ocsp.OCSPResponse) -> bool:
 
 
 def revocation_findings(
-    evidence: Sequence[Evidence], pointers: int, issuer_known: bool
+    evidence: Sequence[Evidence], pointers: int, issuer_known: bool, subject: str | None = None
 ) -> list[Finding]:
-    """revoked (any source says so), else revocation_unknown when no source could answer."""
+    """revoked (any source says so), else revocation_unknown when the certificate names a
+    CRL or OCSP responder (or evidence was given) and no source could answer.
+
+    A certificate that names no pointer, with no evidence given, is not checkable and not a
+    finding: the report's revocation section says so. ``subject`` names the certificate
+    when it is not the leaf ("the intermediate certificate 'X'").
+    """
     revoked = next((e for e in evidence if e.state is State.REVOKED), None)
+    who = subject or "the certificate"
     if revoked is not None:
         when = rfc3339(revoked.revoked_at) if revoked.revoked_at else "an unknown date"
         reason = f" (reason: {revoked.reason})" if revoked.reason else ""
+        details = _evidence(revoked)
+        if subject is not None:
+            details["certificate"] = subject
         return [
             Finding(
                 FindingCode.REVOKED,
                 Severity.ERROR,
-                f"The certificate was revoked on {when}{reason}, says the "
+                f"{who[:1].upper()}{who[1:]} was revoked on {when}{reason}, says the "
                 f"{_source_name(revoked.source)} at {revoked.where}.",
-                _evidence(revoked),
+                details,
                 (
                     "The CA has revoked this certificate: get a new one (a new key if the "
-                    "reason is keyCompromise) and install it.",
+                    "reason is keyCompromise) and install it."
+                    if subject is None
+                    else "The CA revoked this intermediate: serve the chain of a current "
+                    "intermediate (the CA's repository has it), and reissue the leaf under it "
+                    "if needed.",
                     "Chrome relies on its CRLSets and Firefox on CRLite, so some browsers may "
                     "still connect for a while: do not wait for them.",
                 ),
@@ -311,12 +460,14 @@ def revocation_findings(
         ]
     if any(e.state is State.GOOD for e in evidence):
         return []
+    if issuer_known and not evidence and pointers == 0:
+        return []
     if not issuer_known:
         why = "the issuing CA's certificate is not available to check a CRL or OCSP answer"
-    elif pointers == 0:
-        why = "the certificate names no CRL distribution point and no OCSP responder"
     else:
         why = "; ".join(f"{e.where}: {e.detail}" for e in evidence) or "nothing answered"
+    if subject is not None:
+        why = f"{subject}: {why}"
     return [
         Finding(
             FindingCode.REVOCATION_UNKNOWN,
