@@ -1,0 +1,394 @@
+"""A generated corpus of standards cases: each rule broken once, with a negative twin.
+
+A chain is root -> intermediate -> leaf, each from a clean profile (the one a modern CA
+issues: critical basicConstraints and keyUsage on CAs, SKI/AKI, SAN, serverAuth EKU). A
+case changes one thing in one certificate. Serial numbers that cryptography refuses to
+write (0, negative) are written by re-encoding the TBSCertificate and signing it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import ipaddress
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+DAY = dt.timedelta(days=1)
+HOST = "www.lint.test"
+
+Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+Profile = dict[x509.ObjectIdentifier, tuple[x509.ExtensionType, bool]]
+
+
+@functools.cache
+def shared_key(slot: str) -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@functools.cache
+def rsa_key(bits: int) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def cn(value: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, value)])
+
+
+@dataclass
+class Spec:
+    """One certificate to make: name, key, extensions by OID, serial."""
+
+    subject: x509.Name
+    key: Key
+    extensions: Profile
+    serial: int | bytes = 0x1234  # bytes: the raw INTEGER contents, written by hand
+    days: int = 90
+
+    def set(self, value: x509.ExtensionType, critical: bool) -> None:
+        self.extensions[value.oid] = (value, critical)
+
+    def drop(self, oid: x509.ObjectIdentifier) -> None:
+        del self.extensions[oid]
+
+    def critical(self, oid: x509.ObjectIdentifier, critical: bool) -> None:
+        self.extensions[oid] = (self.extensions[oid][0], critical)
+
+
+def ca_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(True, False, False, False, False, True, True, False, False)
+
+
+def leaf_usage(cert_sign: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(True, False, False, False, False, cert_sign, False, False, False)
+
+
+def profile(*items: tuple[x509.ExtensionType, bool]) -> Profile:
+    return {value.oid: (value, critical) for value, critical in items}
+
+
+@dataclass
+class Chain:
+    root: Spec
+    intermediate: Spec
+    leaf: Spec
+
+    @classmethod
+    def clean(cls) -> Chain:
+        root_key, inter_key, leaf_key = (shared_key(s) for s in ("root", "inter", "leaf"))
+        ski = x509.SubjectKeyIdentifier.from_public_key
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key
+        root = Spec(
+            cn("Lint Root"),
+            root_key,
+            profile(
+                (x509.BasicConstraints(True, None), True),
+                (ca_usage(), True),
+                (ski(root_key.public_key()), False),
+            ),
+            serial=0x1001,
+            days=3650,
+        )
+        inter = Spec(
+            cn("Lint Issuing CA"),
+            inter_key,
+            profile(
+                (x509.BasicConstraints(True, 0), True),
+                (ca_usage(), True),
+                (ski(inter_key.public_key()), False),
+                (aki(root_key.public_key()), False),
+                (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+            ),
+            serial=0x2002,
+            days=1825,
+        )
+        leaf = Spec(
+            cn(HOST),
+            leaf_key,
+            profile(
+                (x509.BasicConstraints(False, None), True),
+                (leaf_usage(), True),
+                (ski(leaf_key.public_key()), False),
+                (aki(inter_key.public_key()), False),
+                (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+                (x509.SubjectAlternativeName([x509.DNSName(HOST)]), False),
+            ),
+        )
+        return cls(root, inter, leaf)
+
+    def build(self) -> list[x509.Certificate]:
+        """[leaf, intermediate, root]."""
+        root = make(self.root, self.root)
+        inter = make(self.intermediate, self.root)
+        leaf = make(self.leaf, self.intermediate)
+        return [leaf, inter, root]
+
+    def set_leaf_key(self, key: Key) -> None:
+        self.leaf.key = key
+        self.leaf.set(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+
+
+def make(spec: Spec, issuer: Spec) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(spec.subject)
+        .issuer_name(issuer.subject)
+        .public_key(spec.key.public_key())
+        .serial_number(spec.serial if isinstance(spec.serial, int) else 1)
+        .not_valid_before(NOW - 10 * DAY)
+        .not_valid_after(NOW + (spec.days - 10) * DAY)
+    )
+    for value, critical in spec.extensions.values():
+        builder = builder.add_extension(value, critical)
+    cert = builder.sign(issuer.key, hashes.SHA256())
+    if isinstance(spec.serial, bytes):
+        return with_raw_serial(cert, issuer.key, spec.serial)
+    return cert
+
+
+# DER, just enough to replace the serial number and sign again ------------------------------
+
+
+def _header(data: bytes, at: int) -> tuple[int, int]:
+    first = data[at + 1]
+    if first < 0x80:
+        return first, at + 2
+    count = first & 0x7F
+    return int.from_bytes(data[at + 2 : at + 2 + count], "big"), at + 2 + count
+
+
+def _elements(data: bytes) -> list[bytes]:
+    out, at = [], 0
+    while at < len(data):
+        length, body = _header(data, at)
+        out.append(data[at : body + length])
+        at = body + length
+    return out
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    if len(body) < 0x80:
+        return bytes([tag, len(body)]) + body
+    size = len(body).to_bytes((len(body).bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + body
+
+
+def with_raw_serial(cert: x509.Certificate, key: Key, serial: bytes) -> x509.Certificate:
+    der = cert.public_bytes(serialization.Encoding.DER)
+    _, body = _header(der, 0)
+    tbs, algorithm, _ = _elements(der[body:])
+    _, tbs_body = _header(tbs, 0)
+    parts = _elements(tbs[tbs_body:])
+    parts[1] = _tlv(0x02, serial)  # [0] version, then serialNumber
+    new_tbs = _tlv(0x30, b"".join(parts))
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    signature = key.sign(new_tbs, ec.ECDSA(hashes.SHA256()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return x509.load_der_x509_certificate(
+            _tlv(0x30, new_tbs + algorithm + _tlv(0x03, b"\x00" + signature))
+        )
+
+
+# The cases ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    rules: frozenset[str]  # the rules tlsdoctor must name; empty for a negative twin
+    change: Callable[[Chain], None]
+    public: bool = False  # judged under a public root (Baseline Requirements scope)
+    # Findings of other checks the case also raises: the chain verifier of cryptography
+    # refuses negative serials, empty issuers and critical policy extensions it does not
+    # process, which is an invalid_chain of its own, not a rule of this corpus.
+    also: frozenset[str] = frozenset()
+
+
+def _san(*names: str) -> x509.SubjectAlternativeName:
+    general: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            general.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            general.append(x509.DNSName(name))
+    return x509.SubjectAlternativeName(general)
+
+
+def _cn_san(common: str, *sans: str) -> Callable[[Chain], None]:
+    def change(chain: Chain) -> None:
+        chain.leaf.subject = cn(common)
+        chain.leaf.set(_san(*sans), False)
+
+    return change
+
+
+def _leaf_eku(*usages: x509.ObjectIdentifier, critical: bool = False) -> Callable[[Chain], None]:
+    return lambda chain: chain.leaf.set(x509.ExtendedKeyUsage(list(usages)), critical)
+
+
+def _both(*changes: Callable[[Chain], None]) -> Callable[[Chain], None]:
+    def change(chain: Chain) -> None:
+        for each in changes:
+            each(chain)
+
+    return change
+
+
+SERVER = ExtendedKeyUsageOID.SERVER_AUTH
+ANY = ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE
+CLIENT = ExtendedKeyUsageOID.CLIENT_AUTH
+EMPTY = x509.Name([])
+NC = x509.NameConstraints([x509.DNSName("lint.test")], None)
+
+
+def _crl_pointer(chain: Chain) -> None:
+    point = x509.DistributionPoint(
+        [x509.UniformResourceIdentifier("http://127.0.0.1:9/lint.crl")], None, None, None
+    )
+    chain.leaf.set(x509.CRLDistributionPoints([point]), False)
+
+
+def cases() -> list[Case]:
+    """Every case, positives and their negative twins (names end in '+' and '-')."""
+
+    def c(
+        name: str,
+        rules: set[str],
+        change: Callable[[Chain], None],
+        public: bool = False,
+        also: frozenset[str] = frozenset(),
+    ) -> Case:
+        return Case(name, frozenset(rules), change, public, also)
+
+    refused = frozenset({"invalid_chain"})
+
+    def nothing(chain: Chain) -> None:
+        return None
+
+    return [
+        c("clean chain -", set(), nothing),
+        c("clean public chain with CRL pointer -", set(), _crl_pointer, public=True),
+        c("serial 0 +", {"serial_zero"}, lambda ch: setattr(ch.leaf, "serial", b"\x00")),
+        c("serial 1 -", set(), lambda ch: setattr(ch.leaf, "serial", b"\x01")),
+        c("serial -1 +", {"serial_negative"}, lambda ch: setattr(ch.leaf, "serial", b"\xff"),
+          also=refused),  # fmt: skip
+        c("serial 255 (00 ff) -", set(), lambda ch: setattr(ch.leaf, "serial", b"\x00\xff")),
+        c("negative serial on intermediate +", {"serial_negative"},
+          lambda ch: setattr(ch.intermediate, "serial", b"\x80\x01"), also=refused),  # fmt: skip
+        c("serial of 21 octets +", {"serial_too_long"},
+          lambda ch: setattr(ch.leaf, "serial", b"\x01" * 21)),  # fmt: skip
+        c("serial of 20 octets -", set(), lambda ch: setattr(ch.leaf, "serial", b"\x7f" * 20)),
+        c("serial 00 ff.. of 21 octets (positive, 160 bits) +", {"serial_too_long"},
+          lambda ch: setattr(ch.leaf, "serial", b"\x00" + b"\xff" * 20)),  # fmt: skip
+        c("leaf without AKI +", {"authority_key_id_missing"},
+          lambda ch: ch.leaf.drop(ExtensionOID.AUTHORITY_KEY_IDENTIFIER)),  # fmt: skip
+        c("intermediate without AKI +", {"authority_key_id_missing"},
+          lambda ch: ch.intermediate.drop(ExtensionOID.AUTHORITY_KEY_IDENTIFIER)),  # fmt: skip
+        c("root without AKI (self-signed) -", set(), nothing),
+        c("intermediate without SKI +", {"subject_key_id_missing"},
+          lambda ch: ch.intermediate.drop(ExtensionOID.SUBJECT_KEY_IDENTIFIER)),  # fmt: skip
+        c("root without SKI +", {"subject_key_id_missing"},
+          lambda ch: ch.root.drop(ExtensionOID.SUBJECT_KEY_IDENTIFIER)),  # fmt: skip
+        c("leaf without SKI -", set(),
+          lambda ch: ch.leaf.drop(ExtensionOID.SUBJECT_KEY_IDENTIFIER)),  # fmt: skip
+        c("intermediate basicConstraints not critical +", {"basic_constraints_not_critical"},
+          lambda ch: ch.intermediate.critical(ExtensionOID.BASIC_CONSTRAINTS, False)),  # fmt: skip
+        c("root basicConstraints not critical +", {"basic_constraints_not_critical"},
+          lambda ch: ch.root.critical(ExtensionOID.BASIC_CONSTRAINTS, False)),  # fmt: skip
+        c("leaf basicConstraints cA=FALSE not critical -", set(),
+          lambda ch: ch.leaf.critical(ExtensionOID.BASIC_CONSTRAINTS, False)),  # fmt: skip
+        c("intermediate without keyUsage +", {"ca_key_usage_missing"},
+          lambda ch: ch.intermediate.drop(ExtensionOID.KEY_USAGE)),  # fmt: skip
+        c("leaf without keyUsage -", set(), lambda ch: ch.leaf.drop(ExtensionOID.KEY_USAGE)),
+        c("intermediate keyUsage not critical +", {"ca_key_usage_not_critical"},
+          lambda ch: ch.intermediate.critical(ExtensionOID.KEY_USAGE, False)),  # fmt: skip
+        c("leaf keyUsage not critical -", set(),
+          lambda ch: ch.leaf.critical(ExtensionOID.KEY_USAGE, False)),  # fmt: skip
+        c("leaf with keyCertSign +", {"key_cert_sign_without_ca"},
+          lambda ch: ch.leaf.set(leaf_usage(cert_sign=True), True)),  # fmt: skip
+        c("leaf with digitalSignature only -", set(),
+          lambda ch: ch.leaf.set(leaf_usage(), True)),  # fmt: skip
+        c("root with EKU +", {"root_has_eku"},
+          lambda ch: ch.root.set(x509.ExtendedKeyUsage([SERVER]), False)),  # fmt: skip
+        c("intermediate with EKU -", set(), nothing),
+        c("leaf EKU with anyExtendedKeyUsage +", {"leaf_any_eku"}, _leaf_eku(SERVER, ANY)),
+        c("leaf EKU serverAuth+clientAuth -", set(), _leaf_eku(SERVER, CLIENT)),
+        c("leaf EKU critical +", {"leaf_eku_critical"}, _leaf_eku(SERVER, critical=True)),
+        c("leaf EKU not critical -", set(), _leaf_eku(SERVER)),
+        c("intermediate EKU critical -", set(),
+          lambda ch: ch.intermediate.set(x509.ExtendedKeyUsage([SERVER]), True)),  # fmt: skip
+        c("public leaf without EKU +", {"leaf_eku_missing"},
+          _both(_crl_pointer, lambda ch: ch.leaf.drop(ExtensionOID.EXTENDED_KEY_USAGE)),
+          public=True),  # fmt: skip
+        c("private leaf without EKU -", set(),
+          lambda ch: ch.leaf.drop(ExtensionOID.EXTENDED_KEY_USAGE)),  # fmt: skip
+        c("RSA 2052-bit leaf key +", {"rsa_modulus_not_multiple_of_8"},
+          lambda ch: ch.set_leaf_key(rsa_key(2052))),  # fmt: skip
+        c("RSA 2048-bit leaf key -", set(), lambda ch: ch.set_leaf_key(rsa_key(2048))),
+        c("name constraints in leaf +", {"name_constraints_in_leaf"},
+          lambda ch: ch.leaf.set(NC, True)),  # fmt: skip
+        c("name constraints in intermediate -", set(),
+          lambda ch: ch.intermediate.set(NC, True)),  # fmt: skip
+        c("empty subject, SAN not critical +", {"empty_subject_san_not_critical"},
+          lambda ch: setattr(ch.leaf, "subject", EMPTY)),  # fmt: skip
+        c("empty subject, SAN critical -", set(),
+          _both(lambda ch: setattr(ch.leaf, "subject", EMPTY),
+                lambda ch: ch.leaf.critical(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, True))),  # fmt: skip
+        c("subject present, SAN critical +", {"san_critical_with_subject"},
+          lambda ch: ch.leaf.critical(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, True)),  # fmt: skip
+        c("intermediate with empty subject +",
+          {"ca_subject_empty", "issuer_name_empty", "empty_subject_san_not_critical"},
+          lambda ch: setattr(ch.intermediate, "subject", EMPTY), also=refused),  # fmt: skip
+        c("policy constraints not critical +", {"policy_constraints_not_critical"},
+          lambda ch: ch.intermediate.set(x509.PolicyConstraints(None, 0), False)),  # fmt: skip
+        c("policy constraints critical -", set(),
+          lambda ch: ch.intermediate.set(x509.PolicyConstraints(None, 0), True),
+          also=refused),  # fmt: skip
+        c("inhibitAnyPolicy not critical +", {"inhibit_any_policy_not_critical"},
+          lambda ch: ch.intermediate.set(x509.InhibitAnyPolicy(0), False)),  # fmt: skip
+        c("inhibitAnyPolicy critical -", set(),
+          lambda ch: ch.intermediate.set(x509.InhibitAnyPolicy(0), True), also=refused),  # fmt: skip
+        c("CN not among SANs +", {"common_name_not_in_san"}, _cn_san("other.lint.test", HOST)),
+        c("CN among several SANs -", set(), _cn_san("b.lint.test", "a.lint.test", "b.lint.test")),
+        c("CN differs in case +", {"common_name_not_in_san"}, _cn_san("WWW.Lint.Test", HOST)),
+        c("CN in lower case, SAN the same -", set(), _cn_san(HOST, HOST)),
+        c("CN IPv6 in long form +", {"common_name_not_in_san"},
+          _cn_san("0:0:0:0:0:0:0:1", "::1")),  # fmt: skip
+        c("CN IPv6 in RFC 5952 form -", set(), _cn_san("::1", "::1")),
+        c("CN IPv4 not among SAN IPs +", {"common_name_not_in_san"},
+          _cn_san("127.0.0.2", "127.0.0.1")),  # fmt: skip
+        c("CN IPv4 among SAN IPs -", set(), _cn_san("127.0.0.1", "127.0.0.1", HOST)),
+        c("CN U-label, SAN A-label +", {"common_name_not_in_san"},
+          _cn_san("bücher.lint.test", "xn--bcher-kva.lint.test")),  # fmt: skip
+        c("CN A-label, SAN A-label -", set(),
+          _cn_san("xn--bcher-kva.lint.test", "xn--bcher-kva.lint.test")),  # fmt: skip
+        c("CN wildcard among SANs -", set(), _cn_san("*.lint.test", "*.lint.test")),
+        c("SAN dNSName with underscore +", {"dns_name_syntax"},
+          _cn_san("x.lint.test", "x.lint.test", "my_host.lint.test")),  # fmt: skip
+        c("SAN dNSName with hyphen -", set(), _cn_san("my-host.lint.test", "my-host.lint.test")),
+        c("public leaf without CRL or OCSP +", {"public_leaf_without_revocation_pointer"},
+          nothing, public=True),  # fmt: skip
+        c("private leaf without CRL or OCSP -", set(), nothing),
+        c("public leaf with a CRL pointer -", set(), _crl_pointer, public=True),
+        c("two rules on one leaf +", {"serial_zero", "leaf_eku_critical"},
+          _both(lambda ch: setattr(ch.leaf, "serial", b"\x00"),
+                _leaf_eku(SERVER, critical=True))),  # fmt: skip
+        c("rules on two certificates +", {"root_has_eku", "basic_constraints_not_critical"},
+          _both(lambda ch: ch.root.set(x509.ExtendedKeyUsage([SERVER]), False),
+                lambda ch: ch.intermediate.critical(ExtensionOID.BASIC_CONSTRAINTS, False))),  # fmt: skip
+    ]
+
+
+def build_case(case: Case) -> list[x509.Certificate]:
+    chain = Chain.clean()
+    case.change(chain)
+    return chain.build()

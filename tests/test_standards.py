@@ -1,0 +1,147 @@
+"""standards_violation: the generated corpus of tests/lintcases.py, judged by tlsdoctor and
+compared with strict validators that run here (OpenSSL's -x509_strict, DigiCert's pkilint).
+
+Each rule has a positive case and a negative twin. Mainstream validation (OpenSSL without
+-x509_strict) must accept every case: these are the rules clients let pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import warnings
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.utils import CryptographyDeprecationWarning
+
+import lintcases
+from lintcases import NOW, Case
+from tlsdoctor.analysis.standards import OPENSSL_STRICT, RULES
+from tlsdoctor.anchors import CUSTOM, TrustAnchors
+from tlsdoctor.check import check_chain
+from tlsdoctor.codes import FindingCode as C
+from tlsdoctor.models import Report, TrustAnchorSource
+
+CASES = lintcases.cases()
+NO_ROOTS = TrustAnchors([])
+
+
+def anchors(root: x509.Certificate) -> TrustAnchors:
+    return TrustAnchors([(TrustAnchorSource("lint root", "<test>", 1, CUSTOM), [root])])
+
+
+def judge(case: Case, certs: list[x509.Certificate]) -> Report:
+    leaf, inter, root = certs
+    trust = anchors(root)
+    return check_chain(
+        [leaf, inter], at=NOW, anchors=trust, public_roots=trust if case.public else NO_ROOTS
+    )
+
+
+def named_rules(report: Report) -> set[str]:
+    found = [f for f in report.findings if f.code is C.STANDARDS_VIOLATION]
+    if not found:
+        return set()
+    assert len(found) == 1  # one finding for the whole chain
+    return {v["rule"] for v in found[0].evidence["violations"]}  # type: ignore[index, union-attr]
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, list[x509.Certificate]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return {case.name: lintcases.build_case(case) for case in CASES}
+
+
+def test_the_corpus_is_big_and_twinned() -> None:
+    positives = [case for case in CASES if case.rules]
+    negatives = [case for case in CASES if not case.rules]
+    assert len(CASES) >= 60 and len(negatives) >= 25
+    covered = {rule for case in positives for rule in case.rules}
+    assert covered == {rule.id for rule in RULES}  # every rule is exercised
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_tlsdoctor_names_exactly_the_broken_rules(
+    case: Case, built: dict[str, list[x509.Certificate]]
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        report = judge(case, built[case.name])
+    assert named_rules(report) == set(case.rules)
+    # Only a warning: the chain stays trusted, and nothing else is said about it (but what
+    # another check is known to say, see lintcases.Case.also).
+    others = {f.code.value for f in report.findings if f.code is not C.STANDARDS_VIOLATION}
+    assert others == case.also, report.findings
+    if not case.also:
+        assert report.verdict.value == "trusted"
+
+
+def test_one_finding_says_rule_section_and_refusers(
+    built: dict[str, list[x509.Certificate]],
+) -> None:
+    case = next(c for c in CASES if c.name == "rules on two certificates +")
+    report = judge(case, built[case.name])
+    (finding,) = report.findings
+    assert finding.severity.value == "warning"
+    assert "2 certificates of the chain break 2 rules" in finding.message
+    rules = finding.evidence["rules"]
+    assert isinstance(rules, list) and len(rules) == 2
+    assert any("(BR 7.1.2.1 (d))" in str(r) and str(r).startswith("root") for r in rules)
+    assert any("(RFC 5280 4.2.1.9)" in str(r) for r in rules)
+    assert finding.evidence["refused_by"] == [OPENSSL_STRICT, "pkilint"]
+
+
+def _openssl_verify(folder: Path, certs: list[x509.Certificate], strict: bool) -> bool:
+    leaf, inter, root = certs
+    paths = {}
+    for name, cert in (("leaf", leaf), ("inter", inter), ("root", root)):
+        paths[name] = folder / f"{name}.pem"
+        paths[name].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    argv = ["openssl", "verify", "-attime", str(int(NOW.timestamp())), "-CAfile",
+            str(paths["root"]), "-untrusted", str(paths["inter"])]  # fmt: skip
+    if strict:
+        argv.append("-x509_strict")
+    done = subprocess.run(
+        [*argv, str(paths["leaf"])], capture_output=True, text=True, timeout=30, check=False
+    )
+    return done.returncode == 0
+
+
+def test_openssl_oracle(built: dict[str, list[x509.Certificate]], tmp_path: Path) -> None:
+    """OpenSSL accepts every case without -x509_strict (clients let these pass); with it,
+    it refuses exactly the cases whose rules the table says it refuses."""
+    lenient_agree = strict_agree = 0
+    disagreements = []
+    refusing = {rule.id for rule in RULES if OPENSSL_STRICT in rule.refused_by}
+    for case in CASES:
+        certs = built[case.name]
+        if _openssl_verify(tmp_path, certs, strict=False):
+            lenient_agree += 1
+        else:
+            disagreements.append(f"{case.name}: refused without -x509_strict")
+        expected_refusal = bool(case.rules & refusing)
+        if _openssl_verify(tmp_path, certs, strict=True) != expected_refusal:
+            strict_agree += 1
+        else:
+            disagreements.append(f"{case.name}: -x509_strict disagrees")
+    print(
+        f"\nopenssl verify agrees on {lenient_agree}/{len(CASES)} cases (accepts), "
+        f"openssl verify -x509_strict on {strict_agree}/{len(CASES)}"
+    )
+    assert disagreements == []
+
+
+def test_a_private_ca_leaf_is_clean() -> None:
+    """What `tlsdoctor cert ca` issues breaks no rule (so a healthy private endpoint exits 0)."""
+    from pki import make_root
+
+    root = make_root("Clean Root")
+    issuing = root.issue_ca("Clean Issuing")
+    leaf = issuing.issue_leaf(["clean.test"], not_before=NOW - dt.timedelta(days=1))
+    trust = anchors(root.cert)
+    report = check_chain([leaf.cert, issuing.cert], "clean.test", at=NOW, anchors=trust)
+    assert report.codes == ()
