@@ -279,112 +279,227 @@ def cases() -> list[Case]:
         c("clean public chain with CRL pointer -", set(), _crl_pointer, public=True),
         c("serial 0 +", {"serial_zero"}, lambda ch: setattr(ch.leaf, "serial", b"\x00")),
         c("serial 1 -", set(), lambda ch: setattr(ch.leaf, "serial", b"\x01")),
-        c("serial -1 +", {"serial_negative"}, lambda ch: setattr(ch.leaf, "serial", b"\xff"),
-          also=refused),  # fmt: skip
+        c(
+            "serial -1 +",
+            {"serial_negative"},
+            lambda ch: setattr(ch.leaf, "serial", b"\xff"),
+            also=refused,
+        ),
         c("serial 255 (00 ff) -", set(), lambda ch: setattr(ch.leaf, "serial", b"\x00\xff")),
-        c("negative serial on intermediate +", {"serial_negative"},
-          lambda ch: setattr(ch.intermediate, "serial", b"\x80\x01"), also=refused),  # fmt: skip
-        c("serial of 21 octets +", {"serial_too_long"},
-          lambda ch: setattr(ch.leaf, "serial", b"\x01" * 21)),  # fmt: skip
+        c(
+            "negative serial on intermediate +",
+            {"serial_negative"},
+            lambda ch: setattr(ch.intermediate, "serial", b"\x80\x01"),
+            also=refused,
+        ),
+        c(
+            "serial of 21 octets +",
+            {"serial_too_long"},
+            lambda ch: setattr(ch.leaf, "serial", b"\x01" * 21),
+        ),
         c("serial of 20 octets -", set(), lambda ch: setattr(ch.leaf, "serial", b"\x7f" * 20)),
-        c("serial 00 ff.. of 21 octets (positive, 160 bits) +", {"serial_too_long"},
-          lambda ch: setattr(ch.leaf, "serial", b"\x00" + b"\xff" * 20)),  # fmt: skip
-        c("leaf without AKI +", {"authority_key_id_missing"},
-          lambda ch: ch.leaf.drop(ExtensionOID.AUTHORITY_KEY_IDENTIFIER)),  # fmt: skip
-        c("intermediate without AKI +", {"authority_key_id_missing"},
-          lambda ch: ch.intermediate.drop(ExtensionOID.AUTHORITY_KEY_IDENTIFIER)),  # fmt: skip
+        c(
+            "serial 00 ff.. of 21 octets (positive, 160 bits) +",
+            {"serial_too_long"},
+            lambda ch: setattr(ch.leaf, "serial", b"\x00" + b"\xff" * 20),
+        ),
+        c(
+            "leaf without AKI +",
+            {"authority_key_id_missing"},
+            lambda ch: ch.leaf.drop(ExtensionOID.AUTHORITY_KEY_IDENTIFIER),
+        ),
+        c(
+            "intermediate without AKI +",
+            {"authority_key_id_missing"},
+            lambda ch: ch.intermediate.drop(ExtensionOID.AUTHORITY_KEY_IDENTIFIER),
+        ),
         c("root without AKI (self-signed) -", set(), nothing),
-        c("intermediate without SKI +", {"subject_key_id_missing"},
-          lambda ch: ch.intermediate.drop(ExtensionOID.SUBJECT_KEY_IDENTIFIER)),  # fmt: skip
-        c("root without SKI +", {"subject_key_id_missing"},
-          lambda ch: ch.root.drop(ExtensionOID.SUBJECT_KEY_IDENTIFIER)),  # fmt: skip
-        c("leaf without SKI -", set(),
-          lambda ch: ch.leaf.drop(ExtensionOID.SUBJECT_KEY_IDENTIFIER)),  # fmt: skip
-        c("intermediate basicConstraints not critical +", {"basic_constraints_not_critical"},
-          lambda ch: ch.intermediate.critical(ExtensionOID.BASIC_CONSTRAINTS, False)),  # fmt: skip
-        c("root basicConstraints not critical +", {"basic_constraints_not_critical"},
-          lambda ch: ch.root.critical(ExtensionOID.BASIC_CONSTRAINTS, False)),  # fmt: skip
-        c("leaf basicConstraints cA=FALSE not critical -", set(),
-          lambda ch: ch.leaf.critical(ExtensionOID.BASIC_CONSTRAINTS, False)),  # fmt: skip
-        c("intermediate without keyUsage +", {"ca_key_usage_missing"},
-          lambda ch: ch.intermediate.drop(ExtensionOID.KEY_USAGE)),  # fmt: skip
+        c(
+            "intermediate without SKI +",
+            {"subject_key_id_missing"},
+            lambda ch: ch.intermediate.drop(ExtensionOID.SUBJECT_KEY_IDENTIFIER),
+        ),
+        c(
+            "root without SKI +",
+            {"subject_key_id_missing"},
+            lambda ch: ch.root.drop(ExtensionOID.SUBJECT_KEY_IDENTIFIER),
+        ),
+        c(
+            "leaf without SKI -",
+            set(),
+            lambda ch: ch.leaf.drop(ExtensionOID.SUBJECT_KEY_IDENTIFIER),
+        ),
+        c(
+            "intermediate basicConstraints not critical +",
+            {"basic_constraints_not_critical"},
+            lambda ch: ch.intermediate.critical(ExtensionOID.BASIC_CONSTRAINTS, False),
+        ),
+        c(
+            "root basicConstraints not critical +",
+            {"basic_constraints_not_critical"},
+            lambda ch: ch.root.critical(ExtensionOID.BASIC_CONSTRAINTS, False),
+        ),
+        c(
+            "leaf basicConstraints cA=FALSE not critical -",
+            set(),
+            lambda ch: ch.leaf.critical(ExtensionOID.BASIC_CONSTRAINTS, False),
+        ),
+        c(
+            "intermediate without keyUsage +",
+            {"ca_key_usage_missing"},
+            lambda ch: ch.intermediate.drop(ExtensionOID.KEY_USAGE),
+        ),
         c("leaf without keyUsage -", set(), lambda ch: ch.leaf.drop(ExtensionOID.KEY_USAGE)),
-        c("intermediate keyUsage not critical +", {"ca_key_usage_not_critical"},
-          lambda ch: ch.intermediate.critical(ExtensionOID.KEY_USAGE, False)),  # fmt: skip
-        c("leaf keyUsage not critical -", set(),
-          lambda ch: ch.leaf.critical(ExtensionOID.KEY_USAGE, False)),  # fmt: skip
-        c("leaf with keyCertSign +", {"key_cert_sign_without_ca"},
-          lambda ch: ch.leaf.set(leaf_usage(cert_sign=True), True)),  # fmt: skip
-        c("leaf with digitalSignature only -", set(),
-          lambda ch: ch.leaf.set(leaf_usage(), True)),  # fmt: skip
-        c("root with EKU +", {"root_has_eku"},
-          lambda ch: ch.root.set(x509.ExtendedKeyUsage([SERVER]), False)),  # fmt: skip
+        c(
+            "intermediate keyUsage not critical +",
+            {"ca_key_usage_not_critical"},
+            lambda ch: ch.intermediate.critical(ExtensionOID.KEY_USAGE, False),
+        ),
+        c(
+            "leaf keyUsage not critical -",
+            set(),
+            lambda ch: ch.leaf.critical(ExtensionOID.KEY_USAGE, False),
+        ),
+        c(
+            "leaf with keyCertSign +",
+            {"key_cert_sign_without_ca"},
+            lambda ch: ch.leaf.set(leaf_usage(cert_sign=True), True),
+        ),
+        c("leaf with digitalSignature only -", set(), lambda ch: ch.leaf.set(leaf_usage(), True)),
+        c(
+            "root with EKU +",
+            {"root_has_eku"},
+            lambda ch: ch.root.set(x509.ExtendedKeyUsage([SERVER]), False),
+        ),
         c("intermediate with EKU -", set(), nothing),
         c("leaf EKU with anyExtendedKeyUsage +", {"leaf_any_eku"}, _leaf_eku(SERVER, ANY)),
         c("leaf EKU serverAuth+clientAuth -", set(), _leaf_eku(SERVER, CLIENT)),
         c("leaf EKU critical +", {"leaf_eku_critical"}, _leaf_eku(SERVER, critical=True)),
         c("leaf EKU not critical -", set(), _leaf_eku(SERVER)),
-        c("intermediate EKU critical -", set(),
-          lambda ch: ch.intermediate.set(x509.ExtendedKeyUsage([SERVER]), True)),  # fmt: skip
-        c("public leaf without EKU +", {"leaf_eku_missing"},
-          _both(_crl_pointer, lambda ch: ch.leaf.drop(ExtensionOID.EXTENDED_KEY_USAGE)),
-          public=True),  # fmt: skip
-        c("private leaf without EKU -", set(),
-          lambda ch: ch.leaf.drop(ExtensionOID.EXTENDED_KEY_USAGE)),  # fmt: skip
-        c("RSA 2052-bit leaf key +", {"rsa_modulus_not_multiple_of_8"},
-          lambda ch: ch.set_leaf_key(rsa_key(2052))),  # fmt: skip
+        c(
+            "intermediate EKU critical -",
+            set(),
+            lambda ch: ch.intermediate.set(x509.ExtendedKeyUsage([SERVER]), True),
+        ),
+        c(
+            "public leaf without EKU +",
+            {"leaf_eku_missing"},
+            _both(_crl_pointer, lambda ch: ch.leaf.drop(ExtensionOID.EXTENDED_KEY_USAGE)),
+            public=True,
+        ),
+        c(
+            "private leaf without EKU -",
+            set(),
+            lambda ch: ch.leaf.drop(ExtensionOID.EXTENDED_KEY_USAGE),
+        ),
+        c(
+            "RSA 2052-bit leaf key +",
+            {"rsa_modulus_not_multiple_of_8"},
+            lambda ch: ch.set_leaf_key(rsa_key(2052)),
+        ),
         c("RSA 2048-bit leaf key -", set(), lambda ch: ch.set_leaf_key(rsa_key(2048))),
-        c("name constraints in leaf +", {"name_constraints_in_leaf"},
-          lambda ch: ch.leaf.set(NC, True)),  # fmt: skip
-        c("name constraints in intermediate -", set(),
-          lambda ch: ch.intermediate.set(NC, True)),  # fmt: skip
-        c("empty subject, SAN not critical +", {"empty_subject_san_not_critical"},
-          lambda ch: setattr(ch.leaf, "subject", EMPTY)),  # fmt: skip
-        c("empty subject, SAN critical -", set(),
-          _both(lambda ch: setattr(ch.leaf, "subject", EMPTY),
-                lambda ch: ch.leaf.critical(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, True))),  # fmt: skip
-        c("subject present, SAN critical +", {"san_critical_with_subject"},
-          lambda ch: ch.leaf.critical(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, True)),  # fmt: skip
-        c("intermediate with empty subject +",
-          {"ca_subject_empty", "issuer_name_empty", "empty_subject_san_not_critical"},
-          lambda ch: setattr(ch.intermediate, "subject", EMPTY), also=refused),  # fmt: skip
-        c("policy constraints not critical +", {"policy_constraints_not_critical"},
-          lambda ch: ch.intermediate.set(x509.PolicyConstraints(None, 0), False)),  # fmt: skip
-        c("policy constraints critical -", set(),
-          lambda ch: ch.intermediate.set(x509.PolicyConstraints(None, 0), True),
-          also=refused),  # fmt: skip
-        c("inhibitAnyPolicy not critical +", {"inhibit_any_policy_not_critical"},
-          lambda ch: ch.intermediate.set(x509.InhibitAnyPolicy(0), False)),  # fmt: skip
-        c("inhibitAnyPolicy critical -", set(),
-          lambda ch: ch.intermediate.set(x509.InhibitAnyPolicy(0), True), also=refused),  # fmt: skip
+        c(
+            "name constraints in leaf +",
+            {"name_constraints_in_leaf"},
+            lambda ch: ch.leaf.set(NC, True),
+        ),
+        c("name constraints in intermediate -", set(), lambda ch: ch.intermediate.set(NC, True)),
+        c(
+            "empty subject, SAN not critical +",
+            {"empty_subject_san_not_critical"},
+            lambda ch: setattr(ch.leaf, "subject", EMPTY),
+        ),
+        c(
+            "empty subject, SAN critical -",
+            set(),
+            _both(
+                lambda ch: setattr(ch.leaf, "subject", EMPTY),
+                lambda ch: ch.leaf.critical(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, True),
+            ),
+        ),
+        c(
+            "subject present, SAN critical +",
+            {"san_critical_with_subject"},
+            lambda ch: ch.leaf.critical(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, True),
+        ),
+        c(
+            "intermediate with empty subject +",
+            {"ca_subject_empty", "issuer_name_empty", "empty_subject_san_not_critical"},
+            lambda ch: setattr(ch.intermediate, "subject", EMPTY),
+            also=refused,
+        ),
+        c(
+            "policy constraints not critical +",
+            {"policy_constraints_not_critical"},
+            lambda ch: ch.intermediate.set(x509.PolicyConstraints(None, 0), False),
+        ),
+        c(
+            "policy constraints critical -",
+            set(),
+            lambda ch: ch.intermediate.set(x509.PolicyConstraints(None, 0), True),
+            also=refused,
+        ),
+        c(
+            "inhibitAnyPolicy not critical +",
+            {"inhibit_any_policy_not_critical"},
+            lambda ch: ch.intermediate.set(x509.InhibitAnyPolicy(0), False),
+        ),
+        c(
+            "inhibitAnyPolicy critical -",
+            set(),
+            lambda ch: ch.intermediate.set(x509.InhibitAnyPolicy(0), True),
+            also=refused,
+        ),
         c("CN not among SANs +", {"common_name_not_in_san"}, _cn_san("other.lint.test", HOST)),
         c("CN among several SANs -", set(), _cn_san("b.lint.test", "a.lint.test", "b.lint.test")),
         c("CN differs in case +", {"common_name_not_in_san"}, _cn_san("WWW.Lint.Test", HOST)),
         c("CN in lower case, SAN the same -", set(), _cn_san(HOST, HOST)),
-        c("CN IPv6 in long form +", {"common_name_not_in_san"},
-          _cn_san("0:0:0:0:0:0:0:1", "::1")),  # fmt: skip
+        c("CN IPv6 in long form +", {"common_name_not_in_san"}, _cn_san("0:0:0:0:0:0:0:1", "::1")),
         c("CN IPv6 in RFC 5952 form -", set(), _cn_san("::1", "::1")),
-        c("CN IPv4 not among SAN IPs +", {"common_name_not_in_san"},
-          _cn_san("127.0.0.2", "127.0.0.1")),  # fmt: skip
+        c(
+            "CN IPv4 not among SAN IPs +",
+            {"common_name_not_in_san"},
+            _cn_san("127.0.0.2", "127.0.0.1"),
+        ),
         c("CN IPv4 among SAN IPs -", set(), _cn_san("127.0.0.1", "127.0.0.1", HOST)),
-        c("CN U-label, SAN A-label +", {"common_name_not_in_san"},
-          _cn_san("bücher.lint.test", "xn--bcher-kva.lint.test")),  # fmt: skip
-        c("CN A-label, SAN A-label -", set(),
-          _cn_san("xn--bcher-kva.lint.test", "xn--bcher-kva.lint.test")),  # fmt: skip
+        c(
+            "CN U-label, SAN A-label +",
+            {"common_name_not_in_san"},
+            _cn_san("bücher.lint.test", "xn--bcher-kva.lint.test"),
+        ),
+        c(
+            "CN A-label, SAN A-label -",
+            set(),
+            _cn_san("xn--bcher-kva.lint.test", "xn--bcher-kva.lint.test"),
+        ),
         c("CN wildcard among SANs -", set(), _cn_san("*.lint.test", "*.lint.test")),
-        c("SAN dNSName with underscore +", {"dns_name_syntax"},
-          _cn_san("x.lint.test", "x.lint.test", "my_host.lint.test")),  # fmt: skip
+        c(
+            "SAN dNSName with underscore +",
+            {"dns_name_syntax"},
+            _cn_san("x.lint.test", "x.lint.test", "my_host.lint.test"),
+        ),
         c("SAN dNSName with hyphen -", set(), _cn_san("my-host.lint.test", "my-host.lint.test")),
-        c("public leaf without CRL or OCSP +", {"public_leaf_without_revocation_pointer"},
-          nothing, public=True),  # fmt: skip
+        c(
+            "public leaf without CRL or OCSP +",
+            {"public_leaf_without_revocation_pointer"},
+            nothing,
+            public=True,
+        ),
         c("private leaf without CRL or OCSP -", set(), nothing),
         c("public leaf with a CRL pointer -", set(), _crl_pointer, public=True),
-        c("two rules on one leaf +", {"serial_zero", "leaf_eku_critical"},
-          _both(lambda ch: setattr(ch.leaf, "serial", b"\x00"),
-                _leaf_eku(SERVER, critical=True))),  # fmt: skip
-        c("rules on two certificates +", {"root_has_eku", "basic_constraints_not_critical"},
-          _both(lambda ch: ch.root.set(x509.ExtendedKeyUsage([SERVER]), False),
-                lambda ch: ch.intermediate.critical(ExtensionOID.BASIC_CONSTRAINTS, False))),  # fmt: skip
+        c(
+            "two rules on one leaf +",
+            {"serial_zero", "leaf_eku_critical"},
+            _both(lambda ch: setattr(ch.leaf, "serial", b"\x00"), _leaf_eku(SERVER, critical=True)),
+        ),
+        c(
+            "rules on two certificates +",
+            {"root_has_eku", "basic_constraints_not_critical"},
+            _both(
+                lambda ch: ch.root.set(x509.ExtendedKeyUsage([SERVER]), False),
+                lambda ch: ch.intermediate.critical(ExtensionOID.BASIC_CONSTRAINTS, False),
+            ),
+        ),
     ]
 
 

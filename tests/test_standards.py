@@ -145,3 +145,68 @@ def test_a_private_ca_leaf_is_clean() -> None:
     trust = anchors(root.cert)
     report = check_chain([leaf.cert, issuing.cert], "clean.test", at=NOW, anchors=trust)
     assert report.codes == ()
+
+
+# What pkilint reports for each rule (observed by running it on the positive cases).
+# One pkilint code covers the three serial number rules.
+SERIAL_RULES = frozenset({"serial_zero", "serial_negative", "serial_too_long"})
+PKILINT_CODES = {
+    "serial_zero": "pkix.certificate_serial_number_out_of_range",
+    "issuer_name_empty": "pkix.name_empty",
+    "empty_subject_san_not_critical": "pkix.san_extension_not_critical_empty_subject",
+    "san_critical_with_subject": "pkix.san_extension_is_critical_non_empty_subject",
+    "authority_key_id_missing": "pkix.authority_key_identifier_extension_absent",
+    "subject_key_id_missing": "pkix.certificate_skid_ca_missing",
+    "ca_key_usage_missing": "pkix.ca_certificate_no_ku_extension",
+    "ca_key_usage_not_critical": "cabf.serverauth.ca.non_critical_key_usage_extension",
+    "key_cert_sign_without_ca": "pkix.ee_certificate_keycertsign_keyusage_set",
+    "basic_constraints_not_critical": "pkix.basic_constraints_extension_not_critical",
+    "name_constraints_in_leaf": "pkix.name_constraints_in_ee_certificate",
+    "root_has_eku": "cabf.serverauth.root.extended_key_usage_extension_present",
+    "leaf_any_eku": "cabf.serverauth.subscriber.anyeku_eku_present",
+    "leaf_eku_critical": "cabf.serverauth.subscriber.critical_extended_key_usage_extension",
+    "leaf_eku_missing": "cabf.serverauth.subscriber.extended_key_usage_extension_absent",
+    "rsa_modulus_not_multiple_of_8": "cabf.rsa_modulus_invalid_length",
+    "common_name_not_in_san": "cabf.serverauth.subscriber_common_name_unknown_source",
+    "dns_name_syntax": "cabf.serverauth.invalid_dnsname_syntax",
+    "public_leaf_without_revocation_pointer": (
+        "cabf.serverauth.subscriber.revocation_information_absent"
+    ),
+}
+# Where pkilint and tlsdoctor differ, and why tlsdoctor is right (or chose differently).
+PKILINT_KNOWN_DIFFERENCES = {
+    # pkilint lints every certificate as if publicly trusted; the Baseline Requirements
+    # bind only chains under a public root, and tlsdoctor applies these two only there.
+    ("private leaf without EKU -", "leaf_eku_missing"),
+    *((case.name, "public_leaf_without_revocation_pointer") for case in CASES if not case.public),
+    # pkilint does not check an empty CA subject against its SAN (only CAs' missing CN).
+    ("intermediate with empty subject +", "empty_subject_san_not_critical"),
+}
+
+
+def test_pkilint_oracle(built: dict[str, list[x509.Certificate]]) -> None:
+    """For every case and every rule pkilint checks, pkilint and tlsdoctor agree on whether
+    the chain breaks it, but for the differences listed (and explained) above."""
+    pytest.importorskip("pkilint")
+    import pkilint_oracle
+
+    checked = {r.id for r in RULES if "pkilint" in r.refused_by}
+    assert {*PKILINT_CODES, *SERIAL_RULES} == checked
+    agree = 0
+    differences = set()
+    for case in CASES:
+        certs = built[case.name]
+        linted = certs if not case.public else certs[:2]  # public roots are not linted
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reported = set().union(*(pkilint_oracle.codes(cert) for cert in linted))
+            ours = named_rules(judge(case, certs))
+        for rule, code in PKILINT_CODES.items():
+            rules = SERIAL_RULES if rule in SERIAL_RULES else {rule}
+            if (code in reported) == bool(rules & ours):
+                agree += 1
+            else:
+                differences.add((case.name, rule))
+    total = len(CASES) * len(PKILINT_CODES)
+    print(f"\npkilint agrees with tlsdoctor on {agree}/{total} (case, rule) pairs")
+    assert differences == PKILINT_KNOWN_DIFFERENCES
