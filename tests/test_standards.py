@@ -46,7 +46,9 @@ def named_rules(report: Report) -> set[str]:
     if not found:
         return set()
     assert len(found) == 1  # one finding for the whole chain
-    return {v["rule"] for v in found[0].evidence["violations"]}  # type: ignore[index, union-attr]
+    violations = found[0].evidence["violations"]
+    assert isinstance(violations, list)
+    return {str(v["rule"]) for v in violations if isinstance(v, dict)}
 
 
 @pytest.fixture(scope="module")
