@@ -21,12 +21,12 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, PublicKeyAlgorithmOID
 
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.roles import role
@@ -36,6 +36,7 @@ from tlsdoctor.models import Finding, JsonValue
 OPENSSL_STRICT = "openssl verify -x509_strict"
 PKILINT = "pkilint"
 
+EMPTY_NAME = b"\x30\x00"  # the DER of an empty Name
 # Serial numbers are at most 20 octets (RFC 5280 4.1.2.2).
 MAX_SERIAL_OCTETS = 20
 # An LDH label (RFC 1034 preferred name syntax, as RFC 5280 4.2.1.6 requires).
@@ -49,10 +50,11 @@ class Scope(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Place:
-    """Where a certificate sits: what a rule needs to know besides the certificate."""
+    """Where a certificate sits, and what a rule needs to know besides the certificate."""
 
     role: str  # "leaf", "intermediate" or "root"
     public: bool  # the path ends in a root of a public root program
+    critical: Mapping[x509.ObjectIdentifier, bool]  # each extension present: critical?
 
 
 @dataclass(frozen=True)
@@ -72,16 +74,6 @@ class Violation:
     certificate: CertFacts
     role: str
     detail: str
-
-
-def _critical(facts: CertFacts, oid: x509.ObjectIdentifier) -> bool | None:
-    """Whether the extension is critical; None when it is absent (or unparseable)."""
-    try:
-        return facts.cert.extensions.get_extension_for_oid(oid).critical
-    except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
-        return None
-    except x509.UnsupportedGeneralNameType:
-        return None
 
 
 def _serial_octets(serial: int) -> int:
@@ -112,31 +104,31 @@ def _serial_too_long(facts: CertFacts, place: Place) -> str | None:
 def _aki_missing(facts: CertFacts, place: Place) -> str | None:
     if facts.is_self_issued and place.role == "root":
         return None  # a self-signed root may omit it
-    if _critical(facts, ExtensionOID.AUTHORITY_KEY_IDENTIFIER) is not None:
+    if place.critical.get(ExtensionOID.AUTHORITY_KEY_IDENTIFIER) is not None:
         return None
     return "no authorityKeyIdentifier extension"
 
 
 def _ski_missing(facts: CertFacts, place: Place) -> str | None:
-    if not facts.is_ca or _critical(facts, ExtensionOID.SUBJECT_KEY_IDENTIFIER) is not None:
+    if not facts.is_ca or place.critical.get(ExtensionOID.SUBJECT_KEY_IDENTIFIER) is not None:
         return None
     return "a CA certificate without subjectKeyIdentifier"
 
 
 def _basic_constraints_not_critical(facts: CertFacts, place: Place) -> str | None:
-    if facts.is_ca and _critical(facts, ExtensionOID.BASIC_CONSTRAINTS) is False:
+    if facts.is_ca and place.critical.get(ExtensionOID.BASIC_CONSTRAINTS) is False:
         return "basicConstraints (cA=TRUE) is not marked critical"
     return None
 
 
 def _ca_key_usage_missing(facts: CertFacts, place: Place) -> str | None:
-    if facts.is_ca and _critical(facts, ExtensionOID.KEY_USAGE) is None:
+    if facts.is_ca and place.critical.get(ExtensionOID.KEY_USAGE) is None:
         return "a CA certificate without keyUsage"
     return None
 
 
 def _ca_key_usage_not_critical(facts: CertFacts, place: Place) -> str | None:
-    if facts.is_ca and _critical(facts, ExtensionOID.KEY_USAGE) is False:
+    if facts.is_ca and place.critical.get(ExtensionOID.KEY_USAGE) is False:
         return "keyUsage of a CA certificate is not marked critical"
     return None
 
@@ -162,7 +154,7 @@ def _leaf_any_eku(facts: CertFacts, place: Place) -> str | None:
 
 
 def _leaf_eku_critical(facts: CertFacts, place: Place) -> str | None:
-    if place.role == "leaf" and _critical(facts, ExtensionOID.EXTENDED_KEY_USAGE) is True:
+    if place.role == "leaf" and place.critical.get(ExtensionOID.EXTENDED_KEY_USAGE) is True:
         return "the leaf's extendedKeyUsage is marked critical"
     return None
 
@@ -174,6 +166,8 @@ def _leaf_eku_missing(facts: CertFacts, place: Place) -> str | None:
 
 
 def _rsa_modulus(facts: CertFacts, place: Place) -> str | None:
+    if facts.cert.public_key_algorithm_oid != PublicKeyAlgorithmOID.RSAES_PKCS1_v1_5:
+        return None  # loading a key is dear: only RSA keys have this rule
     key = facts.public_key
     if isinstance(key, rsa.RSAPublicKey) and key.key_size % 8:
         return f"the RSA modulus is {key.key_size} bits, not a multiple of 8"
@@ -181,43 +175,43 @@ def _rsa_modulus(facts: CertFacts, place: Place) -> str | None:
 
 
 def _name_constraints_in_leaf(facts: CertFacts, place: Place) -> str | None:
-    if facts.is_ca or _critical(facts, ExtensionOID.NAME_CONSTRAINTS) is None:
+    if facts.is_ca or place.critical.get(ExtensionOID.NAME_CONSTRAINTS) is None:
         return None
     return "nameConstraints in a certificate that is not a CA"
 
 
 def _empty_subject_san_not_critical(facts: CertFacts, place: Place) -> str | None:
-    if len(facts.cert.subject) or _critical(facts, ExtensionOID.SUBJECT_ALTERNATIVE_NAME):
+    if facts.subject_key != EMPTY_NAME or place.critical.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME):
         return None
     return "the subject is empty and subjectAltName is absent or not critical"
 
 
 def _ca_subject_empty(facts: CertFacts, place: Place) -> str | None:
-    return (
-        "a CA certificate with an empty subject"
-        if facts.is_ca and not len(facts.cert.subject)
-        else None
-    )
+    if facts.is_ca and facts.subject_key == EMPTY_NAME:
+        return "a CA certificate with an empty subject"
+    return None
 
 
 def _issuer_empty(facts: CertFacts, place: Place) -> str | None:
-    return "the issuer name is empty" if not len(facts.cert.issuer) else None
+    return "the issuer name is empty" if facts.issuer_key == EMPTY_NAME else None
 
 
 def _policy_constraints_not_critical(facts: CertFacts, place: Place) -> str | None:
-    if _critical(facts, ExtensionOID.POLICY_CONSTRAINTS) is False:
+    if place.critical.get(ExtensionOID.POLICY_CONSTRAINTS) is False:
         return "policyConstraints is not marked critical"
     return None
 
 
 def _inhibit_any_policy_not_critical(facts: CertFacts, place: Place) -> str | None:
-    if _critical(facts, ExtensionOID.INHIBIT_ANY_POLICY) is False:
+    if place.critical.get(ExtensionOID.INHIBIT_ANY_POLICY) is False:
         return "inhibitAnyPolicy is not marked critical"
     return None
 
 
 def _san_critical_with_subject(facts: CertFacts, place: Place) -> str | None:
-    if len(facts.cert.subject) and _critical(facts, ExtensionOID.SUBJECT_ALTERNATIVE_NAME):
+    if facts.subject_key != EMPTY_NAME and place.critical.get(
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME
+    ):
         return "subjectAltName is critical although the subject is not empty"
     return None
 
@@ -421,20 +415,40 @@ def violations(
 
     ``public``: the path ends in a public root, so the Baseline Requirements bind it.
     ``linted`` says which certificates are the chain's own: the roots of a public root
-    program were reviewed by it, and their flaws are nothing the server can fix.
+    program were reviewed by it, and their flaws are nothing the server can fix. A
+    certificate whose extensions cannot be parsed is not linted: that is an invalid chain.
     """
     found: list[Violation] = []
     for facts in path:
-        if not linted(facts):
+        if not linted(facts) or facts.malformed:
             continue
-        place = Place(role(facts, path), public)
-        for rule in RULES:
-            if rule.scope is Scope.PUBLIC and not public:
-                continue
-            detail = rule.test(facts, place)
-            if detail is not None:
-                found.append(Violation(rule, facts, place.role, detail))
+        place_role = role(facts, path)
+        key = (facts.sha256, place_role, public)
+        broken = _BROKEN_CACHE.get(key)
+        if broken is None:
+            if len(_BROKEN_CACHE) >= _CACHE_LIMIT:
+                _BROKEN_CACHE.clear()
+            broken = _BROKEN_CACHE[key] = _broken(facts, place_role, public)
+        found.extend(Violation(rule, facts, place_role, detail) for rule, detail in broken)
     return found
+
+
+# Each certificate is linted once per place: a scan sees the same intermediates again and again.
+_BROKEN_CACHE: dict[tuple[str, str, bool], tuple[tuple[Rule, str], ...]] = {}
+_CACHE_LIMIT = 4096
+
+
+def _broken(facts: CertFacts, place_role: str, public: bool) -> tuple[tuple[Rule, str], ...]:
+    critical = {extension.oid: extension.critical for extension in facts.cert.extensions}
+    place = Place(place_role, public, critical)
+    broken = []
+    for rule in RULES:
+        if rule.scope is Scope.PUBLIC and not public:
+            continue
+        detail = rule.test(facts, place)
+        if detail is not None:
+            broken.append((rule, detail))
+    return tuple(broken)
 
 
 def standards_finding(
