@@ -89,7 +89,7 @@ def test_one_finding_says_rule_section_and_refusers(
     report = judge(case, built[case.name])
     (finding,) = report.findings
     assert finding.severity.value == "warning"
-    assert "2 certificates of the chain break 2 rules" in finding.message
+    assert "2 certificates of the chain break 2 rules of RFC 5280" in finding.message
     rules = finding.evidence["rules"]
     assert isinstance(rules, list) and len(rules) == 2
     assert any("(BR 7.1.2.1 (d))" in str(r) and str(r).startswith("root") for r in rules)
@@ -212,3 +212,23 @@ def test_pkilint_oracle(built: dict[str, list[x509.Certificate]]) -> None:
     total = len(CASES) * len(PKILINT_CODES)
     print(f"\npkilint agrees with tlsdoctor on {agree}/{total} (case, rule) pairs")
     assert differences == PKILINT_KNOWN_DIFFERENCES
+
+
+def test_the_text_report_says_it_in_a_few_lines(
+    built: dict[str, list[x509.Certificate]],
+) -> None:
+    """One finding, its rules on one evidence line, the JSON-only details left out: a
+    chain breaking rules on every certificate does not flood a 40-line terminal."""
+    import io
+
+    from tlsdoctor.render.text import make_console, render_report
+
+    case = next(c for c in CASES if c.name == "rules on two certificates +")
+    out = io.StringIO()
+    render_report(judge(case, built[case.name]), make_console(out, color=False))
+    text = out.getvalue()
+    block = text.split("1. standards_violation (warning)")[1].split("\n\n")[0]
+    assert len(block.strip().splitlines()) <= 8, block
+    assert "rules: intermediate 'Lint Issuing CA': basicConstraints" in block
+    assert "violations" not in block and "sha256" not in block
+    assert "2. " not in text.split("Chain as")[0]  # the only finding

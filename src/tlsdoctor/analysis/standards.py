@@ -465,7 +465,6 @@ def standards_finding(
         return None
     certificates = {v.certificate.sha256 for v in found}
     refused = list[JsonValue](sorted({name for v in found for name in v.rule.refused_by}))
-    names = ", ".join(dict.fromkeys(v.rule.id for v in found))
     rules: list[JsonValue] = [
         f"{v.role} '{v.certificate.display_name[:60]}': {v.detail} ({v.rule.section})"
         for v in found
@@ -482,18 +481,16 @@ def standards_finding(
         }
         for v in found
     ]
-    count = len(certificates)
+    count, broken = len(certificates), len(found)
     return Finding(
         FindingCode.STANDARDS_VIOLATION,
         Severity.WARNING,
         f"{count} certificate{'s' if count > 1 else ''} of the chain break"
-        f"{'' if count > 1 else 's'} {len(found)} rule{'s' if len(found) > 1 else ''} of "
-        f"RFC 5280 / the Baseline Requirements that mainstream clients do not enforce "
-        f"({names}).",
+        f"{'' if count > 1 else 's'} {broken} rule{'s' if broken > 1 else ''} of RFC 5280 "
+        "or the Baseline Requirements that mainstream clients do not enforce.",
         {"rules": rules, "refused_by": refused, "violations": details},
         (
-            "Reissue the certificate(s) from a CA profile that follows RFC 5280 and the "
-            "Baseline Requirements: strict validators refuse this chain today, and clients "
-            "grow stricter.",
+            "Reissue from a CA profile that follows RFC 5280 and the Baseline Requirements: "
+            "strict validators refuse this chain today.",
         ),
     )
