@@ -19,7 +19,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 import lintcases
 from lintcases import NOW, Case
-from tlsdoctor.analysis.standards import OPENSSL_STRICT, RULES
+from tlsdoctor.analysis.standards import CRYPTOGRAPHY, OPENSSL_STRICT, RULES
 from tlsdoctor.anchors import CUSTOM, TrustAnchors
 from tlsdoctor.check import check_chain
 from tlsdoctor.codes import FindingCode as C
@@ -78,6 +78,9 @@ def test_tlsdoctor_names_exactly_the_broken_rules(
     # another check is known to say, see lintcases.Case.also).
     others = {f.code.value for f in report.findings if f.code is not C.STANDARDS_VIOLATION}
     assert others == case.also, report.findings
+    # A rule tlsdoctor's own verifier (cryptography) refuses is also its invalid_chain.
+    refused_here = any(CRYPTOGRAPHY in r.refused_by for r in RULES if r.id in case.rules)
+    assert refused_here <= ("invalid_chain" in others)
     if not case.also:
         assert report.verdict.value == "trusted"
 
@@ -232,3 +235,34 @@ def test_the_text_report_says_it_in_a_few_lines(
     assert "rules: intermediate 'Lint Issuing CA': basicConstraints" in block
     assert "violations" not in block and "sha256" not in block
     assert "2. " not in text.split("Chain as")[0]  # the only finding
+
+
+def test_go_oracle(built: dict[str, list[x509.Certificate]], tmp_path: Path) -> None:
+    """Go's crypto/x509 (a mainstream client library) accepts every case of a rule: these
+    rules are not enforced by clients."""
+    import os
+    import shutil
+
+    if shutil.which("go") is None:
+        pytest.skip("no Go toolchain")
+    cases_dir = tmp_path / "cases"
+    for number, case in enumerate(CASES):
+        folder = cases_dir / f"{number:03d}"
+        folder.mkdir(parents=True)
+        for name, cert in zip(("leaf", "inter", "root"), built[case.name], strict=True):
+            (folder / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    program = Path(__file__).parent / "go" / "verify_chains.go"
+    env = {**os.environ, "GOCACHE": str(tmp_path / "gocache"), "GO111MODULE": "off"}
+    done = subprocess.run(
+        ["go", "run", str(program), str(cases_dir), str(int(NOW.timestamp()))],
+        capture_output=True, text=True, timeout=300, check=True, env=env,
+    )  # fmt: skip
+    verdicts = dict(line.split("\t", 1) for line in done.stdout.splitlines())
+    refused = {case.name for n, case in enumerate(CASES) if verdicts[f"{n:03d}"] != "ok"}
+    # Go 1.19 refuses only what it cannot process (critical policy extensions: "unhandled
+    # critical extension"), as cryptography's verifier does; unlike that verifier it
+    # accepts negative serial numbers and empty names.
+    expected = {"policy constraints critical -", "inhibitAnyPolicy critical -"}
+    agree = len(CASES) - len(refused ^ expected)
+    print(f"\nGo crypto/x509 agrees on {agree}/{len(CASES)} cases (accepts all but {expected})")
+    assert refused == expected

@@ -35,6 +35,8 @@ from tlsdoctor.models import Finding, JsonValue
 
 OPENSSL_STRICT = "openssl verify -x509_strict"
 PKILINT = "pkilint"
+# tlsdoctor's own final verifier (see analysis/webpki.py): its refusal is an invalid_chain.
+CRYPTOGRAPHY = "cryptography x509 verification"
 
 EMPTY_NAME = b"\x30\x00"  # the DER of an empty Name
 # Serial numbers are at most 20 octets (RFC 5280 4.1.2.2).
@@ -280,13 +282,19 @@ _BR_SUBSCRIBER = "BR 7.1.2.3"
 
 RULES: tuple[Rule, ...] = (
     Rule("serial_zero", "RFC 5280 4.1.2.2", Scope.EVERY_CHAIN, (PKILINT,), _serial_zero),
-    Rule("serial_negative", "RFC 5280 4.1.2.2", Scope.EVERY_CHAIN, (PKILINT,), _serial_negative),
+    Rule(
+        "serial_negative",
+        "RFC 5280 4.1.2.2",
+        Scope.EVERY_CHAIN,
+        (PKILINT, CRYPTOGRAPHY),
+        _serial_negative,
+    ),
     Rule("serial_too_long", "RFC 5280 4.1.2.2", Scope.EVERY_CHAIN, (PKILINT,), _serial_too_long),
     Rule(
         "issuer_name_empty",
         "RFC 5280 4.1.2.4",
         Scope.EVERY_CHAIN,
-        (PKILINT, OPENSSL_STRICT),
+        (PKILINT, OPENSSL_STRICT, CRYPTOGRAPHY),
         _issuer_empty,
     ),
     Rule(
