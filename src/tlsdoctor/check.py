@@ -244,11 +244,14 @@ def _path_findings(
     order = chain_order_finding(presented, path, at)
     if order is not None:
         findings.append(order)
-    standards = standards_finding(
-        path.certs, publicly_trusted, lambda facts: public_roots.matching(facts) is None
-    )
-    if standards is not None:
-        findings.append(standards)
+    # Rules clients let pass matter on a chain they trust; on a failing one they would only
+    # push its real cause down the report.
+    if not any(f.severity is Severity.ERROR for f in findings):
+        standards = standards_finding(
+            path.certs, publicly_trusted, lambda facts: public_roots.matching(facts) is None
+        )
+        if standards is not None:
+            findings.append(standards)
     return findings
 
 

@@ -104,8 +104,8 @@ def _serial_too_long(facts: CertFacts, place: Place) -> str | None:
 
 
 def _aki_missing(facts: CertFacts, place: Place) -> str | None:
-    if facts.is_self_issued and place.role == "root":
-        return None  # a self-signed root may omit it
+    if facts.is_self_issued and facts.is_self_signed:
+        return None  # RFC 5280 lets a self-signed certificate (root or leaf) omit it
     if place.critical.get(ExtensionOID.AUTHORITY_KEY_IDENTIFIER) is not None:
         return None
     return "no authorityKeyIdentifier extension"
