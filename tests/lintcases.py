@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
+from tlsdoctor.analysis.revocation import der_header
+
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)
 HOST = "www.lint.test"
@@ -157,18 +159,10 @@ def make(spec: Spec, issuer: Spec) -> x509.Certificate:
 # DER, just enough to replace the serial number and sign again ------------------------------
 
 
-def _header(data: bytes, at: int) -> tuple[int, int]:
-    first = data[at + 1]
-    if first < 0x80:
-        return first, at + 2
-    count = first & 0x7F
-    return int.from_bytes(data[at + 2 : at + 2 + count], "big"), at + 2 + count
-
-
 def _elements(data: bytes) -> list[bytes]:
     out, at = [], 0
     while at < len(data):
-        length, body = _header(data, at)
+        length, body = der_header(data, at)
         out.append(data[at : body + length])
         at = body + length
     return out
@@ -183,9 +177,9 @@ def _tlv(tag: int, body: bytes) -> bytes:
 
 def with_raw_serial(cert: x509.Certificate, key: Key, serial: bytes) -> x509.Certificate:
     der = cert.public_bytes(serialization.Encoding.DER)
-    _, body = _header(der, 0)
+    _, body = der_header(der, 0)
     tbs, algorithm, _ = _elements(der[body:])
-    _, tbs_body = _header(tbs, 0)
+    _, tbs_body = der_header(tbs, 0)
     parts = _elements(tbs[tbs_body:])
     parts[1] = _tlv(0x02, serial)  # [0] version, then serialNumber
     new_tbs = _tlv(0x30, b"".join(parts))

@@ -238,12 +238,12 @@ def _revoked_certificates(der: bytes) -> bytes:
     revokedCertificates SEQUENCE (optional), [0] extensions: the third SEQUENCE, when there
     is one, is the list of entries.
     """
-    _, tbs_at = _der_header(der, 0)
-    tbs_length, at = _der_header(der, tbs_at)
+    _, tbs_at = der_header(der, 0)
+    tbs_length, at = der_header(der, tbs_at)
     tbs = der[: at + tbs_length]
     sequences = 0
     while at < len(tbs):
-        length, body = _der_header(tbs, at)
+        length, body = der_header(tbs, at)
         if tbs[at] == 0x30:
             sequences += 1
             if sequences == 3:
@@ -426,14 +426,14 @@ def _subject_public_key_bits(facts: CertFacts) -> bytes:
     """The BIT STRING contents of the key (RFC 6960 KeyHash), from the SPKI DER."""
     spki = facts.spki
     # SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING }
-    _, offset = _der_header(spki, 0)
-    length, body = _der_header(spki, offset)  # the AlgorithmIdentifier
+    _, offset = der_header(spki, 0)
+    length, body = der_header(spki, offset)  # the AlgorithmIdentifier
     tag_at = body + length
-    length, body = _der_header(spki, tag_at)
+    length, body = der_header(spki, tag_at)
     return spki[body + 1 : body + length]  # skip the unused-bits byte
 
 
-def _der_header(data: bytes, at: int) -> tuple[int, int]:
+def der_header(data: bytes, at: int) -> tuple[int, int]:
     """(length, offset of the contents) of the DER element at ``at``."""
     first = data[at + 1]
     if first < 0x80:
