@@ -18,7 +18,7 @@ import httpserver
 import lintcases
 from lintcases import Chain, Spec
 from tlsdoctor.analysis.facts import CertFacts
-from tlsdoctor.analysis.revocation import State, judge_crl
+from tlsdoctor.analysis.revocation import State, about_leaf, judge_crl
 from tlsdoctor.anchors import CUSTOM, TrustAnchors
 from tlsdoctor.check import check_chain
 from tlsdoctor.cli.main import main
@@ -223,6 +223,8 @@ def test_a_revoked_intermediate_is_found_and_named() -> None:
         assert report.codes == (C.REVOKED,)
         finding = report.findings[0]
         assert "The intermediate certificate 'Lint Issuing CA' was revoked" in finding.message
+        # Identified as the intermediate's, so a leaf's staple does not replace it.
+        assert finding.evidence["certificate"] == "intermediate" and not about_leaf(finding)
         assert report.revocation is not None and report.revocation.state == "good"  # the leaf's own
         assert sorted(f.url.rsplit("/", 1)[1] for f in report.fetches) == [
             "issuing.crl",

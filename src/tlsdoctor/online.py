@@ -25,7 +25,6 @@ from tlsdoctor.analysis.revocation import (
     parse_crl,
     revocation_findings,
 )
-from tlsdoctor.analysis.roles import label
 from tlsdoctor.anchors import TrustAnchors
 from tlsdoctor.errors import CertificateParseError
 from tlsdoctor.fetch import Fetcher
@@ -149,7 +148,7 @@ async def revocation_of(
     for (cert, _), judged in zip(intermediates, above, strict=True):
         if judged is not None:
             findings.extend(
-                revocation_findings(*judged, issuer_known=True, subject=label(cert, path.certs))
+                revocation_findings(*judged, issuer_known=True, intermediate=cert, path=path.certs)
             )
     decisive = next((e for e in evidence if e.state is not State.UNKNOWN), None)
     if decisive is not None:

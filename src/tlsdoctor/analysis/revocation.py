@@ -20,6 +20,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import CRLEntryExtensionOID, ExtendedKeyUsageOID, ExtensionOID
 
 from tlsdoctor.analysis.facts import CertFacts, verify_signature
+from tlsdoctor.analysis.roles import cert_evidence, label
 from tlsdoctor.codes import FindingCode, Severity
 from tlsdoctor.models import Finding, JsonValue, rfc3339
 
@@ -452,23 +453,28 @@ def _signature_valid(signer: CertFacts, response: ocsp.OCSPResponse) -> bool:
 
 
 def revocation_findings(
-    evidence: Sequence[Evidence], pointers: int, issuer_known: bool, subject: str | None = None
+    evidence: Sequence[Evidence],
+    pointers: int,
+    issuer_known: bool,
+    intermediate: CertFacts | None = None,
+    path: Sequence[CertFacts] = (),
 ) -> list[Finding]:
     """revoked (any source says so), else revocation_unknown when the certificate names a
     CRL or OCSP responder (or evidence was given) and no source could answer.
 
     A certificate that names no pointer, with no evidence given, is not checkable and not a
-    finding: the report's revocation section says so. ``subject`` names the certificate
-    when it is not the leaf ("the intermediate certificate 'X'").
+    finding: the report's revocation section says so. The findings are about the leaf, or
+    about ``intermediate`` of ``path`` when given: then they name it, and their evidence
+    identifies it (``certificate``, ``subject``, ``sha256``).
     """
     revoked = next((e for e in evidence if e.state is State.REVOKED), None)
+    subject = None if intermediate is None else label(intermediate, path)
+    identity = {} if intermediate is None else cert_evidence(intermediate, path)
     who = subject or "the certificate"
     if revoked is not None:
         when = rfc3339(revoked.revoked_at) if revoked.revoked_at else "an unknown date"
         reason = f" (reason: {revoked.reason})" if revoked.reason else ""
-        details = _evidence(revoked)
-        if subject is not None:
-            details["certificate"] = subject
+        details = {**_evidence(revoked), **identity}
         return [
             Finding(
                 FindingCode.REVOKED,
@@ -504,6 +510,7 @@ def revocation_findings(
             Severity.WARNING,
             f"Revocation could not be determined: {why}.",
             {
+                **identity,
                 "why": why,
                 "sources": [_evidence(e) for e in evidence],
                 "soft_fail": "Browsers, curl and Python soft-fail (connect anyway); "
@@ -517,6 +524,11 @@ def revocation_findings(
             ),
         )
     ]
+
+
+def about_leaf(finding: Finding) -> bool:
+    """Whether a revocation finding is about the leaf (not an intermediate)."""
+    return finding.evidence.get("certificate", "leaf") == "leaf"
 
 
 def _source_name(source: str) -> str:
