@@ -345,8 +345,14 @@ def cases() -> list[Case]:
         ),
         c("leaf without keyUsage -", set(), lambda ch: ch.leaf.drop(ExtensionOID.KEY_USAGE)),
         c(
-            "intermediate keyUsage not critical +",
+            "public intermediate keyUsage not critical +",
             {"ca_key_usage_not_critical"},
+            _both(_crl_pointer, lambda ch: ch.intermediate.critical(ExtensionOID.KEY_USAGE, False)),
+            public=True,
+        ),
+        c(
+            "private intermediate keyUsage not critical -",
+            set(),
             lambda ch: ch.intermediate.critical(ExtensionOID.KEY_USAGE, False),
         ),
         c(

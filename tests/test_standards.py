@@ -183,6 +183,7 @@ PKILINT_KNOWN_DIFFERENCES = {
     # pkilint lints every certificate as if publicly trusted; the Baseline Requirements
     # bind only chains under a public root, and tlsdoctor applies these two only there.
     ("private leaf without EKU -", "leaf_eku_missing"),
+    ("private intermediate keyUsage not critical -", "ca_key_usage_not_critical"),
     *((case.name, "public_leaf_without_revocation_pointer") for case in CASES if not case.public),
     # pkilint does not check an empty CA subject against its SAN (only CAs' missing CN).
     ("intermediate with empty subject +", "empty_subject_san_not_critical"),

@@ -342,7 +342,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "ca_key_usage_not_critical",
         "BR 7.1.2.2 (e)",
-        Scope.EVERY_CHAIN,
+        Scope.PUBLIC,
         (PKILINT,),
         _ca_key_usage_not_critical,
     ),
