@@ -54,6 +54,7 @@ class Spec:
     extensions: Profile
     serial: int | bytes = 0x1234  # bytes: the raw INTEGER contents, written by hand
     days: int = 90
+    generalized_time: bool = False  # validity rewritten as GeneralizedTime
 
     def set(self, value: x509.ExtensionType, critical: bool) -> None:
         self.extensions[value.oid] = (value, critical)
@@ -152,7 +153,9 @@ def make(spec: Spec, issuer: Spec) -> x509.Certificate:
         builder = builder.add_extension(value, critical)
     cert = builder.sign(issuer.key, hashes.SHA256())
     if isinstance(spec.serial, bytes):
-        return with_raw_serial(cert, issuer.key, spec.serial)
+        cert = with_raw_serial(cert, issuer.key, spec.serial)
+    if spec.generalized_time:
+        cert = with_tbs_element(cert, issuer.key, 4, generalized_validity(cert))
     return cert
 
 
@@ -176,12 +179,19 @@ def _tlv(tag: int, body: bytes) -> bytes:
 
 
 def with_raw_serial(cert: x509.Certificate, key: Key, serial: bytes) -> x509.Certificate:
+    return with_tbs_element(cert, key, 1, _tlv(0x02, serial))  # [0] version, serialNumber
+
+
+def with_tbs_element(
+    cert: x509.Certificate, key: Key, index: int, element: bytes
+) -> x509.Certificate:
+    """``cert`` with the TBSCertificate's element ``index`` replaced, signed again."""
     der = cert.public_bytes(serialization.Encoding.DER)
     _, body = der_header(der, 0)
     tbs, algorithm, _ = _elements(der[body:])
     _, tbs_body = der_header(tbs, 0)
     parts = _elements(tbs[tbs_body:])
-    parts[1] = _tlv(0x02, serial)  # [0] version, then serialNumber
+    parts[index] = element
     new_tbs = _tlv(0x30, b"".join(parts))
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     signature = key.sign(new_tbs, ec.ECDSA(hashes.SHA256()))
@@ -190,6 +200,15 @@ def with_raw_serial(cert: x509.Certificate, key: Key, serial: bytes) -> x509.Cer
         return x509.load_der_x509_certificate(
             _tlv(0x30, new_tbs + algorithm + _tlv(0x03, b"\x00" + signature))
         )
+
+
+def generalized_validity(cert: x509.Certificate) -> bytes:
+    """The certificate's validity written in GeneralizedTime, whatever the year."""
+
+    def time(when: dt.datetime) -> bytes:
+        return _tlv(0x18, when.strftime("%Y%m%d%H%M%SZ").encode())
+
+    return _tlv(0x30, time(cert.not_valid_before_utc) + time(cert.not_valid_after_utc))
 
 
 # The cases ----------------------------------------------------------------------------------
@@ -242,6 +261,22 @@ ANY = ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE
 CLIENT = ExtendedKeyUsageOID.CLIENT_AUTH
 EMPTY = x509.Name([])
 NC = x509.NameConstraints([x509.DNSName("lint.test")], None)
+
+
+def _aki_by_name(issuer: Spec, issuers_issuer: Spec) -> x509.AuthorityKeyIdentifier:
+    """An AKI naming the issuing certificate by its issuer's name and its serial, without a
+    keyIdentifier (authorityCertIssuer is the name of whoever issued the issuer)."""
+    assert isinstance(issuer.serial, int)
+    names = [x509.DirectoryName(issuers_issuer.subject)]
+    return x509.AuthorityKeyIdentifier(None, names, issuer.serial)
+
+
+def _aki_full(issuer: Spec, issuers_issuer: Spec) -> x509.AuthorityKeyIdentifier:
+    by_name = _aki_by_name(issuer, issuers_issuer)
+    key_id = x509.SubjectKeyIdentifier.from_public_key(issuer.key.public_key()).digest
+    return x509.AuthorityKeyIdentifier(
+        key_id, by_name.authority_cert_issuer, by_name.authority_cert_serial_number
+    )
 
 
 def _crl_pointer(chain: Chain) -> None:
@@ -308,6 +343,43 @@ def cases() -> list[Case]:
             lambda ch: ch.intermediate.drop(ExtensionOID.AUTHORITY_KEY_IDENTIFIER),
         ),
         c("root without AKI (self-signed) -", set(), nothing),
+        c(
+            "leaf AKI without keyIdentifier +",
+            {"authority_key_id_without_key_id"},
+            lambda ch: ch.leaf.set(_aki_by_name(ch.intermediate, ch.root), False),
+        ),
+        c(
+            "self-signed root AKI without keyIdentifier +",
+            {"authority_key_id_without_key_id"},
+            lambda ch: ch.root.set(_aki_by_name(ch.root, ch.root), False),
+        ),
+        c(
+            "leaf AKI with keyIdentifier, issuer and serial -",
+            set(),
+            lambda ch: ch.leaf.set(_aki_full(ch.intermediate, ch.root), False),
+        ),
+        c(
+            "leaf dates in GeneralizedTime before 2050 +",
+            {"validity_generalized_time_before_2050"},
+            lambda ch: setattr(ch.leaf, "generalized_time", True),
+            also=refused,
+        ),
+        c(
+            "root valid past 2050 (GeneralizedTime notAfter) -",
+            set(),
+            lambda ch: setattr(ch.root, "days", 9000),
+        ),
+        c(
+            "private intermediate name constraints not critical +",
+            {"name_constraints_not_critical"},
+            lambda ch: ch.intermediate.set(NC, False),
+        ),
+        c(
+            "public intermediate name constraints not critical -",
+            set(),
+            _both(_crl_pointer, lambda ch: ch.intermediate.set(NC, False)),
+            public=True,
+        ),
         c(
             "intermediate without SKI +",
             {"subject_key_id_missing"},

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, PublicKeyAlgorithmOID
 
 from tlsdoctor.analysis.facts import CertFacts
+from tlsdoctor.analysis.revocation import der_header
 from tlsdoctor.analysis.roles import role
 from tlsdoctor.codes import FindingCode, Severity
 from tlsdoctor.models import Finding, JsonValue
@@ -39,6 +40,8 @@ PKILINT = "pkilint"
 CRYPTOGRAPHY = "cryptography x509 verification"
 
 EMPTY_NAME = b"\x30\x00"  # the DER of an empty Name
+UTC_TIME_UNTIL = 2050  # dates before this year are UTCTime (RFC 5280 4.1.2.5)
+_GENERALIZED_TIME = 0x18
 # Serial numbers are at most 20 octets (RFC 5280 4.1.2.2).
 MAX_SERIAL_OCTETS = 20
 # An LDH label (RFC 1034 preferred name syntax, as RFC 5280 4.2.1.6 requires).
@@ -48,6 +51,8 @@ _LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 class Scope(str, enum.Enum):
     EVERY_CHAIN = "every chain"  # RFC 5280: binds any PKI
     PUBLIC = "publicly trusted chains"  # the Baseline Requirements bind public CAs only
+    # An RFC 5280 rule the Baseline Requirements relax for public CAs.
+    PRIVATE = "privately trusted chains"
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,46 @@ def _aki_missing(facts: CertFacts, place: Place) -> str | None:
     if place.critical.get(ExtensionOID.AUTHORITY_KEY_IDENTIFIER) is not None:
         return None
     return "no authorityKeyIdentifier extension"
+
+
+def _aki_without_key_id(facts: CertFacts, place: Place) -> str | None:
+    # A self-signed certificate may omit the extension, but when present it must hold
+    # the keyIdentifier.
+    if ExtensionOID.AUTHORITY_KEY_IDENTIFIER not in place.critical or facts.aki is not None:
+        return None
+    return "authorityKeyIdentifier without a keyIdentifier"
+
+
+def _validity_encoding(facts: CertFacts, place: Place) -> str | None:
+    """Dates through 2049 are UTCTime, from 2050 GeneralizedTime (RFC 5280 4.1.2.5)."""
+    tags = _validity_tags(facts.der)
+    for tag, when in zip(tags, (facts.not_before, facts.not_after), strict=False):
+        if tag == _GENERALIZED_TIME and when.year < UTC_TIME_UNTIL:
+            return f"{when.year} is written as GeneralizedTime, not UTCTime"
+    return None
+
+
+def _validity_tags(der: bytes) -> tuple[int, ...]:
+    """The DER tags of notBefore and notAfter: the 5th element of the TBSCertificate
+    ([0] version, serialNumber, signature, issuer, validity) when a version is present."""
+    try:
+        _, at = der_header(der, 0)  # Certificate
+        _, at = der_header(der, at)  # TBSCertificate: at its first child now
+        skip = 5 if der[at] == 0xA0 else 4
+        for _ in range(skip - 1):
+            length, body = der_header(der, at)
+            at = body + length
+        _, first = der_header(der, at)  # the validity SEQUENCE
+        length, body = der_header(der, first)
+        return der[first], der[body + length]
+    except IndexError:
+        return ()
+
+
+def _name_constraints_not_critical(facts: CertFacts, place: Place) -> str | None:
+    if place.critical.get(ExtensionOID.NAME_CONSTRAINTS) is False:
+        return "nameConstraints is not marked critical"
+    return None
 
 
 def _ski_missing(facts: CertFacts, place: Place) -> str | None:
@@ -361,6 +406,27 @@ RULES: tuple[Rule, ...] = (
         _basic_constraints_not_critical,
     ),
     Rule(
+        "authority_key_id_without_key_id",
+        "RFC 5280 4.2.1.1",
+        Scope.EVERY_CHAIN,
+        (PKILINT, OPENSSL_STRICT),
+        _aki_without_key_id,
+    ),
+    Rule(
+        "validity_generalized_time_before_2050",
+        "RFC 5280 4.1.2.5",
+        Scope.EVERY_CHAIN,
+        (PKILINT, CRYPTOGRAPHY),
+        _validity_encoding,
+    ),
+    Rule(
+        "name_constraints_not_critical",
+        "RFC 5280 4.2.1.10",
+        Scope.PRIVATE,
+        (PKILINT,),
+        _name_constraints_not_critical,
+    ),
+    Rule(
         "name_constraints_in_leaf",
         "RFC 5280 4.2.1.10",
         Scope.EVERY_CHAIN,
@@ -451,7 +517,7 @@ def _broken(facts: CertFacts, place_role: str, public: bool) -> tuple[tuple[Rule
     place = Place(place_role, public, critical)
     broken = []
     for rule in RULES:
-        if rule.scope is Scope.PUBLIC and not public:
+        if (rule.scope is Scope.PUBLIC and not public) or (rule.scope is Scope.PRIVATE and public):
             continue
         detail = rule.test(facts, place)
         if detail is not None:
