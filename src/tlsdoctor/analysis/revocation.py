@@ -24,6 +24,9 @@ from tlsdoctor.analysis.roles import cert_evidence, label
 from tlsdoctor.codes import FindingCode, Severity
 from tlsdoctor.models import Finding, JsonValue, rfc3339
 
+# What reading a CRL's (or an entry's) extensions may raise besides ExtensionNotFound.
+_PARSE_ERRORS = (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+
 
 class State(str, enum.Enum):
     GOOD = "good"
@@ -150,7 +153,7 @@ def judge_crl(
     reason = None
     try:
         reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.name
-    except (x509.ExtensionNotFound, ValueError):
+    except (x509.ExtensionNotFound, *_PARSE_ERRORS):
         reason = None
     return Evidence(
         State.REVOKED,
@@ -193,7 +196,7 @@ def crl_unusable(crl: x509.CertificateRevocationList, der: bytes) -> str | None:
     """
     try:
         extensions = list(crl.extensions)
-    except ValueError as exc:
+    except _PARSE_ERRORS as exc:
         return f"the CRL's extensions cannot be parsed ({_first_line(exc)})"
     for extension in extensions:
         if extension.oid == ExtensionOID.DELTA_CRL_INDICATOR:
@@ -220,7 +223,7 @@ def crl_unusable(crl: x509.CertificateRevocationList, der: bytes) -> str | None:
                         f"process ({extension.oid.dotted_string}), so the CRL must not be "
                         "used (RFC 5280 5.3)"
                     )
-    except ValueError as exc:
+    except _PARSE_ERRORS as exc:
         return f"an entry of the CRL cannot be parsed ({_first_line(exc)})"
     return None
 
@@ -257,7 +260,7 @@ def crl_scope_problem(crl: x509.CertificateRevocationList, cert: CertFacts) -> s
     """Why the CRL's issuingDistributionPoint does not cover ``cert`` (RFC 5280 6.3.3 (b))."""
     try:
         idp = crl.extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
-    except (x509.ExtensionNotFound, ValueError):
+    except (x509.ExtensionNotFound, *_PARSE_ERRORS):
         return None
     if idp.only_contains_user_certs and cert.is_ca:
         return "the CRL covers only end-entity certificates (onlyContainsUserCerts), not this CA"
@@ -284,7 +287,7 @@ def crl_scope_problem(crl: x509.CertificateRevocationList, cert: CertFacts) -> s
 def _only_some_reasons(crl: x509.CertificateRevocationList) -> bool:
     try:
         idp = crl.extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
-    except (x509.ExtensionNotFound, ValueError):
+    except (x509.ExtensionNotFound, *_PARSE_ERRORS):
         return False
     return idp.only_some_reasons is not None
 
