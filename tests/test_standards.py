@@ -19,7 +19,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 import lintcases
 from lintcases import NOW, Case
-from tlsdoctor.analysis.standards import CRYPTOGRAPHY, OPENSSL_STRICT, RULES
+from tlsdoctor.analysis.standards_rules import CRYPTOGRAPHY, OPENSSL_STRICT, RULES
 from tlsdoctor.anchors import CUSTOM, TrustAnchors
 from tlsdoctor.check import check_chain
 from tlsdoctor.codes import FindingCode as C
