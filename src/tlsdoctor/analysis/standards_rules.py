@@ -17,8 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, PublicKeyAlgorithmOID
 
+from tlsdoctor.analysis.der import der_header
 from tlsdoctor.analysis.facts import CertFacts
-from tlsdoctor.analysis.revocation import der_header
 
 OPENSSL_STRICT = "openssl verify -x509_strict"
 PKILINT = "pkilint"
