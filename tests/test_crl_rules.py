@@ -37,19 +37,20 @@ def crl_for(
     *,
     extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
     entry_extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+    at: dt.datetime = NOW,
 ) -> bytes:
     entries = []
     for serial in revoked:
         builder = x509.RevokedCertificateBuilder().serial_number(serial)
-        builder = builder.revocation_date(NOW - 2 * HOUR)
+        builder = builder.revocation_date(at - 2 * HOUR)
         for value, critical in entry_extensions:
             builder = builder.add_extension(value, critical)
         entries.append(builder.build())
     crl = (
         x509.CertificateRevocationListBuilder(revoked_certificates=entries)
         .issuer_name(issuer.subject)
-        .last_update(NOW - HOUR)
-        .next_update(NOW + 7 * 24 * HOUR)
+        .last_update(at - HOUR)
+        .next_update(at + 7 * 24 * HOUR)
     )
     for value, critical in extensions:
         crl = crl.add_extension(value, critical)
@@ -214,10 +215,10 @@ def test_a_revoked_intermediate_is_found_and_named() -> None:
         chain = served_chain(site.base)
         certs = chain.build()
         site.routes["/issuing.crl"] = httpserver.static(
-            crl_for_at(chain.intermediate, lintcases.NOW)
+            crl_for(chain.intermediate, at=lintcases.NOW)
         )
         site.routes["/root.crl"] = httpserver.static(
-            crl_for_at(chain.root, lintcases.NOW, [serial(chain.intermediate)])
+            crl_for(chain.root, [serial(chain.intermediate)], at=lintcases.NOW)
         )
         report = online(certs)
         assert report.codes == (C.REVOKED,)
@@ -231,27 +232,13 @@ def test_a_revoked_intermediate_is_found_and_named() -> None:
             "root.crl",
         ]
         # Negative twin: the root's CRL does not list the intermediate.
-        site.routes["/root.crl"] = httpserver.static(crl_for_at(chain.root, lintcases.NOW))
+        site.routes["/root.crl"] = httpserver.static(crl_for(chain.root, at=lintcases.NOW))
         assert online(certs).codes == ()
         # And when the intermediate's CRL cannot be had, that is said, naming it.
         del site.routes["/root.crl"]
         report = online(certs)
         assert report.codes == (C.REVOCATION_UNKNOWN,)
         assert "the intermediate certificate 'Lint Issuing CA'" in report.findings[0].message
-
-
-def crl_for_at(issuer: Spec, at: dt.datetime, revoked: Sequence[int] = ()) -> bytes:
-    entries = [
-        x509.RevokedCertificateBuilder().serial_number(s).revocation_date(at - HOUR).build()
-        for s in revoked
-    ]
-    crl = (
-        x509.CertificateRevocationListBuilder(revoked_certificates=entries)
-        .issuer_name(issuer.subject)
-        .last_update(at - HOUR)
-        .next_update(at + 24 * HOUR)
-    )
-    return crl.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
 # A healthy private-PKI endpoint exits 0 ---------------------------------------------------
@@ -281,3 +268,162 @@ def test_a_cert_ca_endpoint_without_pointers_exits_0(
         assert main(argv) == 0
         text = capsys.readouterr().out
         assert "not checkable: no pointer" in text and "revocation_unknown" not in text
+
+
+# OpenSSL's CRL checking as an oracle -------------------------------------------------------
+
+
+def _no_crl_sign(chain: Chain) -> None:
+    usage = x509.KeyUsage(True, False, False, False, False, True, False, False, False)
+    chain.intermediate.set(usage, True)
+
+
+UNKNOWN_EXT = x509.UnrecognizedExtension(UNKNOWN_OID, b"\x05\x00")
+AT = lintcases.NOW
+
+
+def _leaf_case(
+    change: Callable[[Chain], None] | None = None,
+    revoked: bool = False,
+    **crl: Sequence[tuple[x509.ExtensionType, bool]],
+) -> Callable[[Chain], tuple[CertFacts, CertFacts, bytes, list[bytes]]]:
+    """A case judging the leaf against its issuer's CRL (made after ``change``)."""
+
+    def make(chain: Chain) -> tuple[CertFacts, CertFacts, bytes, list[bytes]]:
+        if change is not None:
+            change(chain)
+        leaf, inter, _ = (CertFacts.of(c) for c in chain.build())
+        listed = [serial(chain.leaf)] if revoked else []
+        data = crl_for(chain.intermediate, listed, at=AT, **crl)  # type: ignore[arg-type]
+        return leaf, inter, data, [data]
+
+    return make
+
+
+def _intermediate_case(
+    idp_value: x509.IssuingDistributionPoint, revoked: bool
+) -> Callable[[Chain], tuple[CertFacts, CertFacts, bytes, list[bytes]]]:
+    """A case judging the intermediate against the root's CRL (the leaf's CRL is good)."""
+
+    def make(chain: Chain) -> tuple[CertFacts, CertFacts, bytes, list[bytes]]:
+        _, inter, root = (CertFacts.of(c) for c in chain.build())
+        listed = [serial(chain.intermediate)] if revoked else []
+        data = crl_for(chain.root, listed, at=AT, extensions=[(idp_value, True)])
+        return inter, root, data, [data, crl_for(chain.intermediate, at=AT)]
+
+    return make
+
+
+OPENSSL_CRL_CASES = {
+    "good": (_leaf_case(), State.GOOD),
+    "revoked": (_leaf_case(revoked=True), State.REVOKED),
+    "issuer without cRLSign": (_leaf_case(_no_crl_sign), State.UNKNOWN),
+    "issuer without keyUsage": (
+        _leaf_case(lambda ch: ch.intermediate.drop(ExtensionOID.KEY_USAGE)),
+        State.GOOD,
+    ),
+    "unknown critical CRL extension": (
+        _leaf_case(extensions=[(UNKNOWN_EXT, True)]),
+        State.UNKNOWN,
+    ),
+    "unknown non-critical CRL extension": (
+        _leaf_case(extensions=[(UNKNOWN_EXT, False)]),
+        State.GOOD,
+    ),
+    "unknown critical entry extension": (
+        _leaf_case(revoked=True, entry_extensions=[(UNKNOWN_EXT, True)]),
+        State.UNKNOWN,
+    ),
+    "unknown non-critical entry extension": (
+        _leaf_case(revoked=True, entry_extensions=[(UNKNOWN_EXT, False)]),
+        State.REVOKED,
+    ),
+    "delta CRL": (_leaf_case(extensions=[(x509.DeltaCRLIndicator(5), True)]), State.UNKNOWN),
+    "IDP end entities only": (
+        _leaf_case(extensions=[(idp(CRL_URL, users=True), True)]),
+        State.GOOD,
+    ),
+    "IDP CAs only, for the leaf": (
+        _leaf_case(extensions=[(idp(CRL_URL, cas=True), True)]),
+        State.UNKNOWN,
+    ),
+    "IDP naming the leaf's distribution point": (
+        _leaf_case(extensions=[(idp(CRL_URL), True)]),
+        State.GOOD,
+    ),
+    "IDP naming another distribution point": (
+        _leaf_case(extensions=[(idp("http://127.0.0.1:9/other.crl"), True)]),
+        State.UNKNOWN,
+    ),
+    "IDP some reasons, not listed": (
+        _leaf_case(extensions=[(idp(CRL_URL, reasons=True), True)]),
+        State.UNKNOWN,
+    ),
+    "IDP some reasons, listed": (
+        _leaf_case(revoked=True, extensions=[(idp(CRL_URL, reasons=True), True)]),
+        State.REVOKED,
+    ),
+    "IDP end entities only, for the intermediate": (
+        _intermediate_case(idp(users=True), revoked=True),
+        State.UNKNOWN,
+    ),
+    "IDP CAs only, intermediate listed": (_intermediate_case(idp(cas=True), True), State.REVOKED),
+    "IDP CAs only, intermediate not listed": (
+        _intermediate_case(idp(cas=True), False),
+        State.GOOD,
+    ),
+}
+
+
+# Where OpenSSL and tlsdoctor differ, and why. RFC 5280 6.3.3 (i) and (k): a certificate
+# listed on a CRL of some reasons only is revoked ("cert_status is not UNREVOKED: return");
+# OpenSSL uses a CRL only once the reasons of the CRLs it has cover all reasons.
+OPENSSL_CRL_DIFFERENCES = ["IDP some reasons, listed: openssl unknown, tlsdoctor revoked"]
+
+
+def _openssl_crl_state(chain: Chain, crls: list[bytes], folder: Path) -> State:
+    leaf, inter, root = chain.build()
+    files = {}
+    for name, cert in (("leaf", leaf), ("inter", inter), ("root", root)):
+        files[name] = folder / f"{name}.pem"
+        files[name].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    crl_file = folder / "crls.pem"
+    crl_file.write_bytes(
+        b"".join(
+            x509.load_der_x509_crl(data).public_bytes(serialization.Encoding.PEM) for data in crls
+        )
+    )
+    import subprocess
+
+    done = subprocess.run(
+        ["openssl", "verify", "-attime", str(int(AT.timestamp())), "-crl_check_all",
+         "-CRLfile", str(crl_file), "-CAfile", str(files["root"]), "-untrusted",
+         str(files["inter"]), str(files["leaf"])],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    if done.returncode == 0:
+        return State.GOOD
+    return State.REVOKED if "certificate revoked" in done.stdout + done.stderr else State.UNKNOWN
+
+
+def test_openssl_crl_oracle(tmp_path: Path) -> None:
+    """tlsdoctor's judgement of each CRL case, against `openssl verify -crl_check_all` on
+    the same chain and CRLs (OpenSSL 3.0 implements RFC 5280 6.3)."""
+    agree, differences = 0, []
+    for name, (make, expected) in OPENSSL_CRL_CASES.items():
+        chain = Chain.clean()
+        chain.leaf.set(point(CRL_URL), False)
+        subject, issuer, data, crls = make(chain)
+        ours = judge_crl(subject, issuer, data, AT, "crl", name).state
+        assert ours is expected, (name, judge_crl(subject, issuer, data, AT, "crl", name))
+        # OpenSSL needs every certificate's CRL: a leaf case's intermediate gets a good one.
+        if len(crls) == 1:
+            crls = [*crls, crl_for(chain.root, at=AT)]
+        theirs = _openssl_crl_state(chain, crls, tmp_path)
+        if theirs is ours:
+            agree += 1
+        else:
+            differences.append(f"{name}: openssl {theirs.value}, tlsdoctor {ours.value}")
+    print(f"\nopenssl verify -crl_check_all agrees on {agree}/{len(OPENSSL_CRL_CASES)} CRL cases")
+    print("\n".join(differences))
+    assert differences == OPENSSL_CRL_DIFFERENCES
