@@ -58,7 +58,8 @@ CASES = [
     ("wildcard-sha1-2016", "sha1-2016.badssl.com", {C.UNTRUSTED_ROOT, C.WEAK_SIGNATURE}),
     ("subdomain-no-common-name", "no-common-name.badssl.com", set()),
     ("subdomain-no-subject", "no-subject.badssl.com", set()),
-    ("subdomain-xn--n1aae7f7o", "xn--n1aae7f7o.badssl.com", set()),
+    # Its CN is the U-label of its SAN's A-label: BR 7.1.4.2.2 wants the SAN's own value.
+    ("subdomain-xn--n1aae7f7o", "xn--n1aae7f7o.badssl.com", {C.STANDARDS_VIOLATION}),
     ("wildcard-expired", "expired.badssl.com", set()),
     ("fallback", "badssl-fallback-unknown-subdomain-or-no-sni", {C.UNTRUSTED_ROOT}),
     ("subdomain-invalid-expected-sct", "invalid-expected-sct.badssl.com", {C.UNTRUSTED_ROOT}),
@@ -161,7 +162,12 @@ def test_comodo_chain_with_addtrust_cross_sign() -> None:
 
 def test_idn_host_in_unicode() -> None:
     report = diagnose("subdomain-xn--n1aae7f7o", "ѕрооғ.badssl.com")
-    assert report.codes == ()
+    assert report.codes == (C.STANDARDS_VIOLATION,)  # trusted; the CN is a U-label
+    assert report.verdict is Verdict.TRUSTED
+    assert report.findings[0].evidence["rules"] == [
+        "leaf 'ѕрооғ.badssl.com': the common name 'ѕрооғ.badssl.com' is the U-label form of "
+        "the SAN 'xn--n1aae7f7o.badssl.com' (must be the A-label) (BR 7.1.4.2.2 (a))"
+    ]
 
 
 @pytest.mark.parametrize("path", sorted(CHAINS.glob("*.pem")), ids=lambda p: p.stem)

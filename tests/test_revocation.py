@@ -238,9 +238,12 @@ def test_responder_down_and_no_pointers(ca: tuple[Issued, Issued]) -> None:
     report = report_for([cert, issuing], root)
     assert report.codes == (C.REVOCATION_UNKNOWN,)
     assert "soft_fail" in report.findings[0].evidence
+    # No pointer at all: nothing to check, not a finding, and the status says why.
     bare = leaf(issuing)
     report = report_for([bare, issuing], root)
-    assert "names no CRL distribution point and no OCSP responder" in report.findings[0].message
+    assert report.codes == ()
+    assert report.revocation is not None and report.revocation.state == "not_checked"
+    assert report.revocation.detail.startswith("not checkable: no pointer")
 
 
 def test_aia_repairs_a_missing_intermediate(ca: tuple[Issued, Issued]) -> None:

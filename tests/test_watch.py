@@ -143,7 +143,8 @@ def test_a_scripted_timeline_alerts_exactly_once_per_state(
             return kinds(hooks[before:])
 
         # 1. First sight, 80 days left of 90: nothing to say.
-        assert sweep(1) == []  # exit 1: revocation_unknown, this test CA publishes no CRL
+        # Exit 0: this test CA names no CRL or OCSP, which is not a finding.
+        assert sweep(0) == []
         # 2. Replaced by a certificate with 5 days left: changed, and the 7-day window.
         site.serve(days_left=5)
         assert sweep(1) == [("certificate_changed", "certificate"), ("expiry", "expiry")]
@@ -155,8 +156,8 @@ def test_a_scripted_timeline_alerts_exactly_once_per_state(
         assert sweep(2) == []  # still broken: told once
         # 5. Renewed: recovered, changed; the new certificate's windows start afresh.
         site.serve(days_left=90)
-        assert sweep(1) == [("recovered", "recovered"), ("certificate_changed", "certificate")]
-        assert sweep(1) == []
+        assert sweep(0) == [("recovered", "recovered"), ("certificate_changed", "certificate")]
+        assert sweep(0) == []
 
         # Mail got the same alerts as the webhook, one message each, in order.
         subjects = [r.message["Subject"] for r in inbox.received]
@@ -366,7 +367,7 @@ def test_list_export_import_calendar_metrics_and_test_notify(
         target = f"{NAME}:{site.port}"
         assert watch(tmp_path, config, "add", target, "--connect", "127.0.0.1", "--every",
                      "2h", "--label", "shop") == 0  # fmt: skip
-        assert watch(tmp_path, config, "once") == 1
+        assert watch(tmp_path, config, "once") == 0  # healthy: no pointer is no finding
         capsys.readouterr()
 
         # The watch list goes out as TOML and comes back the same into a new database.

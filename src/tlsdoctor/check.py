@@ -21,6 +21,7 @@ from tlsdoctor.analysis.names import HostName, hostname_finding, parse_host
 from tlsdoctor.analysis.order import chain_order_finding
 from tlsdoctor.analysis.path import ChainPath, PathEnd, build_path
 from tlsdoctor.analysis.roles import role
+from tlsdoctor.analysis.standards import standards_finding
 from tlsdoctor.analysis.strength import strength_findings
 from tlsdoctor.analysis.trust import fetched_intermediates_finding, trust_findings
 from tlsdoctor.analysis.validity import validity_findings, validity_period_finding
@@ -243,6 +244,14 @@ def _path_findings(
     order = chain_order_finding(presented, path, at)
     if order is not None:
         findings.append(order)
+    # Rules clients let pass matter on a chain they trust; on a failing one they would only
+    # push its real cause down the report.
+    if not any(f.severity is Severity.ERROR for f in findings):
+        standards = standards_finding(
+            path.certs, publicly_trusted, lambda facts: public_roots.matching(facts) is None
+        )
+        if standards is not None:
+            findings.append(standards)
     return findings
 
 

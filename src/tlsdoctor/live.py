@@ -30,6 +30,7 @@ from tlsdoctor.analysis.handshake import (
 )
 from tlsdoctor.analysis.names import HostName, parse_host
 from tlsdoctor.analysis.path import ChainPath
+from tlsdoctor.analysis.revocation import about_leaf
 from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anchors
 from tlsdoctor.check import build_report, diagnose, judge_chain, utc_now
 from tlsdoctor.codes import FindingCode, priority
@@ -222,7 +223,7 @@ async def _with_staple(
     status, judged = await revocation_of(path, at, None, RevocationInput(stapled=staple))
     if status.state not in ("good", "revoked"):
         return findings, revocation
-    kept = [f for f in findings if f.code not in _REVOCATION_CODES]
+    kept = [f for f in findings if f.code not in _REVOCATION_CODES or not about_leaf(f)]
     return [*kept, *judged], status
 
 

@@ -7,6 +7,7 @@ Orchestration, like :mod:`tlsdoctor.live`: it downloads through one
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from tlsdoctor.analysis.revocation import (
     judge_crl,
     judge_ocsp,
     ocsp_request,
+    parse_crl,
     revocation_findings,
 )
 from tlsdoctor.anchors import TrustAnchors
@@ -115,7 +117,13 @@ async def _issuer_from_aia(
 async def revocation_of(
     path: ChainPath, at: dt.datetime, fetcher: Fetcher | None, given: RevocationInput
 ) -> tuple[RevocationStatus, list[Finding]]:
-    """Whether the leaf is revoked: files when given, else the CRL first, then OCSP."""
+    """Whether the leaf, or an intermediate, is revoked: files when given, else the CRL
+    first, then OCSP. The status is the leaf's; findings may name intermediates too.
+
+    The leaf and each intermediate are judged concurrently (at most
+    ``MAX_CHECKED_INTERMEDIATES`` of them, each trying its URLs in turn), as hard-fail
+    clients (Java with revocation checking, Windows strict mode) check the whole path.
+    """
     leaf = path.certs[0]
     issuer = path.certs[1] if len(path.certs) > 1 else None
     if leaf.is_self_signed:
@@ -124,6 +132,56 @@ async def revocation_of(
         # The chain findings already say the issuer is missing; no CRL or OCSP answer can
         # be judged without its key.
         return RevocationStatus("not_checked", None, None, "the issuer is not available"), []
+    intermediates = [
+        (cert, path.certs[index + 1])
+        for index, cert in enumerate(path.certs[1:-1], start=1)
+        if not cert.is_self_signed
+    ][:MAX_CHECKED_INTERMEDIATES]
+    leaf_judged, *above = await asyncio.gather(
+        _judge_leaf(leaf, issuer, at, fetcher, given),
+        *(_judge_intermediate(cert, up, at, fetcher, given) for cert, up in intermediates),
+    )
+    if leaf_judged is None:
+        return RevocationStatus("not_checked", None, None, "revocation was not checked"), []
+    evidence, pointers = leaf_judged
+    findings = revocation_findings(evidence, pointers, issuer_known=True)
+    for (cert, _), judged in zip(intermediates, above, strict=True):
+        if judged is not None:
+            findings.extend(
+                revocation_findings(*judged, issuer_known=True, intermediate=cert, path=path.certs)
+            )
+    decisive = next((e for e in evidence if e.state is not State.UNKNOWN), None)
+    if decisive is not None:
+        status = RevocationStatus(
+            decisive.state.value, decisive.source, decisive.where, decisive.detail
+        )
+    elif not evidence and pointers == 0:
+        status = RevocationStatus("not_checked", None, None, NO_POINTER)
+    else:
+        detail = findings[0].message if findings else "no source could answer"
+        status = RevocationStatus("unknown", None, None, detail)
+    return status, findings
+
+
+# What the report's revocation section says of a certificate that names no CRL and no OCSP
+# responder: nothing to check, and not a finding (docs/findings.md, revocation_unknown).
+NO_POINTER = (
+    "not checkable: no pointer (the certificate names no CRL distribution point and no OCSP "
+    "responder)"
+)
+# Intermediates whose revocation is checked besides the leaf's: real paths have one or two.
+MAX_CHECKED_INTERMEDIATES = 4
+
+Judged = tuple[list[Evidence], int]  # the evidence, and how many pointers it came from
+
+
+async def _judge_leaf(
+    leaf: CertFacts,
+    issuer: CertFacts,
+    at: dt.datetime,
+    fetcher: Fetcher | None,
+    given: RevocationInput,
+) -> Judged | None:
     evidence: list[Evidence] = []
     if given.stapled is not None:
         # What browsers see first: the server's own, fresh answer.
@@ -138,20 +196,38 @@ async def revocation_of(
         elif fetcher is not None:
             evidence.extend(await _judge_online(leaf, issuer, at, fetcher))
         elif not evidence:
-            return RevocationStatus("not_checked", None, None, "revocation was not checked"), []
+            return None
     pointers = (
         len(leaf.crl_urls) + len(leaf.ocsp_urls) + len(given.crls) + len(given.ocsp_responses)
     )
-    findings = revocation_findings(evidence, pointers, issuer_known=True)
-    decisive = next((e for e in evidence if e.state is not State.UNKNOWN), None)
-    if decisive is not None:
-        status = RevocationStatus(
-            decisive.state.value, decisive.source, decisive.where, decisive.detail
-        )
-    else:
-        detail = findings[0].message if findings else "no source could answer"
-        status = RevocationStatus("unknown", None, None, detail)
-    return status, findings
+    return evidence, pointers
+
+
+async def _judge_intermediate(
+    cert: CertFacts,
+    issuer: CertFacts,
+    at: dt.datetime,
+    fetcher: Fetcher | None,
+    given: RevocationInput,
+) -> Judged | None:
+    """An intermediate: the CRL files its issuer signed, else its own pointers online."""
+    if given.given:
+        mine = [
+            judge_crl(cert, issuer, data, at, "crl-file", name)
+            for name, data in given.crls
+            if _crl_issued_by(data, issuer)
+        ]
+        return (mine, len(mine)) if mine else None
+    if fetcher is None:
+        return None
+    return await _judge_online(cert, issuer, at, fetcher), len(cert.crl_urls) + len(cert.ocsp_urls)
+
+
+def _crl_issued_by(data: bytes, issuer: CertFacts) -> bool:
+    try:
+        return parse_crl(data).issuer == issuer.cert.subject
+    except ValueError:
+        return False
 
 
 def _judge_files(

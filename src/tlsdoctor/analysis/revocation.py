@@ -19,7 +19,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from tlsdoctor.analysis.crl_rules import (
+    PARSE_ERRORS,
+    crl_scope_problem,
+    crl_unusable,
+    only_some_reasons,
+)
+from tlsdoctor.analysis.der import der_header
 from tlsdoctor.analysis.facts import CertFacts, verify_signature
+from tlsdoctor.analysis.roles import cert_evidence, label
 from tlsdoctor.codes import FindingCode, Severity
 from tlsdoctor.models import Finding, JsonValue, rfc3339
 
@@ -54,7 +62,13 @@ def parse_crl(data: bytes) -> x509.CertificateRevocationList:
 def judge_crl(
     leaf: CertFacts, issuer: CertFacts, data: bytes, at: dt.datetime, source: str, where: str
 ) -> Evidence:
-    """What a CRL says about ``leaf``, if it can be trusted."""
+    """What a CRL says about ``leaf`` (any certificate of the path), if it can be trusted.
+
+    The rules of RFC 5280 6.3.3 that decide whether a CRL may be used at all: issued by the
+    certificate's issuer, whose keyUsage (when present) allows cRLSign; signature valid;
+    no critical extension we cannot process, on the CRL or on any entry; a complete CRL
+    (not a delta); an issuingDistributionPoint whose scope covers the certificate.
+    """
     try:
         crl = parse_crl(data)
     except ValueError as exc:
@@ -66,6 +80,15 @@ def judge_crl(
             where,
             f"the CRL is issued by '{crl.issuer.rfc4514_string()}', not by the "
             "certificate's issuer",
+        )
+    usage = issuer.key_usage
+    if usage is not None and not usage.crl_sign:
+        return Evidence(
+            State.UNKNOWN,
+            source,
+            where,
+            f"the CRL's issuer '{issuer.display_name}' may not sign CRLs: its keyUsage lacks "
+            "cRLSign (RFC 5280 6.3.3 (f))",
         )
     try:
         valid = issuer.public_key is not None and crl.is_signature_valid(issuer.public_key)  # type: ignore[arg-type]
@@ -79,6 +102,17 @@ def judge_crl(
             source,
             where,
             "the CRL's signature does not verify with the issuer's key",
+            this_update=this_update,
+            next_update=next_update,
+        )
+    der = crl.public_bytes(serialization.Encoding.DER) if data.lstrip()[:1] == b"-" else data
+    unusable = crl_unusable(crl, der) or crl_scope_problem(crl, leaf)
+    if unusable is not None:
+        return Evidence(
+            State.UNKNOWN,
+            source,
+            where,
+            unusable,
             this_update=this_update,
             next_update=next_update,
         )
@@ -101,6 +135,16 @@ def judge_crl(
             next_update=next_update,
         )
     entry = crl.get_revoked_certificate_by_serial_number(leaf.cert.serial_number)
+    if entry is None and only_some_reasons(crl):
+        return Evidence(
+            State.UNKNOWN,
+            source,
+            where,
+            "the CRL covers only some revocation reasons (onlySomeReasons), so its silence "
+            "does not mean good",
+            this_update=this_update,
+            next_update=next_update,
+        )
     if entry is None:
         return Evidence(
             State.GOOD,
@@ -113,7 +157,7 @@ def judge_crl(
     reason = None
     try:
         reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.name
-    except (x509.ExtensionNotFound, ValueError):
+    except (x509.ExtensionNotFound, *PARSE_ERRORS):
         reason = None
     return Evidence(
         State.REVOKED,
@@ -261,20 +305,11 @@ def _subject_public_key_bits(facts: CertFacts) -> bytes:
     """The BIT STRING contents of the key (RFC 6960 KeyHash), from the SPKI DER."""
     spki = facts.spki
     # SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING }
-    _, offset = _der_header(spki, 0)
-    length, body = _der_header(spki, offset)  # the AlgorithmIdentifier
+    _, offset = der_header(spki, 0)
+    length, body = der_header(spki, offset)  # the AlgorithmIdentifier
     tag_at = body + length
-    length, body = _der_header(spki, tag_at)
+    length, body = der_header(spki, tag_at)
     return spki[body + 1 : body + length]  # skip the unused-bits byte
-
-
-def _der_header(data: bytes, at: int) -> tuple[int, int]:
-    """(length, offset of the contents) of the DER element at ``at``."""
-    first = data[at + 1]
-    if first < 0x80:
-        return first, at + 2
-    count = first & 0x7F
-    return int.from_bytes(data[at + 2 : at + 2 + count], "big"), at + 2 + count
 
 
 def _signature_valid(signer: CertFacts, response: ocsp.OCSPResponse) -> bool:
@@ -287,23 +322,42 @@ def _signature_valid(signer: CertFacts, response: ocsp.OCSPResponse) -> bool:
 
 
 def revocation_findings(
-    evidence: Sequence[Evidence], pointers: int, issuer_known: bool
+    evidence: Sequence[Evidence],
+    pointers: int,
+    issuer_known: bool,
+    intermediate: CertFacts | None = None,
+    path: Sequence[CertFacts] = (),
 ) -> list[Finding]:
-    """revoked (any source says so), else revocation_unknown when no source could answer."""
+    """revoked (any source says so), else revocation_unknown when the certificate names a
+    CRL or OCSP responder (or evidence was given) and no source could answer.
+
+    A certificate that names no pointer, with no evidence given, is not checkable and not a
+    finding: the report's revocation section says so. The findings are about the leaf, or
+    about ``intermediate`` of ``path`` when given: then they name it, and their evidence
+    identifies it (``certificate``, ``subject``, ``sha256``).
+    """
     revoked = next((e for e in evidence if e.state is State.REVOKED), None)
+    subject = None if intermediate is None else label(intermediate, path)
+    identity = {} if intermediate is None else cert_evidence(intermediate, path)
+    who = subject or "the certificate"
     if revoked is not None:
         when = rfc3339(revoked.revoked_at) if revoked.revoked_at else "an unknown date"
         reason = f" (reason: {revoked.reason})" if revoked.reason else ""
+        details = {**_evidence(revoked), **identity}
         return [
             Finding(
                 FindingCode.REVOKED,
                 Severity.ERROR,
-                f"The certificate was revoked on {when}{reason}, says the "
+                f"{who[:1].upper()}{who[1:]} was revoked on {when}{reason}, says the "
                 f"{_source_name(revoked.source)} at {revoked.where}.",
-                _evidence(revoked),
+                details,
                 (
                     "The CA has revoked this certificate: get a new one (a new key if the "
-                    "reason is keyCompromise) and install it.",
+                    "reason is keyCompromise) and install it."
+                    if subject is None
+                    else "The CA revoked this intermediate: serve the chain of a current "
+                    "intermediate (the CA's repository has it), and reissue the leaf under it "
+                    "if needed.",
                     "Chrome relies on its CRLSets and Firefox on CRLite, so some browsers may "
                     "still connect for a while: do not wait for them.",
                 ),
@@ -311,18 +365,21 @@ def revocation_findings(
         ]
     if any(e.state is State.GOOD for e in evidence):
         return []
+    if issuer_known and not evidence and pointers == 0:
+        return []
     if not issuer_known:
         why = "the issuing CA's certificate is not available to check a CRL or OCSP answer"
-    elif pointers == 0:
-        why = "the certificate names no CRL distribution point and no OCSP responder"
     else:
         why = "; ".join(f"{e.where}: {e.detail}" for e in evidence) or "nothing answered"
+    if subject is not None:
+        why = f"{subject}: {why}"
     return [
         Finding(
             FindingCode.REVOCATION_UNKNOWN,
             Severity.WARNING,
             f"Revocation could not be determined: {why}.",
             {
+                **identity,
                 "why": why,
                 "sources": [_evidence(e) for e in evidence],
                 "soft_fail": "Browsers, curl and Python soft-fail (connect anyway); "
@@ -336,6 +393,11 @@ def revocation_findings(
             ),
         )
     ]
+
+
+def about_leaf(finding: Finding) -> bool:
+    """Whether a revocation finding is about the leaf (not an intermediate)."""
+    return finding.evidence.get("certificate", "leaf") == "leaf"
 
 
 def _source_name(source: str) -> str:

@@ -100,6 +100,7 @@ _JSON_ONLY_EVIDENCE = frozenset(
         "wrong_intermediate_sent",
         "issuer_is_public_ca",
         "evaluated_at",
+        "violations",  # standards_violation: the "rules" line says it for people
     }
 )
 
