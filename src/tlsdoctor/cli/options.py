@@ -11,7 +11,7 @@ import click
 from cryptography import x509
 
 from tlsdoctor.errors import InputError
-from tlsdoctor.pem import PasswordRequired, load_certificates
+from tlsdoctor.pem import MAX_INPUT_BYTES, PasswordRequired, load_certificates, read_input
 
 if TYPE_CHECKING:
     from tlsdoctor.online import RevocationInput
@@ -51,11 +51,10 @@ def revocation_files(crl_files: Sequence[str], ocsp_files: Sequence[str]) -> Rev
     from tlsdoctor.online import RevocationInput
 
     def read(path: str) -> tuple[str, bytes]:
-        try:
-            with open(path, "rb") as handle:
-                return path, handle.read(64 * 1024 * 1024)
-        except OSError as exc:
-            raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
+        data = read_input(path)
+        if len(data) > MAX_INPUT_BYTES:
+            raise InputError(f"{path}: is larger than {MAX_INPUT_BYTES >> 20} MiB")
+        return path, data
 
     return RevocationInput(
         crls=tuple(read(path) for path in crl_files),

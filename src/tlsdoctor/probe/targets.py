@@ -90,7 +90,10 @@ def split_host_port(text: str, default_port: int | None) -> tuple[str, int | Non
             raise InputError(f"'{text}': expected ':PORT' after ']'")
         return host, _port(rest[1:], text) if rest else default_port
     if value.count(":") > 1:  # a bare IPv6 address
-        ipaddress.ip_address(value)
+        try:
+            ipaddress.ip_address(value)
+        except ValueError as exc:
+            raise InputError(f"'{text}': neither HOST:PORT nor an IPv6 address") from exc
         return value, default_port
     if ":" in value:
         host, port = value.rsplit(":", 1)
@@ -110,7 +113,10 @@ def parse_target(
         raise InputError("an empty target")
     scheme = None
     if "://" in value:
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError as exc:  # "https://[::1": an unclosed IPv6 bracket
+            raise InputError(f"'{text}' is not a URL ({exc})") from exc
         scheme = parts.scheme.lower()
         if scheme == "http":
             raise InputError(f"'{text}' is plain HTTP: there is no TLS to check (use https://)")
