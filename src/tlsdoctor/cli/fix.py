@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from tlsdoctor.anchors import TrustAnchors
 from tlsdoctor.errors import InputError
+from tlsdoctor.fetch import FetchPolicy
 from tlsdoctor.models import rfc3339
 from tlsdoctor.remedy.chain import DifferenceKind
 from tlsdoctor.remedy.files import chain_outputs, load_private_key, same_key, write_outputs
@@ -23,6 +24,7 @@ from tlsdoctor.remedy.servers import (
     instructions_for_header,
     issued_by_lets_encrypt,
 )
+from tlsdoctor.render.safe import safe_text, safe_url
 from tlsdoctor.render.text import make_console
 
 TIMEOUT = 10.0
@@ -56,10 +58,12 @@ def fix_chain(
     if target is not None:
         endpoint = parse_target(target, connect=connect)
         host = endpoint.host
-        served, detected = asyncio.run(served_chain(endpoint, TIMEOUT))
+        served, detected, address = asyncio.run(served_chain(endpoint, TIMEOUT))
         header = server or detected
+        policy = FetchPolicy.near(address)
     else:
         served = tuple(cert for path in chain_files for cert in read_file(path, password))
+        policy = FetchPolicy.for_files()
     repair = asyncio.run(
         repair_chain(
             served,
@@ -70,6 +74,7 @@ def fix_chain(
             fetch=fetch,
             extra=read_extra(with_files),
             server_header=header,
+            policy=policy,
         )
     )
     key = None
@@ -138,7 +143,13 @@ def _render(
         console.print("[green]The private key matches the certificate.[/]")
     for fetch in repair.fetches:
         outcome = fetch.error or f"HTTP {fetch.status}, {fetch.bytes} bytes"
-        console.print(f"[dim]Fetched {escape(fetch.url)}: {escape(outcome)}[/]")
+        console.print(
+            f"[dim]Fetched {escape(safe_url(fetch.url))}: {escape(safe_text(outcome))}[/]"
+        )
+    if not repair.fetches and plan.issuer_urls and not plan.trusted:
+        # Files are judged offline: say what --fetch would download, and from where.
+        urls = ", ".join(safe_url(url) for url in plan.issuer_urls[:3])
+        console.print(f"[dim]Not downloaded (add --fetch to download it): {escape(urls)}[/]")
     if written:
         console.print("\nWritten: " + ", ".join(str(path) for path in written))
     elif plan.trusted and output is None:

@@ -657,7 +657,11 @@ def fix() -> None:
 @click.option("-o", "--output", metavar="DIR", help="Write fullchain.pem and friends here.")
 @click.option("--include-root", is_flag=True, help="Also send the root (rarely useful).")
 @click.option("--force", is_flag=True, help="Replace files that exist.")
-@click.option("--no-fetch", is_flag=True, help="Do not download issuers named by AIA.")
+@click.option(
+    "--fetch/--no-fetch",
+    default=None,
+    help="Download issuers named by AIA (default: yes for a TARGET, no for --chain files).",
+)
 @click.option(
     "--server", metavar="SOFTWARE", help="Server software, e.g. 'nginx' (default: detected)."
 )
@@ -674,7 +678,7 @@ def fix_chain(
     output: str | None,
     include_root: bool,
     force: bool,
-    no_fetch: bool,
+    fetch: bool | None,
     server: str | None,
     as_json: bool,
 ) -> int:
@@ -698,7 +702,7 @@ def fix_chain(
         output,
         include_root,
         force,
-        not no_fetch,
+        target is not None if fetch is None else fetch,
         server,
         as_json,
     )
