@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from tlsdoctor.explain import Explanation
 from tlsdoctor.render.json_report import report_to_dict
+from tlsdoctor.render.safe import safe_text
 
 
 def explanation_to_dict(explanation: Explanation) -> dict[str, Any]:
@@ -38,9 +39,8 @@ def render_explanation(explanation: Explanation, console: Console) -> None:
         console.print("[bold yellow]? tlsdoctor does not recognise this message.[/]")
         console.print(f"Check the host it came from: [bold]{escape(explanation.next_step)}[/]")
         return
-    console.print(
-        f"[bold]{escape(entry.client)}[/] says: [dim]{escape(explanation.matched or '')}[/]"
-    )
+    matched = safe_text(explanation.matched or "")  # pasted text: escaped and bounded
+    console.print(f"[bold]{escape(entry.client)}[/] says: [dim]{escape(matched)}[/]")
     console.print(f"It means: {escape(entry.meaning)}")
     console.print("\nLikely causes, most likely first:")
     for number, cause in enumerate(entry.causes, start=1):

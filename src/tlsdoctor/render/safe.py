@@ -128,3 +128,29 @@ def without_credentials(url: str) -> str:
 def safe_url(url: str, limit: int = DEFAULT_LIMIT) -> str:
     """A URL to show: no credentials, invisible characters visible, length bounded."""
     return safe_text(without_credentials(url), limit)
+
+
+def echo(message: str, *, err: bool = False) -> None:
+    """``click.echo`` for lines that quote outside text (target names, alert titles,
+    errors of notifiers): every invisible character made visible, newlines kept."""
+    import click
+
+    click.echo(make_visible(message, keep="\n"), err=err)
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a UTF-16 surrogate pair, as JSON spells characters beyond the BMP
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def json_visible(text: str) -> str:
+    """JSON text (from ``json.dumps(..., ensure_ascii=False)``) with DEL, C1, bidi,
+    zero-width and other invisible characters written as ``\\u`` escapes: readable names
+    stay readable, and a JSON report piped to a terminal cannot drive it. Such characters
+    only ever occur inside JSON strings, where the escape means the same character."""
+    if text.isascii() and "\x7f" not in text:
+        return text
+    return "".join(_json_escape(c) if ord(c) >= 0x7F and _needs_escape(c, "") else c for c in text)
