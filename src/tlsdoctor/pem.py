@@ -199,11 +199,33 @@ def _load_der_certificate(
         # OpenSSL's "trusted certificate" appends trust settings after the certificate.
         der = _first_der_element(der)
     try:
-        return x509.load_der_x509_certificate(der)
+        return readable(x509.load_der_x509_certificate(der))
     except ValueError as exc:
         raise CertificateParseError(
             source, f"certificate {number} cannot be parsed ({_short(exc)})"
         ) from exc
+
+
+def readable(certificate: x509.Certificate) -> x509.Certificate:
+    """``certificate``, once each field tlsdoctor reads has been decoded.
+
+    cryptography decodes names, dates and extensions only when asked: a notBefore in
+    year 0000 or a name that is not UTF-8 would raise ValueError deep inside a check.
+    Asking here turns it into "cannot be parsed" for that certificate, at the door.
+    """
+    for decode in (
+        lambda: certificate.subject.rfc4514_string(),
+        lambda: certificate.issuer.rfc4514_string(),
+        lambda: certificate.not_valid_before_utc,
+        lambda: certificate.not_valid_after_utc,
+        lambda: certificate.extensions,
+        lambda: certificate.serial_number,
+    ):
+        try:
+            decode()
+        except ValueError as exc:
+            raise ValueError(_short(exc)) from exc
+    return certificate
 
 
 def _first_der_element(der: bytes) -> bytes:
@@ -221,7 +243,7 @@ def _load_pkcs7_der(der: bytes, source: str) -> list[x509.Certificate]:
     from cryptography.hazmat.primitives.serialization import pkcs7
 
     try:
-        certificates = pkcs7.load_der_pkcs7_certificates(der)
+        certificates = [readable(c) for c in pkcs7.load_der_pkcs7_certificates(der)]
     except ValueError as exc:
         raise CertificateParseError(
             source, f"PKCS#7 data cannot be parsed ({_short(exc)})"
@@ -242,9 +264,16 @@ def _parse_binary(data: bytes, source: str, password: bytes | None) -> list[x509
     from cryptography.hazmat.primitives.serialization import pkcs7
 
     try:
-        return [x509.load_der_x509_certificate(data)]
+        certificate = x509.load_der_x509_certificate(data)
     except ValueError:
         pass
+    else:
+        try:
+            return [readable(certificate)]
+        except ValueError as exc:
+            raise CertificateParseError(
+                source, f"certificate 1 cannot be parsed ({_short(exc)})"
+            ) from exc
     try:
         certificates = pkcs7.load_der_pkcs7_certificates(data)
     except ValueError:
@@ -252,7 +281,7 @@ def _parse_binary(data: bytes, source: str, password: bytes | None) -> list[x509
     else:
         if certificates:
             _check_count(len(certificates), source)
-            return list(certificates)
+            return _all_readable(certificates, source)
     pkcs12_result = _try_pkcs12(data, source, password)
     if pkcs12_result is not None:
         return pkcs12_result
@@ -282,7 +311,7 @@ def _try_pkcs12(data: bytes, source: str, password: bytes | None) -> list[x509.C
         if not certificates:
             raise CertificateParseError(source, "is a PKCS#12 file that holds no certificate")
         _check_count(len(certificates), source)
-        return certificates
+        return _all_readable(certificates, source)
     if wrong_password:
         raise PasswordRequired(source, wrong=password is not None)
     return None
@@ -324,3 +353,14 @@ def _check_pbkdf2_rounds(data: bytes, source: str) -> None:
             f"than the {MAX_PBKDF2_ITERATIONS} tlsdoctor accepts (it would take hours): "
             "export it again with the usual settings",
         )
+
+
+def _all_readable(certificates: Sequence[x509.Certificate], source: str) -> list[x509.Certificate]:
+    for number, certificate in enumerate(certificates, start=1):
+        try:
+            readable(certificate)
+        except ValueError as exc:
+            raise CertificateParseError(
+                source, f"certificate {number} cannot be parsed ({exc})"
+            ) from exc
+    return list(certificates)

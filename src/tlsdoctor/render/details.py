@@ -11,7 +11,7 @@ from rich.table import Table
 
 from tlsdoctor.describe import CertificateDetails, validation_name
 from tlsdoctor.models import rfc3339
-from tlsdoctor.render.safe import safe_host, safe_text, safe_url
+from tlsdoctor.render.safe import safe_dn, safe_host, safe_text, safe_url
 
 MAX_NAMES_SHOWN = 20
 MAX_FIELD = 1000  # characters of one field shown; the JSON has it all
@@ -45,8 +45,8 @@ def render_details(index: int, source: str, details: CertificateDetails, console
     else:
         left = f"expired {-details.days_left} days ago"
     rows: list[tuple[str, str]] = [
-        ("Subject", escape(safe_text(details.subject, MAX_FIELD) or "(empty)")),
-        ("Issuer", escape(safe_text(details.issuer, MAX_FIELD) or "(empty)")),
+        ("Subject", escape(safe_dn(details.subject, MAX_FIELD) or "(empty)")),
+        ("Issuer", escape(safe_dn(details.issuer, MAX_FIELD) or "(empty)")),
         ("Type", details.certificate_type + (" (self-signed)" if details.self_signed else "")),
         ("Names", escape(shown or "(none)")),
         (

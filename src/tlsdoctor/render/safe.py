@@ -102,16 +102,35 @@ def a_label(name: str) -> str | None:
             return None
 
 
+def _flag(name: str) -> str | None:
+    """``[A-label; why]`` for a host name that is not plain ASCII, else None."""
+    warning = host_warning(name)
+    if warning is None:
+        return None
+    ascii_form = a_label(name) if len(name) <= 253 else None
+    label = f"{ascii_form}; " if ascii_form and ascii_form != name else ""
+    return f"[{label}{warning}]"
+
+
 def safe_host(name: str, limit: int = 253) -> str:
     """A host name to show: escaped, and when not plain ASCII, with its A-label and a
     warning, e.g. ``аpple.com [xn--pple-43d.com; mixes CYRILLIC and LATIN letters...]``."""
+    flag = _flag(name)
     shown = safe_text(name, limit)
-    warning = host_warning(name)
-    if warning is None:
-        return shown
-    ascii_form = a_label(name) if len(name) <= limit else None
-    label = f"{ascii_form}; " if ascii_form and ascii_form != name else ""
-    return f"{shown} [{label}{warning}]"
+    return shown if flag is None else f"{shown} {flag}"
+
+
+def safe_dn(name: str, limit: int = DEFAULT_LIMIT) -> str:
+    """A distinguished name to show (``CN=аpple.com,O=...``): escaped and bounded, and
+    flagged like :func:`safe_host` when its CN is a host name that is not plain ASCII."""
+    shown = safe_text(name, limit)
+    for part in name.split(","):
+        key, _, value = part.partition("=")
+        if key.strip().upper() == "CN" and "." in value and " " not in value.strip():
+            flag = _flag(value.strip())
+            if flag is not None:
+                return f"{shown} {flag}"
+    return shown
 
 
 def without_credentials(url: str) -> str:

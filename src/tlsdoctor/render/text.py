@@ -14,7 +14,7 @@ from rich.text import Text
 
 from tlsdoctor.codes import Severity, Verdict
 from tlsdoctor.models import CertSummary, Finding, JsonValue, Report
-from tlsdoctor.render.safe import make_visible, safe_host, safe_text, safe_url
+from tlsdoctor.render.safe import make_visible, safe_dn, safe_host, safe_text, safe_url
 
 _VERDICT_STYLE = {
     Verdict.TRUSTED: ("✓ TRUSTED", "bold green"),
@@ -117,6 +117,9 @@ _JSON_ONLY_EVIDENCE = frozenset(
 )
 
 
+_NAMES = frozenset({"subject", "issuer", "leaf_subject", "root_subject"})
+
+
 def _render_finding(number: int, finding: Finding, console: Console) -> None:
     colour = "red" if finding.severity is Severity.ERROR else "yellow"
     console.print(
@@ -128,9 +131,12 @@ def _render_finding(number: int, finding: Finding, console: Console) -> None:
     for key, value in finding.evidence.items():
         if key in _JSON_ONLY_EVIDENCE or value in (None, [], ""):
             continue
+        shown = _value(value)
+        # Names of certificates: flagged when their CN is a look-alike host name.
+        shown = safe_dn(shown, MAX_MESSAGE) if key in _NAMES else safe_text(shown, MAX_MESSAGE)
         console.print(
             Padding(
-                f"[dim]{escape(key)}:[/] {escape(safe_text(_value(value), MAX_MESSAGE))}",
+                f"[dim]{escape(key)}:[/] {escape(shown)}",
                 (0, 0, 0, 3),
                 expand=False,
             )
