@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def fix_chain(
     from tlsdoctor.probe.targets import parse_target
     from tlsdoctor.remedy.repair import read_extra
 
+    if output is not None:
+        _check_output(output)  # before the network: a typo must not cost a check
     when = at or dt.datetime.now(dt.timezone.utc)
     header = server
     host = None
@@ -88,7 +91,10 @@ def fix_chain(
     written: tuple[Path, ...] = ()
     files, outputs = chain_outputs(output or ".", repair.plan.chain, key=key, key_path=key_path)
     if output is not None and repair.plan.trusted:
-        Path(output).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(output).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"-o {output}: cannot be created ({exc.strerror or exc})") from exc
         written = write_outputs(outputs, force=force)
     instructions = instructions_for_header(
         header, files, site=host, certbot=issued_by_lets_encrypt(repair.plan.leaf)
@@ -98,6 +104,18 @@ def fix_chain(
     else:
         _render(make_console(), repair, written, key is not None, instructions, output)
     return 0 if repair.plan.accepted else 2
+
+
+def _check_output(output: str) -> None:
+    """``-o`` must name a directory, or a path where one can be made."""
+    folder = Path(output)
+    if folder.is_symlink() and not folder.exists():
+        raise InputError(
+            f"-o {output}: is a symbolic link to {os.readlink(folder)}, which does not exist; "
+            "give a directory"
+        )
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"-o {output}: is a file, not a directory to write the chain into")
 
 
 def _name(cert: x509.Certificate) -> str:

@@ -93,7 +93,7 @@ def cli() -> None:
 )
 @click.option(
     "--warn-days",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=36500),
     help="Warn this many days before expiry (default: min(30 days, a third of the lifetime)).",
 )
 @click.option(
@@ -156,6 +156,10 @@ def check(
 
     at = parse_time(at_text) if at_text else None
     anchors = anchors_from_files(ca_files) if ca_files else None
+    if servername is not None:
+        from tlsdoctor.analysis.names import parse_host
+
+        parse_host(servername)  # "a..b" is a typo to report, not a name to send
     if chain_files:
         if targets or target_file:
             raise click.UsageError("give either --chain files or targets, not both")

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from tlsdoctor.online import RevocationInput
 
 
+EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.timezone.utc)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.timezone.utc)
+
+
 def parse_time(text: str) -> dt.datetime:
     """RFC 3339 (``2026-01-01T00:00:00Z``), or a date (midnight UTC); naive means UTC."""
     value = text.strip()
@@ -30,7 +34,17 @@ def parse_time(text: str) -> dt.datetime:
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
+    try:
+        moment = moment.astimezone(dt.timezone.utc)
+    except OverflowError as exc:  # 9999-12-31T23:59:59-23:59 is past the year 9999 in UTC
+        raise InputError(
+            f"--at '{text}' is out of range: {EARLIEST.year}-{LATEST.year} only"
+        ) from exc
+    if not EARLIEST <= moment <= LATEST:
+        # Certificates hold times from 1950 on (RFC 5280); far beyond, the sums of days
+        # before expiry would overflow.
+        raise InputError(f"--at '{text}' is out of range: {EARLIEST.year}-{LATEST.year} only")
+    return moment
 
 
 def read_file(path: str, password: str | None) -> list[x509.Certificate]:
