@@ -360,7 +360,7 @@ def test_bad_values_are_one_sentence_and_exit_3(
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     names = {"GOOD": str(files["good"]), "FILE": str(tmp_path / "file")}
     names["DANGLING"] = str(tmp_path / "dangling")
-    code, out, err = run(capsys, *[names.get(a, a) for a in argv])
+    code, _out, err = run(capsys, *[names.get(a, a) for a in argv])
     assert code == 3
     assert message in err
     assert "Traceback" not in err and "not handled yet" not in err

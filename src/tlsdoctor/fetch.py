@@ -58,7 +58,8 @@ class _Entry:
     expires: float  # time.time()
 
 
-_CACHE: dict[tuple[str, str], _Entry] = {}
+# Keyed by policy too: what one policy let in is not served to a stricter one.
+_CACHE: dict[tuple[str, str, FetchPolicy], _Entry] = {}
 
 
 class FetchError(Exception):
@@ -127,10 +128,10 @@ class FetchPolicy:
             return "a cloud metadata service"
         if plain.is_link_local:
             return "a link-local address"
+        if plain.is_loopback:  # before "reserved": Python counts ::1 in ::/8 as reserved
+            return None if self.loopback else "loopback, and the checked endpoint is not"
         if plain.is_unspecified or plain.is_multicast or plain.is_reserved:
             return "not a unicast address"
-        if plain.is_loopback:
-            return None if self.loopback else "loopback, and the checked endpoint is not"
         if not plain.is_global and not self.private:
             return "a private address, and private networks are switched off"
         return None
@@ -154,7 +155,7 @@ class Fetcher:
 
     async def get(self, url: str, purpose: str) -> Fetched:
         """GET ``url`` (``purpose``: "aia" or "crl"), from the cache when still fresh."""
-        entry = _CACHE.get((purpose, url))
+        entry = _CACHE.get((purpose, url, self.policy))
         if entry is not None and entry.expires > time.time():
             fetched = Fetched(url, entry.fetched.content, None, entry.fetched.status, True)
             self._note(purpose, fetched, 0.0)
@@ -172,7 +173,7 @@ class Fetcher:
         """Keep ``fetched`` for later checks until ``until`` (seconds since the epoch)."""
         if len(_CACHE) >= _CACHE_LIMIT:
             _CACHE.clear()
-        _CACHE[(purpose, fetched.url)] = _Entry(fetched, until)
+        _CACHE[(purpose, fetched.url, self.policy)] = _Entry(fetched, until)
 
     async def aclose(self) -> None:
         if self._client is not None:
