@@ -23,6 +23,8 @@ UNKNOWN_SIGNATURE_OID = bytes.fromhex("06082a8648ce3d040309")
 # Terminal control: clear the screen, an OSC 8 link, a C1 CSI, a right-to-left override.
 TERMINAL_ATTACK = "evil\x1b[2J\x1b]8;;http://x/\x07link\x1b]8;;\x07\x9b31m\u202egnp.exe"
 HOMOGLYPH = "\u0430pple.com"  # a Cyrillic а, then "pple.com"
+# Characters that steer a terminal or the reading direction, or hide themselves.
+STEERING = ["\x1b", "\x00", "\x07", "\x7f", "\x9b", "\x9d", "\u202e", "\u2066", "\u200b", "\ufeff"]
 
 
 def _key() -> ec.EllipticCurvePrivateKey:

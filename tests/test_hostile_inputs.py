@@ -31,8 +31,7 @@ from tlsdoctor.render.safe import (
 )
 
 TLSDOCTOR = [sys.executable, "-m", "tlsdoctor"]
-# Characters that steer a terminal or the reading direction, or hide themselves.
-STEERING = ["\x1b", "\x00", "\x07", "\x7f", "\x9b", "\x9d", "\u202e", "\u2066", "\u200b", "\ufeff"]
+STEERING = hostile.STEERING
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -139,6 +139,7 @@ def parse_target(
     dial = None
     if connect:
         address, connect_port = split_host_port(connect, port)
+        parse_host(address)  # a --connect that is no address or name is a typo to report
         dial = address
         port = connect_port or port
     http = chosen is None and port not in NON_HTTP_TLS_PORTS and scheme in (None, "https")
