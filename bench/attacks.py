@@ -63,9 +63,13 @@ def run(
     cwd: Path | None = None,
 ) -> tuple[int | None, float, float, str, str]:
     env = dict(os.environ, PYTHONPATH=str(src), COLUMNS="200")
+    # GNU time measures the peak RSS of tlsdoctor alone (wait4 on a child forked from
+    # this process would count this process's pages it started with).
+    with tempfile.NamedTemporaryFile(suffix=".rss", delete=False) as rss:
+        pass
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tlsdoctor", *argv],
+        ["/usr/bin/time", "-f", "%M", "-o", rss.name, sys.executable, "-m", "tlsdoctor", *argv],
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -106,7 +110,11 @@ def run(
             stream.close()  # type: ignore[union-attr]
     for reader in readers:
         reader.join(timeout=5)
-    peak = usage.ru_maxrss / 1024 if usage is not None else 0.0
+    try:
+        peak = int(Path(rss.name).read_text().split()[-1]) / 1024
+    except (ValueError, IndexError):  # killed at the limit: GNU time wrote nothing
+        peak = usage.ru_maxrss / 1024 if usage is not None else 0.0
+    os.unlink(rss.name)
     decode = lambda parts: b"".join(parts).decode("utf-8", "replace")  # noqa: E731
     return code, seconds, peak, decode(out), decode(err)
 

@@ -364,3 +364,12 @@ def test_bad_values_are_one_sentence_and_exit_3(
     assert message in err
     assert "Traceback" not in err and "not handled yet" not in err
     assert "\x1b" not in err and "\u202e" not in err
+
+
+def test_pkcs7_of_an_unsupported_content_type_is_one_sentence(tmp_path: Path) -> None:
+    """Found by the fuzz test: cryptography raises UnsupportedAlgorithm, not ValueError."""
+    data = bytearray(hostile.pkcs7_of(2))
+    signed_data = bytes.fromhex("06092a864886f70d010702")
+    data[data.find(signed_data) + len(signed_data) - 1] = 0x05  # now "digestedData"
+    with pytest.raises(CertificateParseError, match="not a certificate, PKCS#7 or PKCS#12"):
+        parse_certificates(bytes(data), "odd.p7b")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from tlsdoctor.errors import CertificateParseError, InputError
 
@@ -244,7 +245,7 @@ def _load_pkcs7_der(der: bytes, source: str) -> list[x509.Certificate]:
 
     try:
         certificates = [readable(c) for c in pkcs7.load_der_pkcs7_certificates(der)]
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise CertificateParseError(
             source, f"PKCS#7 data cannot be parsed ({_short(exc)})"
         ) from exc
@@ -276,7 +277,7 @@ def _parse_binary(data: bytes, source: str, password: bytes | None) -> list[x509
             ) from exc
     try:
         certificates = pkcs7.load_der_pkcs7_certificates(data)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         pass
     else:
         if certificates:
@@ -301,6 +302,10 @@ def _try_pkcs12(data: bytes, source: str, password: bytes | None) -> list[x509.C
     for attempt in tries:
         try:
             bundle = pkcs12.load_pkcs12(data, attempt)
+        except UnsupportedAlgorithm as exc:
+            raise CertificateParseError(
+                source, f"is a PKCS#12 file with an algorithm tlsdoctor cannot read ({_short(exc)})"
+            ) from exc
         except ValueError as exc:
             if "password" in str(exc).lower() or "mac" in str(exc).lower():
                 wrong_password = True
