@@ -34,6 +34,8 @@ HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+
 import hostile  # noqa: E402
 from pki import make_root  # noqa: E402
 from servers import s_server  # noqa: E402
@@ -170,10 +172,15 @@ def limit_files(count: int) -> Callable[[], None]:
 
 
 # The sweep -------------------------------------------------------------------------------
-def sweep(src: Path, limit: float, folder: Path) -> list[Outcome]:
+def sweep(src: Path, limit: float, folder: Path, only: set[str]) -> list[Outcome]:
     outcomes: list[Outcome] = []
 
+    def wanted(kind: str) -> bool:
+        return not only or kind in only
+
     def attack(kind: str, name: str, argv: list[str], **kwargs: object) -> None:
+        if not wanted(kind):
+            return
         code, seconds, peak, out, err = run(argv, src, limit, **kwargs)  # type: ignore[arg-type]
         leaked = ",".join(repr(r) for r in RAW if r in out + err)
         secret = "s3cret" in out + err
@@ -222,8 +229,8 @@ def sweep(src: Path, limit: float, folder: Path) -> list[Outcome]:
 
     # 2. SSRF (inside a private network namespace)
     done = subprocess.run(
-        ["unshare", "-rn", sys.executable, str(TESTS / "netns_ssrf.py"), str(folder),
-         "--end-to-end"],
+        ["true"] if not wanted("ssrf") else ["unshare", "-rn", sys.executable,
+         str(TESTS / "netns_ssrf.py"), str(folder), "--end-to-end"],
         capture_output=True, text=True, timeout=180, env=dict(os.environ, PYTHONPATH=str(src)),
     )  # fmt: skip
     try:
@@ -241,25 +248,28 @@ def sweep(src: Path, limit: float, folder: Path) -> list[Outcome]:
     root = make_root("Drip Root")
     issuing = root.issue_ca("Drip Issuing CA")
     with dripping() as base:
-        leaf = issuing.issue_leaf(
-            aia_url=f"{base}/aia", crl_url=f"{base}/crl", ocsp_url=f"{base}/ocsp"
-        )
-        lone = issuing.issue_leaf(
-            aia_url=f"{base}/aia2", crl_url=f"{base}/crl2", ocsp_url=f"{base}/ocsp2"
-        )
-        for name, cert in (("leaf", leaf), ("lone", lone)):
-            write(f"{name}.pem", cert.pem())
-            write(f"{name}.key", cert.key_pem())
+        for name in ("leaf", "lone"):  # three URLs of each kind, each dripping
+            cert, key = hostile.leaf_with_urls(
+                issuing.cert,
+                issuing.key,  # type: ignore[arg-type]
+                [f"{base}/{name}/aia{n}" for n in range(3)],
+                [f"{base}/{name}/crl{n}" for n in range(3)],
+                [f"{base}/{name}/ocsp{n}" for n in range(3)],
+            )
+            write(f"{name}.pem", cert.public_bytes(serialization.Encoding.PEM))
+            pkcs8 = serialization.PrivateFormat.PKCS8
+            write(f"{name}.key", key.private_bytes(
+                serialization.Encoding.PEM, pkcs8, serialization.NoEncryption()))  # fmt: skip
         write("issuing.pem", issuing.pem())
         write("root.pem", root.pem())
         with s_server(
             folder / "leaf.pem", folder / "leaf.key", chain=folder / "issuing.pem"
         ) as port:
-            attack("timeout", "check --timeout 5, CRL+OCSP drip 1 B/s",
+            attack("timeout", "check --timeout 5, 3 CRL + 3 OCSP drip 1 B/s",
                    ["check", f"www.example.test:{port}", "--connect", "127.0.0.1",
                     "--ca-file", str(folder / "root.pem"), "--timeout", "5", "--json"])  # fmt: skip
         with s_server(folder / "lone.pem", folder / "lone.key") as port:
-            attack("timeout", "check --timeout 5, AIA+CRL+OCSP drip 1 B/s",
+            attack("timeout", "check --timeout 5, 3 AIA drip 1 B/s (no issuer)",
                    ["check", f"www.example.test:{port}", "--connect", "127.0.0.1",
                     "--ca-file", str(folder / "root.pem"), "--timeout", "5", "--json"])  # fmt: skip
 
@@ -288,9 +298,11 @@ def sweep(src: Path, limit: float, folder: Path) -> list[Outcome]:
     # 5. Costly files
     p12 = write("rounds.p12", hostile.pkcs12_rounds())
     attack(
-        "cost", "check --chain PKCS#12 8388607 rounds", ["check", "--chain", p12, "--password", "x"]
+        "cost",
+        "check --chain PKCS#12 2^31-1 rounds (1 KB)",
+        ["check", "--chain", p12, "--password", "x"],
     )
-    attack("cost", "inspect PKCS#12 8388607 rounds", ["inspect", p12, "--password", "x"])
+    attack("cost", "inspect PKCS#12 2^31-1 rounds (1 KB)", ["inspect", p12, "--password", "x"])
     many = folder / "many.pem"
     one = hostile.terminal_free_pem()
     with many.open("wb") as handle:
@@ -371,9 +383,10 @@ def main() -> None:
     parser.add_argument("--src", type=Path, default=HERE.parent / "src")
     parser.add_argument("--limit", type=float, default=90.0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--only", action="append", default=[], help="inject, ssrf, timeout, ...")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        outcomes = sweep(args.src.resolve(), args.limit, Path(folder))
+        outcomes = sweep(args.src.resolve(), args.limit, Path(folder), set(args.only))
     summary = [asdict(o) for o in outcomes]
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))

@@ -9,6 +9,7 @@ by bench/attacks.py.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -152,14 +153,18 @@ def pkcs7_of(count: int) -> bytes:
     return pkcs7.serialize_certificates(certs, serialization.Encoding.DER)
 
 
-def pkcs12_rounds(rounds_written: int = 65536, rounds_claimed: int | None = 0x7FFFFFFF) -> bytes:
-    """A PKCS#12 file (password "x") whose MAC and PBE parameters claim
-    ``rounds_claimed`` rounds; made with ``rounds_written`` (3 bytes long) and patched."""
+def pkcs12_rounds(rounds_claimed: int | None = 0x7FFFFFFF) -> bytes:
+    """A PKCS#12 file (password "x") whose MAC and both PBES2 encryptions claim
+    ``rounds_claimed`` PBKDF2 rounds (None: the file as written, 65536 and 2048 rounds).
+
+    Each count is made 4 bytes long and its salt shortened by as much, so every length
+    around it stays right: OpenSSL runs the rounds before it can tell anything is off.
+    """
     key = _key()
     cert = certificate(key=key)
     encryption = (
         serialization.PrivateFormat.PKCS12.encryption_builder()
-        .kdf_rounds(rounds_written)
+        .kdf_rounds(65536)
         .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
         .hmac_hash(hashes.SHA256())
         .build(b"x")
@@ -167,7 +172,51 @@ def pkcs12_rounds(rounds_written: int = 65536, rounds_claimed: int | None = 0x7F
     data = pkcs12.serialize_key_and_certificates(b"k", key, cert, None, encryption)
     if rounds_claimed is None:
         return data
-    written = b"\x02\x03" + rounds_written.to_bytes(3, "big")
-    claimed = b"\x02\x03" + min(rounds_claimed, 0x7FFFFF).to_bytes(3, "big")
-    assert data.count(written) >= 2, data.count(written)
-    return data.replace(written, claimed)
+    claimed = b"\x02\x04" + rounds_claimed.to_bytes(4, "big")
+    # PBES2's PBKDF2 parameters: a 16-byte salt, then 65536 (3 bytes).
+    pbes2 = re.compile(rb"\x04\x10(.{15}).\x02\x03\x01\x00\x00", re.DOTALL)
+    data, count = pbes2.subn(lambda m: b"\x04\x0f" + m.group(1) + claimed, data)
+    assert count == 2, count
+    # The MAC's: an 8-byte salt, then 2048 (2 bytes), at the very end.
+    assert data[-14:-12] == b"\x04\x08" and data[-4:] == b"\x02\x02\x08\x00"
+    return data[:-14] + b"\x04\x06" + data[-12:-6] + claimed
+
+
+def leaf_with_urls(
+    issuer: x509.Certificate,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    aia: list[str],
+    crl: list[str],
+    ocsp: list[str],
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A leaf for www.example.test signed by ``issuer`` that names several AIA, CRL and
+    OCSP URLs (a slow server behind each makes one download after another add up)."""
+    key = _key()
+    access = [
+        x509.AccessDescription(
+            x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(u)
+        )
+        for u in aia
+    ] + [
+        x509.AccessDescription(
+            x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(u)
+        )
+        for u in ocsp
+    ]
+    points = [
+        x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None) for u in crl
+    ]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "www.example.test")]))
+        .issuer_name(issuer.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1))
+        .not_valid_after(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("www.example.test")]), False)
+        .add_extension(x509.AuthorityInformationAccess(access), False)
+        .add_extension(x509.CRLDistributionPoints(points), False)
+        .sign(issuer_key, hashes.SHA256())
+    )
+    return cert, key

@@ -44,6 +44,10 @@ def web(address: str, port: int, hits: list[str]) -> Iterator[int]:
             self.end_headers()
             self.wfile.write(b"ok")
 
+        def do_POST(self) -> None:  # OCSP
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.do_GET()
+
     server = ThreadingHTTPServer((address, port), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})

@@ -240,7 +240,7 @@ def test_pkcs12_asking_for_millions_of_rounds_is_refused_before_decryption(tmp_p
     path = tmp_path / "slow.p12"
     path.write_bytes(hostile.pkcs12_rounds())
     started = time.monotonic()
-    with pytest.raises(CertificateParseError, match="8388607 rounds, more than the 1000000"):
+    with pytest.raises(CertificateParseError, match="2147483647 rounds, more than the 1000000"):
         load_certificates(path, b"x")
     assert time.monotonic() - started < 2
 
