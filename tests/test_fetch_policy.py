@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+import hostile
 import httpserver
 from pki import make_root
 from servers import s_server
@@ -121,13 +122,24 @@ def test_dripping_downloads_share_the_checks_timeout(tmp_path: Path) -> None:
     root = make_root("Drip Root")
     issuing = root.issue_ca("Drip Issuing CA")
     with httpserver.serving() as site:
-        for path in ("/aia", "/crl", "/ocsp"):
-            site.routes[path] = drip(60)
-        leaf = issuing.issue_leaf(
-            aia_url=f"{site.base}/aia", crl_url=f"{site.base}/crl", ocsp_url=f"{site.base}/ocsp"
+        urls = {
+            kind: [f"{site.base}/{kind}{n}" for n in range(3)] for kind in ("aia", "crl", "ocsp")
+        }
+        for url in [u for group in urls.values() for u in group]:
+            site.routes[url.removeprefix(site.base)] = drip(60)
+        # Three CRLs and three OCSP responders, each dripping: one after another with a
+        # timeout each, that was 6 downloads of 5 s.
+        leaf, key = hostile.leaf_with_urls(
+            issuing.cert,
+            issuing.key,
+            urls["aia"],
+            urls["crl"],
+            urls["ocsp"],  # type: ignore[arg-type]
         )
-        (tmp_path / "leaf.pem").write_bytes(leaf.pem())
-        (tmp_path / "leaf.key").write_bytes(leaf.key_pem())
+        (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(Encoding.PEM))
+        (tmp_path / "leaf.key").write_bytes(
+            key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        )
         (tmp_path / "issuing.pem").write_bytes(issuing.pem())
         (tmp_path / "root.pem").write_bytes(root.pem())
         with s_server(
