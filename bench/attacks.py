@@ -222,27 +222,14 @@ def sweep(src: Path, limit: float, folder: Path, only: set[str]) -> list[Outcome
         "-f line with ESC",
         ["check", "-f", write("t-esc.txt", b"\x1b[2J\xe2\x80\xae a b c\n")],
     )
-    code, _, _, out, _ = run(["inspect", homo], src, limit)
-    outcomes.append(Outcome("homoglyph", "inspect CN=аpple.com", code, 0, 0, False,
-                            "" if "xn--pple-43d.com;" in out else "not flagged"))  # fmt: skip
-    print(f"homoglyph  inspect CN=аpple.com flagged: {'xn--pple-43d.com;' in out}")
-
-    # 2. SSRF (inside a private network namespace)
-    done = subprocess.run(
-        ["true"] if not wanted("ssrf") else ["unshare", "-rn", sys.executable,
-         str(TESTS / "netns_ssrf.py"), str(folder), "--end-to-end"],
-        capture_output=True, text=True, timeout=180, env=dict(os.environ, PYTHONPATH=str(src)),
-    )  # fmt: skip
-    try:
-        result = json.loads(done.stdout)
-        metadata_hits = [h for h in result["hits"] if h.startswith("169.254.169.254")]
-        loopback_hits = [h for h in result["hits"] if h.startswith("127.0.0.1")]
-        leaked = f"metadata hits {len(metadata_hits)}, loopback hits {len(loopback_hits)}"
-    except (ValueError, KeyError):
-        leaked = f"could not run: {done.stderr[-300:]}"
-    outcomes.append(Outcome("ssrf", "check 10.9.0.1 (CRL loopback, OCSP metadata)", None, 0, 0,
-                            "Traceback" in done.stderr, leaked))  # fmt: skip
-    print(f"ssrf       {leaked}")
+    if wanted("homoglyph"):
+        code, _, _, out, _ = run(["inspect", homo], src, limit)
+        flagged = "xn--pple-43d.com;" in out
+        outcomes.append(Outcome("homoglyph", "inspect CN=аpple.com", code, 0, 0, False,
+                                "" if flagged else "not flagged"))  # fmt: skip
+        print(f"homoglyph  inspect CN=аpple.com flagged: {flagged}")
+    if wanted("ssrf"):
+        outcomes.append(ssrf(src, folder))
 
     # 3. One --timeout for the whole check
     root = make_root("Drip Root")
@@ -355,6 +342,33 @@ def sweep(src: Path, limit: float, folder: Path, only: set[str]) -> list[Outcome
     ):
         attack("value", name, argv)
 
+    # 9. A hostile TLS server: a junk certificate beside the real one, Date 9999 -23:59
+    if wanted("server"):
+        binary = folder / "hostile_server"
+        subprocess.run(["go", "build", "-o", str(binary), str(TESTS / "hostile_server.go")],
+                       check=True, timeout=300, capture_output=True,
+                       env=dict(os.environ, GOFLAGS="", GO111MODULE="off"))  # fmt: skip
+        leaf = issuing.issue_leaf()
+        write("srv-chain.pem", leaf.pem() + issuing.pem())
+        write("srv.key", leaf.key_pem())
+        server = subprocess.Popen(
+            [str(binary), "-cert", str(folder / "srv-chain.pem"), "-key", str(folder / "srv.key"),
+             "-junk", "-date", "Fri, 31 Dec 9999 23:59:59 -2359"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        try:
+            port = int(server.stdout.readline().rsplit(":", 1)[1])  # type: ignore[union-attr]
+            target = f"www.example.test:{port}"
+            base_argv = [target, "--connect", "127.0.0.1", "--ca-file", str(folder / "root.pem")]
+            attack("server", "check (junk cert, Date 9999 -2359)", ["check", *base_argv])
+            attack("server", "check --json", ["check", *base_argv, "--json"])
+            attack("server", "check --no-sni", ["check", *base_argv, "--no-sni"])
+            attack("server", "fix chain HOST", ["fix", "chain", *base_argv])
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            server.stdout.close()  # type: ignore[union-attr]
+
     # 8. Many targets
     with silent() as port:
         targets = write(
@@ -370,6 +384,26 @@ def sweep(src: Path, limit: float, folder: Path, only: set[str]) -> list[Outcome
         ["check", "-f", write("badline.txt", b"".join(lines)), "--json"],
     )
     return outcomes
+
+
+def ssrf(src: Path, folder: Path) -> Outcome:
+    """A check of 10.9.0.1 inside a private network namespace, its CRL on loopback and
+    its OCSP responder on 169.254.169.254: which of them were reached."""
+    done = subprocess.run(
+        ["unshare", "-rn", sys.executable, str(TESTS / "netns_ssrf.py"), str(folder),
+         "--end-to-end"],
+        capture_output=True, text=True, timeout=180, env=dict(os.environ, PYTHONPATH=str(src)),
+    )  # fmt: skip
+    try:
+        result = json.loads(done.stdout)
+        metadata_hits = [h for h in result["hits"] if h.startswith("169.254.169.254")]
+        loopback_hits = [h for h in result["hits"] if h.startswith("127.0.0.1")]
+        leaked = f"metadata hits {len(metadata_hits)}, loopback hits {len(loopback_hits)}"
+    except (ValueError, KeyError):
+        leaked = f"could not run: {done.stderr[-300:]}"
+    print(f"ssrf       {leaked}")
+    name = "check 10.9.0.1 (CRL loopback, OCSP metadata)"
+    return Outcome("ssrf", name, None, 0, 0, "Traceback" in done.stderr, leaked)
 
 
 def _dangling(folder: Path) -> str:
