@@ -53,6 +53,7 @@ class Outcome:
     peak_mb: float
     traceback: bool
     leaked: str  # what reached stdout/stderr raw ("" when nothing)
+    reports: int = 0  # JSON reports printed (runs over many targets)
 
 
 def run(
@@ -192,12 +193,14 @@ def sweep(src: Path, limit: float, folder: Path, only: set[str]) -> list[Outcome
             round(peak, 1),
             "Traceback" in out + err,
             leaked + (" password" if secret else ""),
+            sum(1 for line in out.splitlines() if line.startswith("{")),
         )
         outcomes.append(outcome)
         print(
             f"{kind:<10} {name:<44} exit={code!s:<4} {seconds:6.2f}s {peak:7.1f}MB"
             f"{'  TRACEBACK' if outcome.traceback else ''}"
-            f"{'  LEAKED ' + outcome.leaked if outcome.leaked else ''}",
+            f"{'  LEAKED ' + outcome.leaked if outcome.leaked else ''}"
+            f"{f'  reports={outcome.reports}' if kind == 'many' else ''}",
             flush=True,
         )
 

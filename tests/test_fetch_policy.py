@@ -199,3 +199,16 @@ def test_fix_chain_from_files_fetches_only_when_asked(
         assert f"Not downloaded (add --fetch to download it): {site.base}/issuing.der" in out
         assert main([*argv, "--fetch"]) == 0
         assert site.hits == ["/issuing.der"]
+
+
+def test_private_networks_can_be_switched_off_for_the_process() -> None:
+    from tlsdoctor.fetch import allow_private_networks
+
+    private = ipaddress.ip_address("10.1.2.3")
+    try:
+        allow_private_networks(False)  # what watch --no-private-fetch does
+        assert FetchPolicy.near("203.0.113.7").refusal(private) is not None
+        assert FetchPolicy.for_files().refusal(private) is not None
+    finally:
+        allow_private_networks(True)
+    assert FetchPolicy.near("203.0.113.7").refusal(private) is None

@@ -749,6 +749,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (tests/test_fuzz_cli.py fails on this sentence, so each case gets a real fix).
         click.echo(f"tlsdoctor: error: {INTERNAL} ({safe_text(_described(exc), 200)})", err=True)
         return EXIT_ERROR
+    finally:
+        # watch's --no-private-fetch and a dashboard beyond loopback switch private
+        # fetches off for the process; a next run in the same process starts afresh.
+        from tlsdoctor.fetch import allow_private_networks
+
+        allow_private_networks(True)
     return result if isinstance(result, int) else 0
 
 
