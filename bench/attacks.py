@@ -192,7 +192,9 @@ def sweep(src: Path, limit: float, folder: Path, only: set[str]) -> list[Outcome
             round(seconds, 2),
             round(peak, 1),
             "Traceback" in out + err,
-            leaked + (" password" if secret else ""),
+            leaked
+            + (" password" if secret else "")
+            + (" python-warning" if "Warning:" in err else ""),
             sum(1 for line in out.splitlines() if line.startswith("{")),
         )
         outcomes.append(outcome)
@@ -342,6 +344,7 @@ def sweep(src: Path, limit: float, folder: Path, only: set[str]) -> list[Outcome
         ("fix -o dangling link", ["fix", "chain", "--chain", good, "-o", _dangling(folder)]),
         ("-f invalid UTF-8", ["check", "-f", write("bad-utf8.txt", b"127.0.0.1:1\n\xff\xfe\n")]),
         ("URL with password", ["check", "https://user:s3cret@127.0.0.1:1/"]),
+        ("inspect negative serial", ["inspect", write("negative.pem", hostile.negative_serial())]),
     ):
         attack("value", name, argv)
 

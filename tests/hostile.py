@@ -220,3 +220,10 @@ def leaf_with_urls(
         .sign(issuer_key, hashes.SHA256())
     )
     return cert, key
+
+
+def negative_serial() -> bytes:
+    """A certificate whose serial number is negative (cryptography warns about it), PEM."""
+    data = der(certificate(serial=0x1092))
+    assert data.count(b"\x02\x02\x10\x92") == 1
+    return pem_of_der(data.replace(b"\x02\x02\x10\x92", b"\x02\x02\x90\x92"))

@@ -373,3 +373,13 @@ def test_pkcs7_of_an_unsupported_content_type_is_one_sentence(tmp_path: Path) ->
     data[data.find(signed_data) + len(signed_data) - 1] = 0x05  # now "digestedData"
     with pytest.raises(CertificateParseError, match="not a certificate, PKCS#7 or PKCS#12"):
         parse_certificates(bytes(data), "odd.p7b")
+
+
+@pytest.mark.parametrize("command", [["check", "--chain"], ["inspect"]])
+def test_python_warnings_never_reach_the_user(tmp_path: Path, command: list[str]) -> None:
+    path = tmp_path / "negative.pem"
+    path.write_bytes(hostile.negative_serial())
+    done = child(*command, str(path), "--at", "2026-06-01T12:00:00Z", timeout=60)
+    assert done.returncode in (0, 2), done.stderr
+    assert "Warning" not in done.stderr and "site-packages" not in done.stderr
+    assert done.stderr == ""
