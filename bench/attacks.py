@@ -161,11 +161,16 @@ def dripping() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def silent() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1024)
-        yield int(sock.getsockname()[1])
+def silent_addresses(count: int) -> Iterator[list[str]]:
+    """``count`` endpoints on 127.0.0.1..N that accept and then say nothing."""
+    with contextlib.ExitStack() as stack:
+        lines = []
+        for n in range(1, count + 1):
+            sock = stack.enter_context(socket.socket())
+            sock.bind((f"127.0.0.{n}", 0))
+            sock.listen(8)
+            lines.append(f"127.0.0.{n}:{sock.getsockname()[1]}\n")
+        yield lines
 
 
 def limit_files(count: int) -> Callable[[], None]:
@@ -376,11 +381,9 @@ def sweep(src: Path, limit: float, folder: Path, only: set[str]) -> list[Outcome
             server.stdout.close()  # type: ignore[union-attr]
 
     # 8. Many targets
-    with silent() as port:
-        targets = write(
-            "silent.txt", "".join(f"127.0.0.{n}:{port}\n" for n in range(1, 201)).encode()
-        )
-        attack("many", "--concurrency 500, ulimit -n 64, 200 silent targets",
+    with silent_addresses(100) as lines:  # 100 loopback addresses: no per-host limit
+        targets = write("silent.txt", "".join(lines).encode())
+        attack("many", "--concurrency 500, ulimit -n 64, 100 silent targets",
                ["check", "-f", targets, "--concurrency", "500", "--timeout", "0.5", "--json"],
                preexec=limit_files(64))  # fmt: skip
     lines = [b"127.0.0.1:1\n"] * 2000 + [b"bad line with four fields\n"] + [b"127.0.0.1:2\n"] * 10

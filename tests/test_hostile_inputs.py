@@ -7,6 +7,7 @@ real ones; commands that could hang run in a child process with a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -296,41 +297,34 @@ def test_a_clean_target_file_has_no_skipped_line(tmp_path: Path) -> None:
 
 
 def test_concurrency_above_the_file_limit_is_lowered_not_blamed_on_targets(tmp_path: Path) -> None:
+    """80 silent endpoints on 80 loopback addresses (the per-host limit does not apply),
+    500 checks at once asked for, 64 descriptors allowed."""
     import resource
 
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(256)
-        port = silent.getsockname()[1]
+    with contextlib.ExitStack() as stack:
+        lines = []
+        for n in range(1, 81):
+            silent = stack.enter_context(socket.socket())
+            silent.bind((f"127.0.0.{n}", 0))
+            silent.listen(8)
+            lines.append(f"127.0.0.{n}:{silent.getsockname()[1]}\n")
         targets = tmp_path / "targets.txt"
-        targets.write_text("".join(f"127.0.0.{n}:{port}\n" for n in range(1, 81)))
+        targets.write_text("".join(lines))
 
         def limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
         done = subprocess.run(
-            [
-                *TLSDOCTOR,
-                "check",
-                "-f",
-                str(targets),
-                "--concurrency",
-                "500",
-                "--timeout",
-                "0.3",
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            preexec_fn=limit,
+            [*TLSDOCTOR, "check", "-f", str(targets), "--concurrency", "500",
+             "--timeout", "0.3", "--json"],
+            capture_output=True, text=True, timeout=120, preexec_fn=limit,
             stdin=subprocess.DEVNULL,
-        )
+        )  # fmt: skip
     assert "checking" in done.stderr and "not 500" in done.stderr
     reports = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(reports) == 80
     assert "Too many open files" not in done.stdout + done.stderr
-    assert {f["code"] for r in reports for f in r["findings"]} <= {"timeout", "connection_refused"}
+    assert {f["code"] for r in reports for f in r["findings"]} == {"timeout"}
 
 
 # Command-line values -----------------------------------------------------------------------

@@ -20,8 +20,8 @@ DEFAULT_CONCURRENCY = 50
 DEFAULT_PER_HOST = 8
 # Descriptors one check may hold at once (the handshake, the no-SNI comparison, the
 # downloads it runs together), and what the process keeps for itself (stores, logs).
-FILES_PER_CHECK = 8
-FILES_RESERVED = 64
+FILES_PER_CHECK = 6
+FILES_RESERVED = 24
 
 
 def fitting_concurrency(wanted: int) -> int:
