@@ -377,3 +377,13 @@ def test_python_warnings_never_reach_the_user(tmp_path: Path, command: list[str]
     assert done.returncode in (0, 2), done.stderr
     assert "Warning" not in done.stderr and "site-packages" not in done.stderr
     assert done.stderr == ""
+
+
+def test_explain_reads_a_bounded_paste() -> None:
+    with open("/dev/zero", "rb") as zero:
+        done = subprocess.run(
+            [*TLSDOCTOR, "explain", "-"], stdin=zero, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 3 and "more than 1024 KiB piped in" in done.stderr
+    ok = child("explain", "-", input="x509: certificate signed by unknown authority\n")
+    assert ok.returncode == 0 and "go says" in ok.stdout

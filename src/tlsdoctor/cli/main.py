@@ -336,7 +336,7 @@ def explain(
     """Explain an error message from any client (- reads it from stdin)."""
     from tlsdoctor.explain import explain_text, with_check
 
-    text = sys.stdin.read() if message == "-" else message
+    text = _pasted() if message == "-" else message
     if not text.strip():
         raise click.UsageError("give the error message (or - and pipe it in)")
     explanation = explain_text(text, host)
@@ -361,6 +361,17 @@ def explain(
 
         render_explanation(explanation, make_console())
     return code
+
+
+MAX_PASTE = 1024 * 1024  # bytes of pasted text: error messages and logs, not a disk image
+
+
+def _pasted() -> str:
+    """What was piped in, bounded; bytes that are not UTF-8 are kept as escapes."""
+    data = sys.stdin.buffer.read(MAX_PASTE + 1)
+    if len(data) > MAX_PASTE:
+        raise click.UsageError(f"more than {MAX_PASTE // 1024} KiB piped in: paste the error")
+    return data.decode("utf-8", "backslashreplace")
 
 
 @cli.group()
