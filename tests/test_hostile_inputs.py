@@ -387,3 +387,12 @@ def test_explain_reads_a_bounded_paste() -> None:
     assert done.returncode == 3 and "more than 1024 KiB piped in" in done.stderr
     ok = child("explain", "-", input="x509: certificate signed by unknown authority\n")
     assert ok.returncode == 0 and "go says" in ok.stdout
+
+
+def test_dashboard_html_shows_steering_characters_as_escapes() -> None:
+    from tlsdoctor.web._pages import escape
+
+    html = str(escape(f"<b>{hostile.TERMINAL_ATTACK}</b>"))
+    assert "&lt;b&gt;" in html and "\\x1b[2J" in html and "\\u202e" in html
+    assert all(c not in html for c in "\x1b\x9b\u202e\x07")
+    assert str(escape("Zürich")) == "Zürich"
