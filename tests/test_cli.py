@@ -149,7 +149,7 @@ def test_hostname_mismatch_from_the_command_line(
         (["check", "www.example.test", "--chain", "LEAF"], "either --chain files or targets"),
         (["check", "http://www.example.test/"], "plain HTTP: there is no TLS to check"),
         (["check", "www.example.test:99999"], "'99999' is not a port number"),
-        (["check", "-f", "/nonexistent/targets.txt"], "/nonexistent/targets.txt: cannot be read"),
+        (["check", "-f", "/nonexistent/targets.txt"], "/nonexistent/targets.txt: no such file"),
     ],
 )
 def test_bad_usage_and_input_exit_3_without_traceback(

@@ -410,7 +410,7 @@ def test_load_private_key_names_the_file(intermediate: Issued, tmp_path: Path) -
     with pytest.raises(NotAPrivateKey) as caught:
         load_private_key(csr_file)
     assert str(caught.value).startswith(f"{csr_file}: holds a certificate signing request (CSR)")
-    with pytest.raises(InputError, match=r"missing\.key: cannot be read"):
+    with pytest.raises(InputError, match=r"missing\.key: no such file"):
         load_private_key(tmp_path / "missing.key")
     with pytest.raises(NotAPrivateKey, match="is a directory"):
         load_private_key(tmp_path)

@@ -29,7 +29,7 @@ from tlsdoctor.analysis.webpki import webpki_error
 from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anchors
 from tlsdoctor.codes import FindingCode, Severity, priority
 from tlsdoctor.errors import InputError
-from tlsdoctor.fetch import Fetcher
+from tlsdoctor.fetch import Fetcher, FetchPolicy
 from tlsdoctor.knowledge import client_catalogue, interception_products, known_bad_roots
 from tlsdoctor.models import (
     CertSummary,
@@ -90,7 +90,7 @@ def check_chain(
         return build_report(target, checked_at, when, findings, presented, path, trust)
 
     async def online() -> tuple[Judged, tuple[FetchRecord, ...]]:
-        async with Fetcher() as fetcher:
+        async with Fetcher(policy=FetchPolicy.for_files()) as fetcher:
             judged = await judge_chain(
                 presented,
                 trust,

@@ -5,11 +5,23 @@ streamed and cut off at the cap), follows at most three redirects, over http and
 only, and leaves a line in :attr:`Fetcher.log` for the report. Answers are cached per
 URL: CRLs until their nextUpdate (the caller says when, once it has parsed one), other
 documents for an hour.
+
+The URLs come from certificates, that is from whoever made them: a :class:`FetchPolicy`
+decides which addresses they may reach (never link-local or a cloud metadata service;
+loopback only when the checked endpoint is on loopback itself; private ranges unless
+switched off), for the first request and for every redirect. Each host name is resolved
+once, its addresses checked, and the connection goes to the address checked, with the
+URL's name in the Host header and in SNI: a second, different DNS answer (rebinding)
+never gets a say. All downloads of one check share its deadline (``until``), so one
+``--timeout`` bounds the whole check however slowly the servers answer.
+See docs/security.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,11 +58,89 @@ class _Entry:
     expires: float  # time.time()
 
 
-_CACHE: dict[tuple[str, str], _Entry] = {}
+# Keyed by policy too: what one policy let in is not served to a stricter one.
+_CACHE: dict[tuple[str, str, FetchPolicy], _Entry] = {}
 
 
 class FetchError(Exception):
-    """A fetch that cannot succeed (bad scheme, too large, too many redirects)."""
+    """A fetch that cannot succeed (bad scheme, too large, too many redirects, refused)."""
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Cloud instance metadata services: the classic SSRF prize. By name, and by the addresses
+# that are not link-local (AWS's IPv6 one, Alibaba's, Azure's wire server, ECS tasks').
+METADATA_NAMES = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.tencentyun.com",
+        "metadata.platformequinix.com",
+    }
+)
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(text)
+    for text in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "168.63.129.16")
+)
+# Private ranges (RFC 1918, CGNAT, ULA) are allowed unless switched off: internal PKIs
+# publish their CRLs there. ``watch`` and the dashboard switch them off when they serve
+# beyond loopback (tlsdoctor.web.serve).
+_private_allowed = True
+
+
+def allow_private_networks(allowed: bool) -> None:
+    """Whether fetches of this process may reach private addresses (the default policy)."""
+    global _private_allowed
+    _private_allowed = allowed
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Which addresses a URL from a certificate may lead to."""
+
+    loopback: bool = False
+    private: bool = True
+
+    @classmethod
+    def near(cls, endpoint_address: str | None) -> FetchPolicy:
+        """The policy for the check of an endpoint at ``endpoint_address``: loopback is
+        allowed only when the endpoint itself is on loopback (a lab, a test)."""
+        loopback = False
+        if endpoint_address:
+            try:
+                loopback = _unmapped(ipaddress.ip_address(endpoint_address)).is_loopback
+            except ValueError:
+                loopback = False
+        return cls(loopback=loopback, private=_private_allowed)
+
+    @classmethod
+    def for_files(cls) -> FetchPolicy:
+        """Certificates read from files, fetching asked for explicitly (``--fetch``): the
+        user chose the files and asked to follow them; link-local and metadata stay out."""
+        return cls(loopback=True, private=_private_allowed)
+
+    def refusal(self, address: IPAddress) -> str | None:
+        """Why ``address`` may not be fetched from, or None."""
+        plain = _unmapped(address)
+        if plain in METADATA_ADDRESSES:
+            return "a cloud metadata service"
+        if plain.is_link_local:
+            return "a link-local address"
+        if plain.is_loopback:  # before "reserved": Python counts ::1 in ::/8 as reserved
+            return None if self.loopback else "loopback, and the checked endpoint is not"
+        if plain.is_unspecified or plain.is_multicast or plain.is_reserved:
+            return "not a unicast address"
+        if not plain.is_global and not self.private:
+            return "a private address, and private networks are switched off"
+        return None
+
+
+def _unmapped(address: IPAddress) -> IPAddress:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 @dataclass
@@ -59,11 +149,13 @@ class Fetcher:
 
     timeout: float = DEFAULT_TIMEOUT
     log: list[FetchRecord] = field(default_factory=list)
+    policy: FetchPolicy = field(default_factory=FetchPolicy)
+    until: float | None = None  # time.monotonic() by which every download must be done
     _client: Any = None
 
     async def get(self, url: str, purpose: str) -> Fetched:
         """GET ``url`` (``purpose``: "aia" or "crl"), from the cache when still fresh."""
-        entry = _CACHE.get((purpose, url))
+        entry = _CACHE.get((purpose, url, self.policy))
         if entry is not None and entry.expires > time.time():
             fetched = Fetched(url, entry.fetched.content, None, entry.fetched.status, True)
             self._note(purpose, fetched, 0.0)
@@ -81,7 +173,7 @@ class Fetcher:
         """Keep ``fetched`` for later checks until ``until`` (seconds since the epoch)."""
         if len(_CACHE) >= _CACHE_LIMIT:
             _CACHE.clear()
-        _CACHE[(purpose, fetched.url)] = _Entry(fetched, until)
+        _CACHE[(purpose, fetched.url, self.policy)] = _Entry(fetched, until)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -99,21 +191,37 @@ class Fetcher:
         self, method: str, url: str, purpose: str, body: bytes | None, content_type: str | None
     ) -> Fetched:
         started = time.monotonic()
+        budget = self.budget()
         try:
+            if budget <= 0:
+                raise FetchError("not tried: the check's time (--timeout) was used up")
             fetched = await asyncio.wait_for(
-                self._follow(method, url, purpose, body, content_type), self.timeout
+                self._follow(method, url, purpose, body, content_type, budget), budget
             )
         except FetchError as exc:
             fetched = Fetched(url, None, str(exc))
         except asyncio.TimeoutError:
-            fetched = Fetched(url, None, f"no answer within {self.timeout:g} s")
+            fetched = Fetched(url, None, f"no answer within {budget:.3g} s")
         except Exception as exc:  # httpx's errors and OSError: data, not a crash
             fetched = Fetched(url, None, _describe(exc))
         self._note(purpose, fetched, time.monotonic() - started)
         return fetched
 
+    def budget(self) -> float:
+        """Seconds the next download may take: its own timeout, or what is left of the
+        check's deadline if that is less."""
+        if self.until is None:
+            return self.timeout
+        return min(self.timeout, self.until - time.monotonic())
+
     async def _follow(
-        self, method: str, url: str, purpose: str, body: bytes | None, content_type: str | None
+        self,
+        method: str,
+        url: str,
+        purpose: str,
+        body: bytes | None,
+        content_type: str | None,
+        budget: float,
     ) -> Fetched:
         import httpx
 
@@ -121,7 +229,8 @@ class Fetcher:
             self._client = httpx.AsyncClient(
                 follow_redirects=False,
                 timeout=self.timeout,
-                headers={"User-Agent": "tlsdoctor"},
+                # identity: a compressed body could expand a thousandfold past the cap
+                headers={"User-Agent": "tlsdoctor", "Accept-Encoding": "identity"},
                 trust_env=False,
             )
         limit = MAX_BYTES.get(purpose, MAX_BYTES["aia"])
@@ -132,8 +241,18 @@ class Fetcher:
             if current in seen:
                 raise FetchError(f"redirect loop back to {current}")
             seen.add(current)
-            headers = {"Content-Type": content_type} if content_type else None
-            request = self._client.build_request(method, current, content=body, headers=headers)
+            target, host_header, server_name = await self._checked_target(current)
+            headers = {"Host": host_header}
+            if content_type:
+                headers["Content-Type"] = content_type
+            request = self._client.build_request(
+                method,
+                target,
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": server_name} if server_name else {},
+                timeout=budget,
+            )
             response = await self._client.send(request, stream=True)
             try:
                 if response.is_redirect:
@@ -161,6 +280,35 @@ class Fetcher:
                 await response.aclose()
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
+    async def _checked_target(self, url: str) -> tuple[Any, str, str | None]:
+        """The URL to request (with the checked address in place of the name), the Host
+        header and the TLS server name; FetchError when the policy refuses it."""
+        import httpx
+
+        try:
+            parsed = httpx.URL(url)
+            host = parsed.raw_host.decode("ascii").lower().rstrip(".")
+        except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+            raise FetchError(f"not a usable URL ({exc})") from exc
+        if not host:
+            raise FetchError("a URL without a host")
+        if host in METADATA_NAMES:
+            raise FetchError(f"refusing {host}: a cloud metadata service")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        addresses = await _resolve(host, port)
+        for candidate in addresses:  # a name that also answers with a forbidden address
+            refusal = self.policy.refusal(candidate)  # is refused as a whole
+            if refusal is not None:
+                raise FetchError(f"refusing {host} ({candidate}): {refusal}")
+        address = addresses[0]
+        target = httpx.URL(
+            scheme=parsed.scheme, host=str(address), port=parsed.port, raw_path=parsed.raw_path
+        )
+        host_header = parsed.netloc.decode("ascii")
+        literal = _literal(host)
+        server_name = host if parsed.scheme == "https" and literal is None else None
+        return target, host_header, server_name
+
     def _note(self, purpose: str, fetched: Fetched, seconds: float) -> None:
         self.log.append(
             FetchRecord(
@@ -185,3 +333,30 @@ def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
     name = type(exc).__name__
     return f"{name}: {text}"[:300] if text else name
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+async def _resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address of ``host``, resolved once: the download connects to the first."""
+    literal = _literal(host)
+    if literal is not None:
+        return [literal]
+    loop = asyncio.get_running_loop()
+    try:
+        answers = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise FetchError(f"{host}: no address ({exc.strerror or exc})") from exc
+    addresses: list[IPAddress] = []
+    for _, _, _, _, sockaddr in answers:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise FetchError(f"{host}: no address")
+    return addresses

@@ -35,7 +35,7 @@ from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anc
 from tlsdoctor.check import build_report, diagnose, judge_chain, utc_now
 from tlsdoctor.codes import FindingCode, priority
 from tlsdoctor.errors import ProbeError
-from tlsdoctor.fetch import Fetcher
+from tlsdoctor.fetch import Fetcher, FetchPolicy
 from tlsdoctor.knowledge import client_catalogue
 from tlsdoctor.models import (
     Finding,
@@ -94,7 +94,11 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
     server_clock = _server_clock(handshake, checked_at, endpoint)
     path: ChainPath | None = None
     revocation: RevocationStatus | None = None
-    fetcher = Fetcher(timeout=min(FETCH_TIMEOUT, deadline.left())) if options.fetch else None
+    fetcher = (
+        Fetcher(FETCH_TIMEOUT, until=deadline.end, policy=FetchPolicy.near(result.address))
+        if options.fetch
+        else None
+    )
     try:
         if presented:
             host_name = parse_host(endpoint.host)

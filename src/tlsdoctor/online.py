@@ -99,8 +99,16 @@ async def download_certificates(
 async def _issuer_from_aia(
     child: CertFacts, fetcher: Fetcher, seen: set[str], problems: list[str]
 ) -> CertFacts | None:
-    for url in child.ca_issuer_urls[:MAX_URLS]:
-        certificates = await download_certificates(url, fetcher, problems)
+    urls = child.ca_issuer_urls[:MAX_URLS]
+    # All at once (they share the check's deadline): one slow server does not hold up
+    # the others. Problems are kept in URL order, whatever order the answers come in.
+    notes: list[list[str]] = [[] for _ in urls]
+    downloads = await asyncio.gather(
+        *(download_certificates(url, fetcher, note) for url, note in zip(urls, notes, strict=True))
+    )
+    for note in notes:
+        problems.extend(note)
+    for url, certificates in zip(urls, downloads, strict=True):
         if not certificates:
             continue
         for certificate in certificates:

@@ -18,6 +18,34 @@ from tlsdoctor.probe.targets import Endpoint
 
 DEFAULT_CONCURRENCY = 50
 DEFAULT_PER_HOST = 8
+# Descriptors one check may hold at once (the handshake, the no-SNI comparison, the
+# downloads it runs together), and what the process keeps for itself (stores, logs).
+FILES_PER_CHECK = 6
+FILES_RESERVED = 24
+
+
+def fitting_concurrency(wanted: int) -> int:
+    """``wanted``, or fewer: as many checks as the open-file limit lets run at once.
+
+    The soft limit is raised to the hard one first; past it, more checks at once would
+    only fail with EMFILE and blame the targets for our own limit.
+    """
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = FILES_RESERVED + FILES_PER_CHECK * wanted
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, (soft - FILES_RESERVED) // FILES_PER_CHECK))
 
 
 class _HostLimits:
@@ -51,6 +79,7 @@ async def scan(
 ) -> AsyncIterator[Report]:
     """Check every endpoint; yield the reports in input order."""
     settings = LiveOptions() if options is None else options
+    concurrency = fitting_concurrency(concurrency)
     slots = asyncio.Semaphore(concurrency)
     hosts = _HostLimits(per_host)
     window = max(4 * concurrency, 64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rich.markup import escape
 
 from tlsdoctor.anchors import TrustAnchors
 from tlsdoctor.errors import InputError
+from tlsdoctor.fetch import FetchPolicy
 from tlsdoctor.models import rfc3339
 from tlsdoctor.remedy.chain import DifferenceKind
 from tlsdoctor.remedy.files import chain_outputs, load_private_key, same_key, write_outputs
@@ -23,6 +25,7 @@ from tlsdoctor.remedy.servers import (
     instructions_for_header,
     issued_by_lets_encrypt,
 )
+from tlsdoctor.render.safe import safe_text, safe_url
 from tlsdoctor.render.text import make_console
 
 TIMEOUT = 10.0
@@ -50,16 +53,20 @@ def fix_chain(
     from tlsdoctor.probe.targets import parse_target
     from tlsdoctor.remedy.repair import read_extra
 
+    if output is not None:
+        _check_output(output)  # before the network: a typo must not cost a check
     when = at or dt.datetime.now(dt.timezone.utc)
     header = server
     host = None
     if target is not None:
         endpoint = parse_target(target, connect=connect)
         host = endpoint.host
-        served, detected = asyncio.run(served_chain(endpoint, TIMEOUT))
+        served, detected, address = asyncio.run(served_chain(endpoint, TIMEOUT))
         header = server or detected
+        policy = FetchPolicy.near(address)
     else:
         served = tuple(cert for path in chain_files for cert in read_file(path, password))
+        policy = FetchPolicy.for_files()
     repair = asyncio.run(
         repair_chain(
             served,
@@ -70,6 +77,7 @@ def fix_chain(
             fetch=fetch,
             extra=read_extra(with_files),
             server_header=header,
+            policy=policy,
         )
     )
     key = None
@@ -83,7 +91,10 @@ def fix_chain(
     written: tuple[Path, ...] = ()
     files, outputs = chain_outputs(output or ".", repair.plan.chain, key=key, key_path=key_path)
     if output is not None and repair.plan.trusted:
-        Path(output).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(output).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"-o {output}: cannot be created ({exc.strerror or exc})") from exc
         written = write_outputs(outputs, force=force)
     instructions = instructions_for_header(
         header, files, site=host, certbot=issued_by_lets_encrypt(repair.plan.leaf)
@@ -93,6 +104,18 @@ def fix_chain(
     else:
         _render(make_console(), repair, written, key is not None, instructions, output)
     return 0 if repair.plan.accepted else 2
+
+
+def _check_output(output: str) -> None:
+    """``-o`` must name a directory, or a path where one can be made."""
+    folder = Path(output)
+    if folder.is_symlink() and not folder.exists():
+        raise InputError(
+            f"-o {output}: is a symbolic link to {os.readlink(folder)}, which does not exist; "
+            "give a directory"
+        )
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"-o {output}: is a file, not a directory to write the chain into")
 
 
 def _name(cert: x509.Certificate) -> str:
@@ -138,7 +161,13 @@ def _render(
         console.print("[green]The private key matches the certificate.[/]")
     for fetch in repair.fetches:
         outcome = fetch.error or f"HTTP {fetch.status}, {fetch.bytes} bytes"
-        console.print(f"[dim]Fetched {escape(fetch.url)}: {escape(outcome)}[/]")
+        console.print(
+            f"[dim]Fetched {escape(safe_url(fetch.url))}: {escape(safe_text(outcome))}[/]"
+        )
+    if not repair.fetches and plan.issuer_urls and not plan.trusted:
+        # Files are judged offline: say what --fetch would download, and from where.
+        urls = ", ".join(safe_url(url) for url in plan.issuer_urls[:3])
+        console.print(f"[dim]Not downloaded (add --fetch to download it): {escape(urls)}[/]")
     if written:
         console.print("\nWritten: " + ", ".join(str(path) for path in written))
     elif plan.trusted and output is None:

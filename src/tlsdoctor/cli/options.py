@@ -11,10 +11,14 @@ import click
 from cryptography import x509
 
 from tlsdoctor.errors import InputError
-from tlsdoctor.pem import PasswordRequired, load_certificates
+from tlsdoctor.pem import MAX_INPUT_BYTES, PasswordRequired, load_certificates, read_input
 
 if TYPE_CHECKING:
     from tlsdoctor.online import RevocationInput
+
+
+EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.timezone.utc)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def parse_time(text: str) -> dt.datetime:
@@ -30,7 +34,17 @@ def parse_time(text: str) -> dt.datetime:
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
+    try:
+        moment = moment.astimezone(dt.timezone.utc)
+    except OverflowError as exc:  # 9999-12-31T23:59:59-23:59 is past the year 9999 in UTC
+        raise InputError(
+            f"--at '{text}' is out of range: {EARLIEST.year}-{LATEST.year} only"
+        ) from exc
+    if not EARLIEST <= moment <= LATEST:
+        # Certificates hold times from 1950 on (RFC 5280); far beyond, the sums of days
+        # before expiry would overflow.
+        raise InputError(f"--at '{text}' is out of range: {EARLIEST.year}-{LATEST.year} only")
+    return moment
 
 
 def read_file(path: str, password: str | None) -> list[x509.Certificate]:
@@ -51,11 +65,10 @@ def revocation_files(crl_files: Sequence[str], ocsp_files: Sequence[str]) -> Rev
     from tlsdoctor.online import RevocationInput
 
     def read(path: str) -> tuple[str, bytes]:
-        try:
-            with open(path, "rb") as handle:
-                return path, handle.read(64 * 1024 * 1024)
-        except OSError as exc:
-            raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
+        data = read_input(path)
+        if len(data) > MAX_INPUT_BYTES:
+            raise InputError(f"{path}: is larger than {MAX_INPUT_BYTES >> 20} MiB")
+        return path, data
 
     return RevocationInput(
         crls=tuple(read(path) for path in crl_files),

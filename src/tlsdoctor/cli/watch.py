@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tlsdoctor.render.safe import echo
+
 if TYPE_CHECKING:
     from tlsdoctor.history.store import History
     from tlsdoctor.monitor.config import WatchSettings
@@ -59,10 +61,23 @@ pass_context = click.make_pass_decorator(Context)
     metavar="FILE",
     help="Alerts, notifiers, check settings (default: ~/.config/tlsdoctor/watch.toml).",
 )
+@click.option(
+    "--private-fetch/--no-private-fetch",
+    default=None,
+    help="Let URLs in certificates (AIA, CRL, OCSP) reach private addresses "
+    "(default: yes, except for a dashboard listening beyond loopback).",
+)
 @click.pass_context
-def watch(ctx: click.Context, db: str | None, config: str | None) -> None:
+def watch(
+    ctx: click.Context, db: str | None, config: str | None, private_fetch: bool | None
+) -> None:
     """Watch endpoints: expiry and trust over time, alerts, calendar, metrics, dashboard."""
     ctx.obj = Context(db, config)
+    ctx.meta["private_fetch"] = private_fetch
+    if private_fetch is not None:
+        from tlsdoctor.fetch import allow_private_networks
+
+        allow_private_networks(private_fetch)
 
 
 @watch.command("add")
@@ -105,7 +120,7 @@ def watch_add(
         added = set(history.add_targets(wanted, utc_now()))
     for target in wanted:
         state = "added" if target.name in added else "updated"
-        click.echo(f"{state}: {target.name} every {every}")
+        echo(f"{state}: {target.name} every {every}")
     return 0
 
 
@@ -120,7 +135,7 @@ def watch_remove(context: Context, targets: Sequence[str]) -> int:
     with context.history() as history:
         removed = set(history.remove_targets(names))
     for name in names:
-        click.echo(f"{'removed' if name in removed else 'not watched'}: {name}")
+        echo(f"{'removed' if name in removed else 'not watched'}: {name}")
     return 0 if removed == set(names) else 3
 
 
@@ -135,9 +150,7 @@ def watch_import(context: Context, watchlist: str) -> int:
     targets = read_watchlist(watchlist)
     with context.history() as history:
         added = history.add_targets(targets, utc_now())
-    click.echo(
-        f"{len(targets)} targets read, {len(added)} new, {len(targets) - len(added)} updated"
-    )
+    echo(f"{len(targets)} targets read, {len(added)} new, {len(targets) - len(added)} updated")
     return 0
 
 
@@ -186,9 +199,9 @@ def watch_once(context: Context, everything: bool, as_json: bool) -> int:
         rows = history.latest_all()
     if as_json:
         for observation in result.observations:
-            click.echo(json.dumps(_observation_dict(observation)))
+            echo(json.dumps(_observation_dict(observation)))
     else:
-        click.echo(
+        echo(
             f"checked {len(result.observations)} targets, {len(result.alerts)} new alerts; "
             f"notifications: {sent.delivered} sent, {sent.failed} to retry, "
             f"{sent.gave_up} given up",
@@ -208,18 +221,16 @@ def watch_run(context: Context) -> int:
     notifiers = context.notifiers(settings)
 
     def said(result: SweepResult) -> None:
-        click.echo(
-            f"checked {len(result.observations)}, raised {len(result.alerts)} alerts", err=True
-        )
+        echo(f"checked {len(result.observations)}, raised {len(result.alerts)} alerts", err=True)
         for alert in result.alerts:
-            click.echo(f"  alert: {alert.title}", err=True)
+            echo(f"  alert: {alert.title}", err=True)
 
     with context.history() as history:
         count = len(history.targets())
-        click.echo(f"watching {count} targets ({len(notifiers)} notifiers); Ctrl-C stops", err=True)
+        echo(f"watching {count} targets ({len(notifiers)} notifiers); Ctrl-C stops", err=True)
         sweeper = Sweeper(history, settings, list(notifiers))
         Daemon(sweeper, notifiers, on_sweep=said).run()
-    click.echo("stopped", err=True)
+    echo("stopped", err=True)
     return 0
 
 
@@ -241,7 +252,7 @@ def watch_history(context: Context, target: str, limit: int, as_json: bool) -> i
         runs = history.history(name, limit=limit, with_reports=False)
         alerts = history.alerts(name, limit=limit)
     if as_json:
-        click.echo(
+        echo(
             json.dumps(
                 {
                     "target": name,
@@ -273,19 +284,19 @@ def watch_history(context: Context, target: str, limit: int, as_json: bool) -> i
             )
         )
         return 0
-    click.echo(f"{name}: {len(runs)} states")
+    echo(f"{name}: {len(runs)} states")
     for run in runs:
         ends = "" if run.expires_at is None else f" ends {run.expires_at:%Y-%m-%d}"
         codes = ", ".join(c.value for c in run.codes) or "no findings"
-        click.echo(
+        echo(
             f"  {run.first_seen:%Y-%m-%d %H:%M} .. {run.last_seen:%Y-%m-%d %H:%M}  "
             f"{run.verdict.value:<9} ({run.seen_count} checks) {codes}{ends}"
         )
     if alerts:
-        click.echo("alerts:")
+        echo("alerts:")
         for record in alerts:
             sent = ", ".join(f"{d.notifier} {d.status.value}" for d in record.deliveries)
-            click.echo(f"  {record.alert.raised_at:%Y-%m-%d %H:%M}  {record.alert.title}  [{sent}]")
+            echo(f"  {record.alert.raised_at:%Y-%m-%d %H:%M}  {record.alert.title}  [{sent}]")
     return 0
 
 
@@ -301,7 +312,7 @@ def watch_prune(context: Context, keep: str) -> int:
     before = utc_now() - parse_duration(keep)
     with context.history() as history:
         pruned = history.prune(before)
-    click.echo(
+    echo(
         f"deleted {pruned.runs} states and {pruned.alerts} alerts older than "
         f"{before:%Y-%m-%d %H:%M} UTC"
     )
@@ -388,9 +399,9 @@ def watch_test_notify(context: Context, only: str | None) -> int:
             deliver(notifier, alert, timeout=30.0)
         except NotifyError as exc:
             failures += 1
-            click.echo(f"{name}: FAILED: {exc}")
+            echo(f"{name}: FAILED: {exc}")
         else:
-            click.echo(f"{name}: sent")
+            echo(f"{name}: sent")
     return 3 if failures else 0
 
 
@@ -405,7 +416,13 @@ def watch_test_notify(context: Context, only: str | None) -> int:
 @pass_context
 def watch_serve(context: Context, host: str, port: int, token_env: str | None) -> int:
     """The dashboard, a JSON API (/api, /openapi.json) and /metrics."""
-    from tlsdoctor.web.serve import serve
+    from tlsdoctor.web.serve import is_loopback, serve
+
+    if click.get_current_context().meta.get("private_fetch") is None and not is_loopback(host):
+        # Reachable by others: URLs in certificates must not become a way into the LAN.
+        from tlsdoctor.fetch import allow_private_networks
+
+        allow_private_networks(False)
 
     return serve(context.db, host=host, port=port, token_env=token_env)
 
@@ -446,7 +463,7 @@ def _print_status(rows: Sequence[tuple[WatchTarget, Observation | None]], as_jso
         for target, latest in rows:
             entry = {"target": target.name, "every": int(target.every.total_seconds())}
             entry.update(_observation_dict(latest) if latest else {"verdict": None})
-            click.echo(json.dumps(entry))
+            echo(json.dumps(entry))
         return 0
     from rich.table import Table
 

@@ -90,7 +90,10 @@ def split_host_port(text: str, default_port: int | None) -> tuple[str, int | Non
             raise InputError(f"'{text}': expected ':PORT' after ']'")
         return host, _port(rest[1:], text) if rest else default_port
     if value.count(":") > 1:  # a bare IPv6 address
-        ipaddress.ip_address(value)
+        try:
+            ipaddress.ip_address(value)
+        except ValueError as exc:
+            raise InputError(f"'{text}': neither HOST:PORT nor an IPv6 address") from exc
         return value, default_port
     if ":" in value:
         host, port = value.rsplit(":", 1)
@@ -110,7 +113,10 @@ def parse_target(
         raise InputError("an empty target")
     scheme = None
     if "://" in value:
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError as exc:  # "https://[::1": an unclosed IPv6 bracket
+            raise InputError(f"'{text}' is not a URL ({exc})") from exc
         scheme = parts.scheme.lower()
         if scheme == "http":
             raise InputError(f"'{text}' is plain HTTP: there is no TLS to check (use https://)")
@@ -133,6 +139,7 @@ def parse_target(
     dial = None
     if connect:
         address, connect_port = split_host_port(connect, port)
+        parse_host(address)  # a --connect that is no address or name is a typo to report
         dial = address
         port = connect_port or port
     http = chosen is None and port not in NON_HTTP_TLS_PORTS and scheme in (None, "https")

@@ -81,13 +81,11 @@ class OverwriteRefused(InputError):
 def load_private_key(path: str | Path, password: bytes | None = None) -> PrivateKeyTypes:
     """The private key in the file at ``path`` (PEM or DER, PKCS#8 or traditional)."""
     name = str(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_KEY_BYTES + 1)
-    except IsADirectoryError as exc:
-        raise NotAPrivateKey(name, "is a directory, not a key file") from exc
-    except OSError as exc:
-        raise InputError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+    from tlsdoctor.pem import read_input  # a regular file only: never a FIFO or device
+
+    if Path(path).is_dir():
+        raise NotAPrivateKey(name, "is a directory, not a key file")
+    data = read_input(path, MAX_KEY_BYTES)
     if len(data) > MAX_KEY_BYTES:
         raise NotAPrivateKey(name, "is far too large to be a private key")
     return parse_private_key(data, password, source=name)

@@ -4,14 +4,14 @@ issuers AIA names until a trust anchor is reached, and plan the chain to serve."
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
 
 from tlsdoctor.anchors import TrustAnchors, mozilla_anchors
 from tlsdoctor.errors import CertificateParseError, InputError, ProbeError
-from tlsdoctor.fetch import Fetcher
+from tlsdoctor.fetch import Fetcher, FetchPolicy
 from tlsdoctor.models import FetchRecord
 from tlsdoctor.online import MAX_URLS, download_certificates
 from tlsdoctor.probe.endpoint import Deadline, is_ip, probe
@@ -35,8 +35,10 @@ class Repair:
 
 async def served_chain(
     endpoint: Endpoint, timeout: float
-) -> tuple[tuple[x509.Certificate, ...], str | None]:
-    """The chain an endpoint sends, and its Server header."""
+) -> tuple[tuple[x509.Certificate, ...], str | None, str]:
+    """The chain an endpoint sends, its Server header and the address it answered on.
+    A certificate that cannot be parsed is left out (the planned chain replaces what is
+    sent); an unreadable leaf leaves nothing to plan for."""
     sni = None if is_ip(endpoint.host) else endpoint.host
     result = await probe(endpoint, sni, Deadline(timeout))
     handshake = result.handshake
@@ -44,8 +46,23 @@ async def served_chain(
         raise ProbeError(
             str(endpoint), f"the TLS handshake failed ({handshake.error}): there is no chain to fix"
         )
-    certificates = tuple(x509.load_der_x509_certificate(der) for der in handshake.chain)
-    return certificates, handshake.http.server if handshake.http else None
+    try:
+        leaf = x509.load_der_x509_certificate(handshake.chain[0])
+    except ValueError as exc:
+        raise ProbeError(
+            str(endpoint), "the certificate the server sends cannot be parsed"
+        ) from exc
+    certificates = (leaf, *_readable(handshake.chain[1:]))
+    header = handshake.http.server if handshake.http else None
+    return certificates, header, result.address
+
+
+def _readable(chain: Sequence[bytes]) -> Iterator[x509.Certificate]:
+    for der in chain:
+        try:
+            yield x509.load_der_x509_certificate(der)
+        except ValueError:
+            continue
 
 
 async def repair_chain(
@@ -58,6 +75,7 @@ async def repair_chain(
     fetch: bool,
     extra: Sequence[x509.Certificate] = (),
     server_header: str | None = None,
+    policy: FetchPolicy | None = None,
 ) -> Repair:
     """Plan the chain; while the path stops at a missing issuer with AIA URLs, download
     them (when ``fetch``) and plan again."""
@@ -78,7 +96,7 @@ async def repair_chain(
             sources=sources,
         )
 
-    async with Fetcher() as fetcher:
+    async with Fetcher(policy=policy or FetchPolicy.for_files()) as fetcher:
         plan = replan()
         for _ in range(MAX_ROUNDS):
             if not fetch or not plan.issuer_urls:

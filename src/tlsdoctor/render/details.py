@@ -11,8 +11,11 @@ from rich.table import Table
 
 from tlsdoctor.describe import CertificateDetails, validation_name
 from tlsdoctor.models import rfc3339
+from tlsdoctor.render.safe import safe_dn, safe_host, safe_text, safe_url
 
 MAX_NAMES_SHOWN = 20
+MAX_FIELD = 1000  # characters of one field shown; the JSON has it all
+MAX_URLS_SHOWN = 5
 
 
 def details_to_dict(details: CertificateDetails) -> dict[str, Any]:
@@ -33,7 +36,8 @@ def render_details(index: int, source: str, details: CertificateDetails, console
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     names = list(details.dns_names) + list(details.ip_addresses) + list(details.other_names)
-    shown = ", ".join(names[:MAX_NAMES_SHOWN])
+    # A look-alike name (a Cyrillic а in аpple.com) is shown with its A-label, flagged.
+    shown = ", ".join(safe_host(name) for name in names[:MAX_NAMES_SHOWN])
     if len(names) > MAX_NAMES_SHOWN:
         shown += f" (+{len(names) - MAX_NAMES_SHOWN} more, {len(names)} in all)"
     if details.days_left >= 0:
@@ -41,8 +45,8 @@ def render_details(index: int, source: str, details: CertificateDetails, console
     else:
         left = f"expired {-details.days_left} days ago"
     rows: list[tuple[str, str]] = [
-        ("Subject", escape(details.subject or "(empty)")),
-        ("Issuer", escape(details.issuer or "(empty)")),
+        ("Subject", escape(safe_dn(details.subject, MAX_FIELD) or "(empty)")),
+        ("Issuer", escape(safe_dn(details.issuer, MAX_FIELD) or "(empty)")),
         ("Type", details.certificate_type + (" (self-signed)" if details.self_signed else "")),
         ("Names", escape(shown or "(none)")),
         (
@@ -69,9 +73,9 @@ def render_details(index: int, source: str, details: CertificateDetails, console
         rows.append(("Validation", f"{level}; policies {', '.join(details.policies)}"))
     rows.extend(
         [
-            ("OCSP", escape(", ".join(details.ocsp_urls) or "(none)")),
-            ("CA issuers", escape(", ".join(details.ca_issuer_urls) or "(none)")),
-            ("CRL", escape(", ".join(details.crl_urls) or "(none)")),
+            ("OCSP", escape(_urls(details.ocsp_urls))),
+            ("CA issuers", escape(_urls(details.ca_issuer_urls))),
+            ("CRL", escape(_urls(details.crl_urls))),
             ("SCTs", str(details.sct_count)),
         ]
     )
@@ -89,7 +93,13 @@ def render_details(index: int, source: str, details: CertificateDetails, console
         )
     )
     for problem in details.problems:
-        rows.append(("[red]Problem[/]", escape(problem)))
+        rows.append(("[red]Problem[/]", escape(safe_text(problem, MAX_FIELD))))
     for field, value in rows:
         table.add_row(field, value)
     console.print(table)
+
+
+def _urls(urls: tuple[str, ...]) -> str:
+    shown = ", ".join(safe_url(url) for url in urls[:MAX_URLS_SHOWN])
+    more = f" (+{len(urls) - MAX_URLS_SHOWN} more)" if len(urls) > MAX_URLS_SHOWN else ""
+    return shown + more or "(none)"

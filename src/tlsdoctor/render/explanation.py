@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 from rich.console import Console
@@ -10,31 +9,15 @@ from rich.markup import escape
 
 from tlsdoctor.explain import Explanation
 from tlsdoctor.render.json_report import report_to_dict
+from tlsdoctor.render.safe import DEFAULT_LIMIT, safe_text
 
-# Control, format (bidi overrides), surrogate, private-use, unassigned, line/paragraph separators.
-_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _UNKNOWN = "tlsdoctor does not know this message; a check of the host will tell what is wrong"
 
 
-def _visible(text: str) -> str:
-    """Pasted text made safe for a terminal: control and format characters (escape
-    sequences, bidirectional overrides) shown as \\x.. / \\u.... instead of acting.
-
-    Local until the shared safe-text function of ``render`` lands; then this should use it.
-    """
-    return "".join(
-        _escaped(char) if unicodedata.category(char) in _INVISIBLE else char for char in text
-    )
-
-
-def _escaped(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def _shown(text: str) -> str:
-    """Pasted or catalogue text for rich: made visible, then markup-escaped."""
-    return escape(_visible(text))
+def _shown(text: str, limit: int | None = None) -> str:
+    """Pasted or catalogue text for rich: made visible (the one safe-text rule), then
+    markup-escaped. Catalogue sentences are ours and long, so only pasted text is cut."""
+    return escape(safe_text(text, limit=limit))
 
 
 def explanation_to_dict(explanation: Explanation) -> dict[str, Any]:
@@ -75,15 +58,14 @@ def render_explanation(explanation: Explanation, console: Console) -> None:
         console.print("[bold yellow]? tlsdoctor does not recognise this message.[/]")
         console.print(f"Check the host it came from: [bold]{_shown(explanation.next_step)}[/]")
         return
+    matched = _shown(explanation.matched or "", DEFAULT_LIMIT)
     if entry is not None:
-        console.print(
-            f"[bold]{_shown(entry.client)}[/] says: [dim]{_shown(explanation.matched or '')}[/]"
-        )
+        console.print(f"[bold]{_shown(entry.client)}[/] says: [dim]{matched}[/]")
         console.print(f"It means: {_shown(entry.meaning)}")
     else:
         console.print(
             f"[bold yellow]Not a message tlsdoctor knows;[/] its TLS words: "
-            f"[dim]{_shown(explanation.matched or '')}[/] ({explanation.confidence} confidence)"
+            f"[dim]{matched}[/] ({explanation.confidence} confidence)"
         )
     for note in explanation.notes:
         console.print(f"[cyan]note:[/] {_shown(note)}")

@@ -18,6 +18,7 @@ from tlsdoctor.models import (
     TlsInfo,
     rfc3339,
 )
+from tlsdoctor.render.safe import json_visible
 
 
 def cert_to_dict(cert: CertSummary) -> dict[str, JsonValue]:
@@ -129,5 +130,5 @@ def clock_to_dict(clock: ServerClock) -> dict[str, JsonValue]:
 def dumps(data: Any, pretty: bool = False) -> str:
     """JSON text: one line (JSON Lines friendly) unless ``pretty``."""
     if pretty:
-        return _json.dumps(data, indent=2, ensure_ascii=False)
-    return _json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return json_visible(_json.dumps(data, indent=2, ensure_ascii=False))
+    return json_visible(_json.dumps(data, ensure_ascii=False, separators=(",", ":")))

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from tlsdoctor.codes import Severity, Verdict
 from tlsdoctor.models import CertSummary, Finding, JsonValue, Report
+from tlsdoctor.render.safe import make_visible, safe_dn, safe_host, safe_text, safe_url
 
 _VERDICT_STYLE = {
     Verdict.TRUSTED: ("✓ TRUSTED", "bold green"),
@@ -20,15 +22,25 @@ _VERDICT_STYLE = {
     Verdict.ERROR: ("? COULD NOT CHECK", "bold yellow"),
 }
 MAX_EVIDENCE_ITEMS = 8
+MAX_MESSAGE = 1000  # characters of one message or evidence value: the rest is elided
 
 
 # Piped output is read by people in files and pagers: wider than Rich's 80-column default.
 PIPE_WIDTH = 120
 
 
+class SafeConsole(Console):
+    """A console that never lets a control, bidi or invisible character through: every
+    string it renders (print arguments, table cells, padded text) is made visible first,
+    whatever the caller forgot to pass through :func:`safe_text`."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(make_visible(text, keep="\n\t"), **kwargs)
+
+
 def make_console(stream: TextIO | None = None, color: bool | None = None) -> Console:
     """A console for data output: no syntax highlighting, width from the terminal."""
-    console = Console(
+    console = SafeConsole(
         file=stream,
         highlight=False,
         no_color=color is False,
@@ -47,11 +59,11 @@ def render_report(report: Report, console: Console) -> None:
     if report.verdict is Verdict.TRUSTED and warnings:
         text, style = "✓ TRUSTED (with warnings)", "bold yellow"
     target = report.target
-    what = target.host or "(no host name given)"
+    what = safe_host(target.host) if target.host else "(no host name given)"
     if target.port is not None:
         what = f"[{what}]:{target.port}" if ":" in what else f"{what}:{target.port}"
     if report.target.files:
-        what += f"  chain from {', '.join(report.target.files)}"
+        what += f"  chain from {', '.join(safe_text(f, 200) for f in report.target.files)}"
     console.print(f"[{style}]{text}[/]  {escape(what)}")
     console.print(f"[dim]evaluated at {_when(report.evaluated_at)}[/]")
     if report.tls is not None:
@@ -76,14 +88,15 @@ def render_report(report: Report, console: Console) -> None:
             else ""
         )
         console.print(
-            f"[dim]Revocation: {report.revocation.state}{escape(where)}: "
-            f"{escape(report.revocation.detail)}[/]"
+            f"[dim]Revocation: {report.revocation.state}{escape(safe_text(where))}: "
+            f"{escape(safe_text(report.revocation.detail, MAX_MESSAGE))}[/]"
         )
     for fetch in report.fetches:
         outcome = fetch.error or f"HTTP {fetch.status}, {fetch.bytes} bytes"
         cached = ", cached" if fetch.cached else ""
         console.print(
-            f"[dim]Fetched ({fetch.purpose}) {escape(fetch.url)}: {escape(outcome)}{cached}[/]"
+            f"[dim]Fetched ({fetch.purpose}) {escape(safe_url(fetch.url))}: "
+            f"{escape(safe_text(outcome))}{cached}[/]"
         )
     anchors = "; ".join(f"{s.name}, {s.count} roots" for s in report.trust_anchors)
     console.print(f"[dim]Trust anchors: {escape(anchors)}[/]")
@@ -105,20 +118,36 @@ _JSON_ONLY_EVIDENCE = frozenset(
 )
 
 
+_NAMES = frozenset({"subject", "issuer", "leaf_subject", "root_subject"})
+
+
 def _render_finding(number: int, finding: Finding, console: Console) -> None:
     colour = "red" if finding.severity is Severity.ERROR else "yellow"
     console.print(
         f"[bold {colour}]{number}. {finding.code.value}[/] [dim]({finding.severity.value})[/]"
     )
-    console.print(Padding(escape(finding.message), (0, 0, 0, 3), expand=False))
+    console.print(
+        Padding(escape(safe_text(finding.message, MAX_MESSAGE)), (0, 0, 0, 3), expand=False)
+    )
     for key, value in finding.evidence.items():
         if key in _JSON_ONLY_EVIDENCE or value in (None, [], ""):
             continue
+        shown = _value(value)
+        # Names of certificates: flagged when their CN is a look-alike host name.
+        shown = safe_dn(shown, MAX_MESSAGE) if key in _NAMES else safe_text(shown, MAX_MESSAGE)
         console.print(
-            Padding(f"[dim]{escape(key)}:[/] {escape(_value(value))}", (0, 0, 0, 3), expand=False)
+            Padding(
+                f"[dim]{escape(key)}:[/] {escape(shown)}",
+                (0, 0, 0, 3),
+                expand=False,
+            )
         )
     for step in finding.fix:
-        console.print(Padding(f"[green]fix:[/] {escape(step)}", (0, 0, 0, 3), expand=False))
+        console.print(
+            Padding(
+                f"[green]fix:[/] {escape(safe_text(step, MAX_MESSAGE))}", (0, 0, 0, 3), expand=False
+            )
+        )
 
 
 def _value(value: JsonValue) -> str:
@@ -173,8 +202,12 @@ def _render_chain(
 def _short_name(name: str) -> str:
     for part in name.split(","):
         if part.startswith("CN="):
-            return part[3:]
-    return name or "(empty)"
+            common_name = part[3:]
+            # A name that looks like a host name is shown with its A-label when needed.
+            if "." in common_name and " " not in common_name:
+                return safe_host(common_name)
+            return safe_text(common_name, 200)
+    return safe_text(name, 200) or "(empty)"
 
 
 def _render_clients(report: Report, console: Console) -> None:
@@ -223,13 +256,14 @@ def render_line(report: Report, console: Console) -> None:
     """One line per target, for runs over many targets."""
     text, style = _VERDICT_STYLE[report.verdict]
     target = report.target
-    name = f"{target.host}:{target.port}" if target.port else (target.host or "?")
+    host = safe_host(target.host) if target.host else "?"
+    name = f"{host}:{target.port}" if target.port else host
     if report.findings:
         first = report.findings[0]
         detail = f"{', '.join(code.value for code in report.codes)}: {first.message}"
     else:
         detail = "no problems found"
-    console.print(f"[{style}]{text:<12}[/] {escape(name)}  [dim]{escape(detail)}[/]")
+    console.print(f"[{style}]{text:<12}[/] {escape(name)}  [dim]{escape(safe_text(detail))}[/]")
 
 
 def render_summary(console: Console, verdicts: Mapping[str, int], codes: Mapping[str, int]) -> None:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from tlsdoctor.history.store import AlertRecord, DeliveryStatus, StateRun
 from tlsdoctor.monitor.model import Observation, WatchTarget
+from tlsdoctor.render.safe import make_visible
 from tlsdoctor.web._views import (
     Entry,
     Expiry,
@@ -44,7 +45,8 @@ def escape(value: object) -> Markup:
         return Markup("")
     if isinstance(value, Markup):
         return value
-    return Markup(html.escape(str(value), quote=True))
+    # Control, bidi and invisible characters shown as escapes, as on a terminal.
+    return Markup(html.escape(make_visible(str(value), keep="\n"), quote=True))
 
 
 def render(template: str, /, **values: object) -> Markup:
