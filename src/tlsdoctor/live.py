@@ -86,7 +86,7 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
     handshake = result.handshake
     modern = await _modern_if_needed(result, deadline, sni)
     legacy = await _legacy_versions(result, deadline, sni) if options.probe_protocols else []
-    findings = handshake_findings(handshake, modern, legacy)
+    findings = handshake_findings(handshake, modern, legacy, sni)
     presented, unreadable = _parse_presented(handshake.chain)
     findings.extend(unreadable)
     local_now = checked_at if options.at is None else options.at
@@ -146,7 +146,7 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
         seconds=result.seconds,
         server=server_header,
     )
-    return build_report(
+    report = build_report(
         target,
         checked_at,
         local_now,
@@ -159,6 +159,12 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
         revocation=revocation,
         fetches=tuple(fetcher.log) if fetcher is not None else (),
     )
+    if not handshake.completed:
+        # The clients' catalogued messages are for certificate problems; what each prints
+        # for this alert or broken record is not known, and is not made up.
+        clients = tuple(dataclasses.replace(c, expected_error=None) for c in report.clients)
+        report = dataclasses.replace(report, clients=clients)
+    return report
 
 
 _CHAIN_CODES = frozenset({FindingCode.MISSING_INTERMEDIATE, FindingCode.CHAIN_ORDER})

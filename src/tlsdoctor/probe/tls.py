@@ -25,6 +25,7 @@ HTTP_ANSWER_LIMIT = 16384
 _HANDSHAKE = 22  # TLS record content types and handshake message type (RFC 8446)
 _ALERT = 21
 _CERTIFICATE_REQUEST = 13
+_MESSAGES_KEPT = 32  # a handshake has a dozen messages; a hostile server gets no more room
 
 
 class ClientProfile(str, enum.Enum):
@@ -57,6 +58,9 @@ class Handshake:
     http: HttpAnswer | None = None
     aborted_after_handshake: bool = False  # closed/alerted before answering (TLS 1.3 mTLS)
     recorded: bool = True  # False: failed on a shared context, the server's words unknown
+    # The handshake messages the server sent (their RFC 8446 type numbers, in order): a
+    # failure after a ServerHello is a broken TLS server, not a port that speaks no TLS.
+    server_messages: tuple[int, ...] = ()
 
     @property
     def completed(self) -> bool:
@@ -69,12 +73,16 @@ class Recorder:
 
     certificate_requested: bool = False
     alerts: list[str] = field(default_factory=list)
+    messages: list[int] = field(default_factory=list)  # handshake message types read
 
     def note(self, direction: str, content_type: int, msg_type: int) -> None:
         if direction != "read":
             return
-        if content_type == _HANDSHAKE and msg_type == _CERTIFICATE_REQUEST:
-            self.certificate_requested = True
+        if content_type == _HANDSHAKE:
+            if len(self.messages) < _MESSAGES_KEPT:
+                self.messages.append(msg_type)
+            if msg_type == _CERTIFICATE_REQUEST:
+                self.certificate_requested = True
         elif content_type == _ALERT:
             try:
                 self.alerts.append(ssl._TLSAlertType(msg_type).name)  # type: ignore[attr-defined]
@@ -98,8 +106,14 @@ def _shared_callback(
 
 
 def recorder_of(ssl_object: Any) -> Recorder:
-    """What the server said on a connection made with :func:`make_context`."""
-    return _RECORDERS.pop(ssl_object, None) or Recorder()
+    """What the server said on a connection made with :func:`make_context`, kept up to
+    date for as long as the connection lives (an alert after the handshake lands in it)."""
+    if ssl_object is None:
+        return Recorder()
+    recorder = _RECORDERS.get(ssl_object)
+    if recorder is None:
+        recorder = _RECORDERS[ssl_object] = Recorder()
+    return recorder
 
 
 def _set_callback(context: ssl.SSLContext, callback: Any) -> None:
