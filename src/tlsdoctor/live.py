@@ -23,6 +23,7 @@ from tlsdoctor.analysis.constraints import invalid_chain
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.handshake import (
     CLOCK_TOLERANCE,
+    absurd_server_time,
     client_certificate_state,
     clock_finding,
     handshake_findings,
@@ -44,6 +45,7 @@ from tlsdoctor.models import (
     Source,
     Target,
     TlsInfo,
+    rfc3339,
 )
 from tlsdoctor.online import RevocationInput, revocation_of
 from tlsdoctor.probe.endpoint import Deadline, ProbeResult, is_ip, probe, probe_again
@@ -90,7 +92,7 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
     presented, unreadable = _parse_presented(handshake.chain)
     findings.extend(unreadable)
     local_now = checked_at if options.at is None else options.at
-    server_clock = _server_clock(handshake, checked_at, endpoint)
+    server_clock, notes = _server_clock(handshake, checked_at, endpoint)
     path: ChainPath | None = None
     revocation: RevocationStatus | None = None
     fetcher = Fetcher(timeout=min(FETCH_TIMEOUT, deadline.left())) if options.fetch else None
@@ -114,7 +116,7 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
                     chain_findings, path, revocation, result, sni, local_now, deadline
                 )
             if server_clock is not None and options.at is None:
-                chain_findings, path, local_now = _judge_clock(
+                chain_findings, path, local_now, clock_notes = _judge_clock(
                     chain_findings,
                     path,
                     presented,
@@ -125,6 +127,7 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
                     host_name,
                     options.warn_days,
                 )
+                notes += clock_notes
             chain_findings = await _explain_default_certificate(
                 chain_findings, result, deadline, sni, presented[0]
             )
@@ -158,6 +161,7 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
         server_clock=server_clock,
         revocation=revocation,
         fetches=tuple(fetcher.log) if fetcher is not None else (),
+        notes=notes,
     )
     if not handshake.completed:
         # The clients' catalogued messages are for certificate problems; what each prints
@@ -271,28 +275,38 @@ def _judge_clock(
     local_now: dt.datetime,
     host_name: HostName,
     warn_days: int | None,
-) -> tuple[list[Finding], ChainPath, dt.datetime]:
+) -> tuple[list[Finding], ChainPath, dt.datetime, tuple[str, ...]]:
     """Re-judge the chain at the server's time when the clocks differ and a date finding
-    could be the clock's fault; with client_clock first when it was."""
+    could be the clock's fault: client_clock first when this machine's clock explains it
+    (:func:`clock_finding`); otherwise the findings stand, with a note when the server's
+    clock would have excused them."""
     dates = {FindingCode.EXPIRED, FindingCode.NOT_YET_VALID, FindingCode.EXPIRING_SOON}
     if abs(server_clock.offset_seconds) < CLOCK_TOLERANCE.total_seconds() or not any(
         f.code in dates for f in findings
     ):
-        return findings, path, local_now
+        return findings, path, local_now, ()
     at_server, server_path = diagnose(
         presented, anchors, mozilla_anchors(), server_clock.date, host_name, warn_days, fetched
     )
+    local_codes = [f.code for f in findings]
+    server_codes = [f.code for f in at_server]
     clock = clock_finding(
-        local_now,
-        server_clock.date,
-        server_clock.source,
-        [f.code for f in findings],
-        [f.code for f in at_server],
+        local_now, server_clock.date, server_clock.source, local_codes, server_codes
     )
     if clock is None:
-        return findings, path, local_now
+        excused = sorted({c.value for c in local_codes if c in dates} - set(server_codes))
+        if not excused:
+            return findings, path, local_now, ()
+        days = server_clock.offset_seconds / 86400
+        note = (
+            f"The server's clock ({rfc3339(server_clock.date)}, {abs(days):.1f} days "
+            f"{'behind' if days > 0 else 'ahead of'} this machine) would not show "
+            f"{', '.join(excused)}; the server's clock does not decide validity, this "
+            "machine's does (check `date -u` if it is the one that is wrong)."
+        )
+        return findings, path, local_now, (note,)
     revocation = [f for f in findings if f.code in _REVOCATION_CODES]
-    return [clock, *at_server, *revocation], server_path, server_clock.date
+    return [clock, *at_server, *revocation], server_path, server_clock.date, ()
 
 
 def check_endpoint(endpoint: Endpoint, options: LiveOptions = LiveOptions()) -> Report:
@@ -341,15 +355,24 @@ async def _legacy_versions(result: ProbeResult, deadline: Deadline, sni: str | N
 
 def _server_clock(
     handshake: Handshake, checked_at: dt.datetime, endpoint: Endpoint
-) -> ServerClock | None:
-    if handshake.http is None or handshake.http.date is None:
-        return None
-    date = handshake.http.date.astimezone(dt.timezone.utc)
-    return ServerClock(
+) -> tuple[ServerClock | None, tuple[str, ...]]:
+    """The server's clock from its Date header, or None with a note when the header is
+    no date or an absurd one (year 9999): such a clock is ignored, never judged by."""
+    http = handshake.http
+    if http is None or http.date_text is None:
+        return None, ()
+    date = http.date
+    if date is None or absurd_server_time(date):
+        return None, (
+            f"The server's Date header '{http.date_text}' is not a usable time; "
+            "it was ignored (the chain is judged by this machine's clock).",
+        )
+    clock = ServerClock(
         date=date,
         offset_seconds=(checked_at - date).total_seconds(),
         source=f"HTTP Date header of https://{endpoint}/",
     )
+    return clock, ()
 
 
 async def _explain_default_certificate(

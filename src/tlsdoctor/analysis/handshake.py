@@ -212,6 +212,21 @@ _COULD_NOT_CHECK_FIX: Mapping[FindingCode, tuple[str, ...]] = {
 }
 
 
+# A server's Date outside these years is no clock at all (year 9999, 1900): it is set
+# aside with a note. Years in between may be wrong, never absurd: a machine reset to 1970
+# is the classic wrong clock, on either side.
+SERVER_TIME_RANGE = (
+    dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
+    dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc),
+)
+
+
+def absurd_server_time(server_time: dt.datetime) -> bool:
+    """Whether a server's Date is too far out to be any clock's (it is ignored)."""
+    earliest, latest = SERVER_TIME_RANGE
+    return not earliest <= server_time < latest
+
+
 def clock_finding(
     local_time: dt.datetime,
     server_time: dt.datetime,
@@ -219,16 +234,23 @@ def clock_finding(
     local_codes: Sequence[FindingCode],
     server_codes: Sequence[FindingCode],
 ) -> Finding | None:
-    """client_clock when the clocks differ enough to explain a validity failure: some
-    date finding at the local time is gone at the server's time."""
+    """client_clock when this machine's clock, not the server's, explains a validity
+    failure: the certificate is not yet valid here but valid at the server's time, which
+    is later. Two witnesses then put this machine in the past: the CA, which signed the
+    certificate (notBefore) before this machine's "now", and the server.
+
+    Never for an expiry (the server's clock behind ours): one Date header cannot tell a
+    clock of ours that is ahead from a server clock (or a cached Date) that is behind,
+    and a server's clock must never hide an expired certificate.
+    """
     offset = local_time - server_time
-    if abs(offset) < CLOCK_TOLERANCE:
+    if abs(offset) < CLOCK_TOLERANCE or offset > dt.timedelta(0):
         return None
     dates = {FindingCode.EXPIRED, FindingCode.NOT_YET_VALID, FindingCode.EXPIRING_SOON}
     explained = sorted(
         {c.value for c in local_codes if c in dates} - {c.value for c in server_codes}
     )
-    if not explained:
+    if explained != [FindingCode.NOT_YET_VALID.value]:
         return None
     days = abs(offset) / dt.timedelta(days=1)
     direction = "ahead of" if offset > dt.timedelta(0) else "behind"

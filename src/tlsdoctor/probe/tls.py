@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 HTTP_ANSWER_LIMIT = 16384
+DATE_TEXT_LIMIT = 64  # a Date header is 29 characters; more is kept for the note only
 _HANDSHAKE = 22  # TLS record content types and handshake message type (RFC 8446)
 _ALERT = 21
 _CERTIFICATE_REQUEST = 13
@@ -40,8 +41,9 @@ class HttpAnswer:
     """The head of the server's answer to one HTTP request."""
 
     status: str | None
-    date: dt.datetime | None
+    date: dt.datetime | None  # in UTC; None when absent or not a date
     server: str | None
+    date_text: str | None = None  # the Date header as sent (printable, bounded)
 
 
 @dataclass(frozen=True)
@@ -256,13 +258,20 @@ def parse_http_head(data: bytes) -> HttpAnswer | None:
         name, _, value = line.partition(":")
         headers.setdefault(name.strip().lower(), value.strip())
     date = None
+    date_text = None
     if "date" in headers:
-        with contextlib.suppress(TypeError, ValueError, IndexError):
-            date = email.utils.parsedate_to_datetime(headers["date"])
-            if date.tzinfo is None:
-                date = date.replace(tzinfo=dt.timezone.utc)
+        date_text = "".join(
+            c if c.isprintable() else "?" for c in headers["date"][:DATE_TEXT_LIMIT]
+        )
+        # A hostile or broken server sends anything: year 9999 with a -2359 offset is past
+        # what datetime holds once in UTC (OverflowError), '+9999' is no offset at all.
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            parsed = email.utils.parsedate_to_datetime(headers["date"])
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.timezone.utc)
+            date = parsed.astimezone(dt.timezone.utc)
     status = lines[0].split(" ", 1)[1] if " " in lines[0] else None
-    return HttpAnswer(status=status, date=date, server=headers.get("server"))
+    return HttpAnswer(status=status, date=date, server=headers.get("server"), date_text=date_text)
 
 
 async def close(writer: asyncio.StreamWriter) -> None:

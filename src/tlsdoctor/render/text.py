@@ -12,7 +12,7 @@ from rich.padding import Padding
 from rich.table import Table
 
 from tlsdoctor.codes import Severity, Verdict
-from tlsdoctor.models import CertSummary, Finding, JsonValue, Report
+from tlsdoctor.models import CertSummary, Finding, JsonValue, Report, rfc3339
 
 _VERDICT_STYLE = {
     Verdict.TRUSTED: ("✓ TRUSTED", "bold green"),
@@ -56,6 +56,8 @@ def render_report(report: Report, console: Console) -> None:
     console.print(f"[dim]evaluated at {_when(report.evaluated_at)}[/]")
     if report.tls is not None:
         console.print(f"[dim]{escape(_connection_line(report))}[/]")
+    for note in report.notes:
+        console.print(f"[dim]note: {escape(note)}[/]")
     if not report.findings:
         console.print("No problems found: every client would trust this chain.")
     for number, finding in enumerate(report.findings, start=1):
@@ -244,4 +246,4 @@ def render_summary(console: Console, verdicts: Mapping[str, int], codes: Mapping
 
 
 def _when(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return rfc3339(moment).replace("T", " ").replace("Z", " UTC")
