@@ -14,10 +14,17 @@ import datetime as dt
 import functools
 import ssl
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
 
+from tlsdoctor.analysis.backends import (
+    MAX_BACKENDS,
+    backend_of,
+    inconsistent_backends_finding,
+    worst_backend,
+)
 from tlsdoctor.analysis.clients import client_verdicts
 from tlsdoctor.analysis.constraints import invalid_chain
 from tlsdoctor.analysis.facts import CertFacts
@@ -48,7 +55,14 @@ from tlsdoctor.models import (
     rfc3339,
 )
 from tlsdoctor.online import RevocationInput, revocation_of
-from tlsdoctor.probe.endpoint import Deadline, ProbeResult, is_ip, probe, probe_again
+from tlsdoctor.probe.endpoint import (
+    Deadline,
+    ProbeResult,
+    is_ip,
+    probe,
+    probe_again,
+    resolve,
+)
 from tlsdoctor.probe.staple import stapled_response
 from tlsdoctor.probe.targets import Endpoint
 from tlsdoctor.probe.tls import ClientProfile, Handshake
@@ -72,19 +86,87 @@ class LiveOptions:
     probe_protocols: bool = False
     fetch: bool = True  # AIA issuers, CRLs and OCSP over the network
     revocation: bool = True
+    one_address: bool = False  # check the first address that accepts, not every backend
+    # The resolver's answer for these names (lower case), as a hosts file gives it.
+    hosts: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Check:
+    """What the checks of every address behind one endpoint share."""
+
+    endpoint: Endpoint
+    options: LiveOptions
+    anchors: TrustAnchors
+    deadline: Deadline
+    sni: str | None
+    target: Target
+    checked_at: dt.datetime
 
 
 async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOptions()) -> Report:
-    """Diagnose one endpoint; a failure to check becomes a report with verdict 'error'."""
+    """Diagnose one endpoint; a failure to check becomes a report with verdict 'error'.
+
+    A name with several addresses has each of them checked (at most
+    :data:`MAX_BACKENDS`, concurrently) unless ``options.one_address``: the report is
+    the worst backend's, with ``inconsistent_backends`` when they differ.
+    """
     anchors = default_anchors() if options.anchors is None else options.anchors
     deadline = Deadline(options.timeout)
     sni = _sni(endpoint, options)
     target = Target(host=endpoint.host, port=endpoint.port, sni=sni, source=Source.NETWORK)
-    checked_at = utc_now()
+    check = _Check(endpoint, options, anchors, deadline, sni, target, utc_now())
     try:
-        result = await probe(endpoint, sni, deadline)
+        addresses = await resolve(endpoint, deadline, options.hosts)
     except ProbeError as error:
-        return _could_not_check(target, checked_at, anchors, error)
+        return _could_not_check(target, check.checked_at, anchors, error)
+    if options.one_address or len(addresses) == 1:
+        return await _check_on(check, addresses, addresses)
+    checked = addresses[:MAX_BACKENDS]
+    reports = await asyncio.gather(*(_check_on(check, addresses, (a,)) for a in checked))
+    notes: tuple[str, ...] = ()
+    if len(addresses) > len(checked):
+        notes = (
+            f"The name resolves to {len(addresses)} addresses; the first {len(checked)} "
+            "were checked.",
+        )
+    return _worst_of(checked, reports, notes)
+
+
+def _worst_of(
+    addresses: Sequence[str], reports: Sequence[Report], notes: tuple[str, ...]
+) -> Report:
+    """The report of the worst backend, which speaks for the name, with every backend
+    listed and ``inconsistent_backends`` when they differ."""
+    backends = tuple(backend_of(a, r) for a, r in zip(addresses, reports, strict=True))
+    worst = worst_backend(backends)
+    report = reports[worst]
+    findings = list(report.findings)
+    differ = inconsistent_backends_finding(backends, backends[worst].address)
+    if differ is not None:
+        findings.append(differ)
+        findings.sort(key=lambda finding: priority(finding.code))
+    return dataclasses.replace(
+        report, findings=tuple(findings), backends=backends, notes=report.notes + notes
+    )
+
+
+async def _check_on(check: _Check, addresses: tuple[str, ...], dial: tuple[str, ...]) -> Report:
+    """The check made through the first of ``dial`` that accepts (``addresses``: all the
+    name resolved to)."""
+    endpoint, options, anchors, deadline = (
+        check.endpoint,
+        check.options,
+        check.anchors,
+        check.deadline,
+    )
+    sni, target, checked_at = check.sni, check.target, check.checked_at
+    try:
+        result = await probe(endpoint, sni, deadline, dial)
+    except ProbeError as error:
+        tls = TlsInfo(None, None, dial[0], addresses) if len(dial) == 1 else None
+        return _could_not_check(target, checked_at, anchors, error, tls)
+    result = dataclasses.replace(result, addresses=addresses)
     handshake = result.handshake
     modern = await _modern_if_needed(result, deadline, sni)
     legacy = await _legacy_versions(result, deadline, sni) if options.probe_protocols else []
@@ -412,7 +494,11 @@ async def _explain_default_certificate(
 
 
 def _could_not_check(
-    target: Target, checked_at: dt.datetime, anchors: TrustAnchors, error: ProbeError
+    target: Target,
+    checked_at: dt.datetime,
+    anchors: TrustAnchors,
+    error: ProbeError,
+    tls: TlsInfo | None = None,
 ) -> Report:
     finding = probe_error_finding(error)
     clients = client_verdicts(
@@ -427,4 +513,5 @@ def _could_not_check(
         path=(),
         trust_anchors=anchors.sources,
         clients=clients,
+        tls=tls,
     )

@@ -13,6 +13,7 @@ import ipaddress
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tlsdoctor.errors import ConnectionReset, NotTls, ProbeError
@@ -68,12 +69,21 @@ def is_ip(host: str) -> bool:
     return True
 
 
-async def resolve(endpoint: Endpoint, deadline: Deadline) -> tuple[str, ...]:
-    """Every address of the endpoint (A and AAAA), or the --connect address."""
+async def resolve(
+    endpoint: Endpoint, deadline: Deadline, hosts: Mapping[str, tuple[str, ...]] | None = None
+) -> tuple[str, ...]:
+    """Every address of the endpoint (A and AAAA), or the --connect address; ``hosts``
+    overrides the resolver for the names it holds, as a hosts file does: keys are
+    'name:port' or 'name' (any port), in lower case."""
     if endpoint.connect:
         return (endpoint.connect,)
     if is_ip(endpoint.host):
         return (endpoint.host,)
+    if hosts:
+        name = endpoint.host.lower()
+        overridden = hosts.get(f"{name}:{endpoint.port}") or hosts.get(name)
+        if overridden:
+            return overridden
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(
@@ -227,25 +237,18 @@ async def _not_tls(endpoint: Endpoint, address: str, deadline: Deadline, reason:
     )
 
 
-async def probe(endpoint: Endpoint, sni: str | None, deadline: Deadline) -> ProbeResult:
-    """The one handshake of a check, with the widest client, and the server's time."""
-    started = time.monotonic()
-    addresses = await resolve(endpoint, deadline)
-    address, handshake = await _first_handshake(endpoint, addresses, sni, deadline)
-    return ProbeResult(endpoint, addresses, address, sni, handshake, time.monotonic() - started)
-
-
-async def probe_address(
+async def probe(
     endpoint: Endpoint,
-    addresses: tuple[str, ...],
-    address: str,
     sni: str | None,
     deadline: Deadline,
+    addresses: tuple[str, ...] | None = None,
 ) -> ProbeResult:
-    """The one handshake of a check, on ``address`` only (one of ``addresses``, all the
-    name resolved to): how each backend behind a name is checked."""
+    """The one handshake of a check, with the widest client, and the server's time, on
+    the first of ``addresses`` (default: the name's) that accepts."""
     started = time.monotonic()
-    _, handshake = await _first_handshake(endpoint, (address,), sni, deadline)
+    if addresses is None:
+        addresses = await resolve(endpoint, deadline)
+    address, handshake = await _first_handshake(endpoint, addresses, sni, deadline)
     return ProbeResult(endpoint, addresses, address, sni, handshake, time.monotonic() - started)
 
 

@@ -56,6 +56,11 @@ def render_report(report: Report, console: Console) -> None:
     console.print(f"[dim]evaluated at {_when(report.evaluated_at)}[/]")
     if report.tls is not None:
         console.print(f"[dim]{escape(_connection_line(report))}[/]")
+    for backend in report.backends:
+        outcome = ", ".join(code.value for code in backend.codes) or "no problems"
+        console.print(
+            f"[dim]backend {escape(backend.address)}: {backend.verdict.value} ({outcome})[/]"
+        )
     for note in report.notes:
         console.print(f"[dim]note: {escape(note)}[/]")
     if not report.findings:
