@@ -158,12 +158,17 @@ def test_a_backend_that_refuses_is_reported(
     capsys: pytest.CaptureFixture[str], pki: tuple[Issued, Path]
 ) -> None:
     port = shared_port(["127.0.0.2", "127.0.0.3"])
-    with backends([leaf(pki, "alive"), None], port) as addresses:
+    """Clients that get the refusing address try the next one: the name works, with a
+    warning that names the address; when no address accepts, the name is refused."""
+    with backends([None, leaf(pki, "alive")], port) as addresses:
         code, data = check(capsys, pki, port, addresses)
-    assert code == 3
-    assert codes(data) == ["connection_refused", "inconsistent_backends"]
-    assert data["tls"]["address"] == "127.0.0.3"
-    assert [b["verdict"] for b in data["backends"]] == ["trusted", "error"]
+        assert code == 1
+        assert codes(data) == ["inconsistent_backends"]
+        assert data["tls"]["address"] == "127.0.0.3"
+        assert [b["verdict"] for b in data["backends"]] == ["error", "trusted"]
+        assert data["backends"][0]["codes"] == ["connection_refused"]
+    code, data = check(capsys, pki, port, addresses)
+    assert (code, codes(data)) == (3, ["connection_refused"])
 
 
 def test_at_most_sixteen_addresses_are_checked(

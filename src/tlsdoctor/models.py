@@ -172,6 +172,7 @@ class Backend:
     chain_sha256: tuple[str, ...]  # the certificates as sent, in order
     not_after: dt.datetime | None  # the leaf's
     tls_version: str | None
+    reachable: bool = True  # False: refused, or silent while connecting
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,14 @@ from tlsdoctor.models import Backend, Finding, JsonValue, Report, rfc3339
 
 # At most this many addresses of one name are checked (concurrently); more is a note.
 MAX_BACKENDS = 16
-# Worst first: a backend clients refuse is a certain failure for whoever lands on it; one
-# that could not be checked (refused, timed out) is a failure or a hidden one.
+# Worst first: a backend clients refuse is a certain failure for whoever lands on it (no
+# client retries another address after a TLS failure); one that broke the handshake could
+# not be checked and fails too. An address that refuses the connection or never accepts
+# it comes last: clients that get it try the next address (curl, browsers' Happy
+# Eyeballs, Go, Python's create_connection), so it costs time, not the connection; it
+# speaks for the name only when no address accepts.
 _VERDICT_RANK = {Verdict.UNTRUSTED: 0, Verdict.ERROR: 1, Verdict.TRUSTED: 2}
+_UNREACHABLE_RANK = 3
 # Codes that may differ between two answers of the same backend (a CRL or OCSP download
 # that failed once): not a difference between backends.
 _UNSTABLE = frozenset({FindingCode.REVOCATION_UNKNOWN, FindingCode.INCONSISTENT_BACKENDS})
@@ -26,6 +31,11 @@ _UNSTABLE = frozenset({FindingCode.REVOCATION_UNKNOWN, FindingCode.INCONSISTENT_
 def backend_of(address: str, report: Report) -> Backend:
     """What the check of one address found."""
     leaf = report.chain[0] if report.chain else None
+    first = report.findings[0] if report.findings else None
+    unreachable = first is not None and (
+        first.code is FindingCode.CONNECTION_REFUSED
+        or (first.code is FindingCode.TIMEOUT and first.evidence.get("step") == "connecting")
+    )
     return Backend(
         address=address,
         verdict=report.verdict,
@@ -34,16 +44,21 @@ def backend_of(address: str, report: Report) -> Backend:
         chain_sha256=tuple(cert.sha256 for cert in report.chain),
         not_after=leaf.not_after if leaf is not None else None,
         tls_version=report.tls.version if report.tls is not None else None,
+        reachable=not unreachable,
     )
 
 
 def worst_backend(backends: Sequence[Backend]) -> int:
-    """The index of the backend whose report speaks for the name: the worst verdict,
-    then the most error findings, then the first in resolver order."""
-    return min(
-        range(len(backends)),
-        key=lambda i: (_VERDICT_RANK[backends[i].verdict], -len(backends[i].codes), i),
-    )
+    """The index of the backend whose report speaks for the name: the worst verdict
+    among the addresses that accept connections, then the most findings, then the first
+    in resolver order."""
+
+    def rank(i: int) -> tuple[int, int, int]:
+        backend = backends[i]
+        verdict = _VERDICT_RANK[backend.verdict] if backend.reachable else _UNREACHABLE_RANK
+        return verdict, -len(backend.codes), i
+
+    return min(range(len(backends)), key=rank)
 
 
 def _signature(backend: Backend) -> tuple[tuple[str, ...], frozenset[FindingCode]]:
