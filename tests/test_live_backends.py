@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import servers
-from conftest import validate_report_json
+from livecheck import codes, run_check
 from pki import DAY, Issued, make_root
 from tlsdoctor.anchors import anchors_from_files
 from tlsdoctor.cli.main import main
@@ -83,32 +83,19 @@ def check(
     port: int,
     addresses: Sequence[str],
     *extra: str,
-) -> tuple[int, dict]:  # type: ignore[type-arg]
-    code = main(
-        [
-            "check",
-            f"{NAME}:{port}",
-            "--resolve",
-            f"{NAME}:{port}:{','.join(addresses)}",
-            "--ca-file",
-            str(pki[1] / "root.pem"),
-            "--json",
-            "--no-fetch",
-            "--timeout",
-            "10",
-            *extra,
-        ]
+) -> tuple[int, dict[str, Any]]:
+    return run_check(
+        capsys,
+        f"{NAME}:{port}",
+        "--resolve",
+        f"{NAME}:{port}:{','.join(addresses)}",
+        "--ca-file",
+        str(pki[1] / "root.pem"),
+        "--no-fetch",
+        "--timeout",
+        "10",
+        *extra,
     )
-    out, err = capsys.readouterr()
-    assert out, err
-    data = json.loads(out)
-    validate_report_json(data)
-    assert data["exit_code"] == code
-    return code, data
-
-
-def codes(data: dict) -> list[str]:  # type: ignore[type-arg]
-    return [f["code"] for f in data["findings"]]
 
 
 def test_same_chain_everywhere_is_consistent(

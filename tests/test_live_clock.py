@@ -7,18 +7,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email.utils
-import json
 import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import validate_report_json
+from livecheck import codes, run_check
 from pki import DAY, Issued, make_root
-from tlsdoctor.cli.main import main
 
 NOW_REAL = dt.datetime.now(dt.timezone.utc)
 
@@ -76,35 +75,17 @@ def serve_leaf(
     return cert, key
 
 
-def check(capsys: pytest.CaptureFixture[str], root: tuple[Issued, Path], port: int):  # type: ignore[no-untyped-def]
-    code = main(
-        [
-            "check",
-            f"clock.live.test:{port}",
-            "--connect",
-            "127.0.0.1",
-            "--ca-file",
-            str(root[1] / "root.pem"),
-            "--json",
-            "--no-fetch",
-            "--timeout",
-            "10",
-        ]
+def check(
+    capsys: pytest.CaptureFixture[str], root: tuple[Issued, Path], port: int
+) -> tuple[int, dict[str, Any]]:
+    ca = str(root[1] / "root.pem")
+    return run_check(
+        capsys, f"clock.live.test:{port}", "--connect", "127.0.0.1", "--ca-file", ca, "--no-fetch"
     )
-    out, err = capsys.readouterr()
-    assert out, err
-    assert "Traceback" not in err
-    data = json.loads(out)
-    validate_report_json(data)
-    return code, data
 
 
 def http_date(moment: dt.datetime) -> str:
     return email.utils.format_datetime(moment, usegmt=True)
-
-
-def codes(data: dict) -> list[str]:  # type: ignore[type-arg]
-    return [f["code"] for f in data["findings"]]
 
 
 @pytest.mark.parametrize("lifetime_days", [90, 800])
@@ -182,7 +163,5 @@ def test_evaluated_at_keeps_the_fraction_of_a_second(
     capsys: pytest.CaptureFixture[str], root: tuple[Issued, Path], at: str, shown: str
 ) -> None:
     cert, _ = serve_leaf(root, "at", NOW_REAL - DAY, NOW_REAL + 80 * DAY)
-    main(["check", "--chain", str(cert), "--at", at, "--json"])
-    data = json.loads(capsys.readouterr().out)
-    validate_report_json(data)
+    _, data = run_check(capsys, "--chain", str(cert), "--at", at)
     assert data["evaluated_at"] == shown

@@ -5,18 +5,17 @@ healthy twin of each server that is trusted."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import craftedtls
 import servers
-from conftest import validate_report_json
+from livecheck import codes, run_check
 from pki import DAY, Issued, make_root, rsa_key
-from tlsdoctor.cli.main import main
 
 NOW_REAL = dt.datetime.now(dt.timezone.utc)
 
@@ -58,32 +57,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return Site(folder, root, leaf)
 
 
-def check(capsys: pytest.CaptureFixture[str], site: Site, name: str, port: int, *extra: str):  # type: ignore[no-untyped-def]
-    code = main(
-        [
-            "check",
-            f"{name}:{port}",
-            "--connect",
-            "127.0.0.1",
-            "--ca-file",
-            site.ca,
-            "--json",
-            "--no-fetch",
-            "--timeout",
-            "5",
-            *extra,
-        ]
+def check(
+    capsys: pytest.CaptureFixture[str], site: Site, name: str, port: int, *extra: str
+) -> tuple[int, dict[str, Any]]:
+    return run_check(
+        capsys,
+        f"{name}:{port}",
+        "--connect",
+        "127.0.0.1",
+        "--ca-file",
+        site.ca,
+        "--no-fetch",
+        "--timeout",
+        "5",
+        *extra,
     )
-    out, err = capsys.readouterr()
-    assert out, err
-    data = json.loads(out)
-    validate_report_json(data)
-    assert data["exit_code"] == code
-    return code, data
-
-
-def codes(data: dict) -> list[str]:  # type: ignore[type-arg]
-    return [f["code"] for f in data["findings"]]
 
 
 def assert_not_trusted(code: int, data: dict) -> None:  # type: ignore[type-arg]

@@ -266,7 +266,7 @@ async def _first_handshake(
     return address, handshake
 
 
-async def _recorded_handshake(
+async def _handshake_at(
     endpoint: Endpoint,
     address: str,
     sni: str | None,
@@ -275,10 +275,9 @@ async def _recorded_handshake(
     maximum: ssl.TLSVersion | None = None,
     minimum: ssl.TLSVersion | None = None,
     ask_time: bool = True,
+    dedicated: bool = False,
 ) -> Handshake:
-    """A failed handshake on a shared context leaves nothing to ask what the server said
-    (a ServerHello, an alert, a CertificateRequest): it is repeated once on a dedicated
-    context, which records it."""
+    """A new connection to ``address`` and one handshake on it."""
     _, reader, writer = await _connect(endpoint, (address,), deadline)
     return await _handshake_on(
         endpoint,
@@ -291,8 +290,17 @@ async def _recorded_handshake(
         maximum,
         minimum,
         ask_time=ask_time,
-        dedicated=True,
+        dedicated=dedicated,
     )
+
+
+async def _recorded_handshake(
+    endpoint: Endpoint, address: str, sni: str | None, profile: ClientProfile, deadline: Deadline
+) -> Handshake:
+    """A failed handshake on a shared context leaves nothing to ask what the server said
+    (a ServerHello, an alert, a CertificateRequest): it is repeated once on a dedicated
+    context, which records it."""
+    return await _handshake_at(endpoint, address, sni, profile, deadline, dedicated=True)
 
 
 async def probe_again(
@@ -304,24 +312,16 @@ async def probe_again(
     maximum: ssl.TLSVersion | None = None,
     minimum: ssl.TLSVersion | None = None,
 ) -> Handshake | None:
-    """Another handshake to the same address; None when it could not be made."""
+    """Another handshake to the same address; None when it could not be made. A failure
+    is repeated on a dedicated context, which records what the server said."""
+    endpoint, address = result.endpoint, result.address
     try:
-        _, reader, writer = await _connect(result.endpoint, (result.address,), deadline)
-        handshake = await _handshake_on(
-            result.endpoint,
-            result.address,
-            reader,
-            writer,
-            sni,
-            profile,
-            deadline,
-            maximum,
-            minimum,
-            ask_time=False,
+        handshake = await _handshake_at(
+            endpoint, address, sni, profile, deadline, maximum, minimum, ask_time=False
         )
         if not handshake.recorded:
-            handshake = await _recorded_handshake(
-                result.endpoint, result.address, sni, profile, deadline, maximum, minimum, False
+            handshake = await _handshake_at(
+                endpoint, address, sni, profile, deadline, maximum, minimum, False, True
             )
         return handshake
     except ProbeError:
