@@ -234,3 +234,17 @@ def test_truncated_flight_says_how_far_the_server_got(
     assert code == 3
     assert codes(data) == ["connection_reset"]
     assert data["findings"][0]["evidence"]["server_messages"] == ["ServerHello", "Certificate"]
+
+
+def test_anonymous_suite_without_certificate_is_not_trusted(
+    capsys: pytest.CaptureFixture[str], site: Site
+) -> None:
+    """A completed handshake with no certificate at all (anonymous DH): current clients
+    offer no such suite, so it is a cipher mismatch, never trusted."""
+    argv = ["openssl", "s_server", "-nocert", "-cipher", "aNULL:@SECLEVEL=0", "-tls1_2"]
+    port = servers.free_port()
+    with servers.running([*argv, "-accept", f"127.0.0.1:{port}", "-quiet"], "127.0.0.1", port):
+        code, data = check(capsys, site, "a.fail.test", port)
+    assert_not_trusted(code, data)
+    assert codes(data) == ["cipher_mismatch"]
+    assert data["chain"] == []

@@ -173,6 +173,19 @@ async def _check_on(check: _Check, addresses: tuple[str, ...], dial: tuple[str, 
     findings = handshake_findings(handshake, modern, legacy, sni)
     presented, unreadable = _parse_presented(handshake.chain)
     findings.extend(unreadable)
+    if handshake.completed and not handshake.chain and not findings:
+        # An anonymous suite, or a server that sent no Certificate: nothing to trust.
+        findings.append(
+            invalid_chain(
+                "no_certificate",
+                f"The handshake completed ({handshake.cipher}) but the server sent no "
+                "certificate: no client that authenticates the server can trust it.",
+                None,
+                (),
+                ("Configure the server with its certificate and a cipher suite that uses it.",),
+                cipher=handshake.cipher,
+            )
+        )
     local_now = checked_at if options.at is None else options.at
     server_clock, notes = _server_clock(handshake, checked_at, endpoint)
     path: ChainPath | None = None
