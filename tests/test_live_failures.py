@@ -248,3 +248,28 @@ def test_anonymous_suite_without_certificate_is_not_trusted(
     assert_not_trusted(code, data)
     assert codes(data) == ["cipher_mismatch"]
     assert data["chain"] == []
+
+
+def test_warning_alert_during_a_completed_handshake_is_not_a_failure(
+    capsys: pytest.CaptureFixture[str], site: Site
+) -> None:
+    """s_server -servername without -servername_fatal sends unrecognized_name as a
+    warning and completes the handshake: the name mismatch is the certificate's, not a
+    broken connection."""
+    with servers.s_server(
+        site.cert,
+        site.key,
+        "-servername",
+        "b.fail.test",
+        "-cert2",
+        str(site.cert),
+        "-key2",
+        str(site.key),
+        "-tls1_2",
+        "-www",
+    ) as port:
+        code, data = check(capsys, site, "other.fail.test", port)
+    assert code == 2
+    assert codes(data) == ["hostname_mismatch"]
+    assert data["chain"][0]["san"] == ["a.fail.test"]
+    assert data["tls"]["version"] == "TLSv1.2"

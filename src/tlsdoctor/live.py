@@ -29,17 +29,14 @@ from tlsdoctor.analysis.clients import client_verdicts
 from tlsdoctor.analysis.constraints import invalid_chain
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.handshake import (
-    CLOCK_TOLERANCE,
-    absurd_server_time,
     client_certificate_state,
-    clock_finding,
     handshake_findings,
     probe_error_finding,
 )
-from tlsdoctor.analysis.names import HostName, parse_host
+from tlsdoctor.analysis.names import parse_host
 from tlsdoctor.analysis.path import ChainPath
 from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anchors
-from tlsdoctor.check import build_report, diagnose, judge_chain, utc_now
+from tlsdoctor.check import build_report, judge_chain, utc_now
 from tlsdoctor.codes import FindingCode, priority
 from tlsdoctor.errors import ProbeError
 from tlsdoctor.fetch import Fetcher
@@ -48,11 +45,9 @@ from tlsdoctor.models import (
     Finding,
     Report,
     RevocationStatus,
-    ServerClock,
     Source,
     Target,
     TlsInfo,
-    rfc3339,
 )
 from tlsdoctor.online import RevocationInput, revocation_of
 from tlsdoctor.probe.endpoint import (
@@ -66,6 +61,7 @@ from tlsdoctor.probe.endpoint import (
 from tlsdoctor.probe.staple import stapled_response
 from tlsdoctor.probe.targets import Endpoint
 from tlsdoctor.probe.tls import ClientProfile, Handshake
+from tlsdoctor.serverclock import REVOCATION_CODES, judge_clock, server_clock_of
 
 DEFAULT_TIMEOUT = 10.0
 FETCH_TIMEOUT = 5.0  # for each AIA/CRL/OCSP download, within the check's own budget
@@ -187,7 +183,7 @@ async def _check_on(check: _Check, addresses: tuple[str, ...], dial: tuple[str, 
             )
         )
     local_now = checked_at if options.at is None else options.at
-    server_clock, notes = _server_clock(handshake, checked_at, endpoint)
+    server_clock, notes = server_clock_of(handshake, checked_at, endpoint)
     path: ChainPath | None = None
     revocation: RevocationStatus | None = None
     fetcher = Fetcher(timeout=min(FETCH_TIMEOUT, deadline.left())) if options.fetch else None
@@ -211,7 +207,7 @@ async def _check_on(check: _Check, addresses: tuple[str, ...], dial: tuple[str, 
                     chain_findings, path, revocation, result, sni, local_now, deadline
                 )
             if server_clock is not None and options.at is None:
-                chain_findings, path, local_now, clock_notes = _judge_clock(
+                chain_findings, path, local_now, clock_notes = judge_clock(
                     chain_findings,
                     path,
                     presented,
@@ -327,11 +323,8 @@ async def _with_staple(
     status, judged = await revocation_of(path, at, None, RevocationInput(stapled=staple))
     if status.state not in ("good", "revoked"):
         return findings, revocation
-    kept = [f for f in findings if f.code not in _REVOCATION_CODES]
+    kept = [f for f in findings if f.code not in REVOCATION_CODES]
     return [*kept, *judged], status
-
-
-_REVOCATION_CODES = frozenset({FindingCode.REVOKED, FindingCode.REVOCATION_UNKNOWN})
 
 
 def _parse_presented(chain: tuple[bytes, ...]) -> tuple[list[CertFacts], list[Finding]]:
@@ -358,50 +351,6 @@ def _parse_presented(chain: tuple[bytes, ...]) -> tuple[list[CertFacts], list[Fi
                 )
             )
     return presented, findings
-
-
-def _judge_clock(
-    findings: list[Finding],
-    path: ChainPath,
-    presented: list[CertFacts],
-    fetched: tuple[CertFacts, ...],
-    anchors: TrustAnchors,
-    server_clock: ServerClock,
-    local_now: dt.datetime,
-    host_name: HostName,
-    warn_days: int | None,
-) -> tuple[list[Finding], ChainPath, dt.datetime, tuple[str, ...]]:
-    """Re-judge the chain at the server's time when the clocks differ and a date finding
-    could be the clock's fault: client_clock first when this machine's clock explains it
-    (:func:`clock_finding`); otherwise the findings stand, with a note when the server's
-    clock would have excused them."""
-    dates = {FindingCode.EXPIRED, FindingCode.NOT_YET_VALID, FindingCode.EXPIRING_SOON}
-    if abs(server_clock.offset_seconds) < CLOCK_TOLERANCE.total_seconds() or not any(
-        f.code in dates for f in findings
-    ):
-        return findings, path, local_now, ()
-    at_server, server_path = diagnose(
-        presented, anchors, mozilla_anchors(), server_clock.date, host_name, warn_days, fetched
-    )
-    local_codes = [f.code for f in findings]
-    server_codes = [f.code for f in at_server]
-    clock = clock_finding(
-        local_now, server_clock.date, server_clock.source, local_codes, server_codes
-    )
-    if clock is None:
-        excused = sorted({c.value for c in local_codes if c in dates} - set(server_codes))
-        if not excused:
-            return findings, path, local_now, ()
-        days = server_clock.offset_seconds / 86400
-        note = (
-            f"The server's clock ({rfc3339(server_clock.date)}, {abs(days):.1f} days "
-            f"{'behind' if days > 0 else 'ahead of'} this machine) would not show "
-            f"{', '.join(excused)}; the server's clock does not decide validity, this "
-            "machine's does (check `date -u` if it is the one that is wrong)."
-        )
-        return findings, path, local_now, (note,)
-    revocation = [f for f in findings if f.code in _REVOCATION_CODES]
-    return [clock, *at_server, *revocation], server_path, server_clock.date, ()
 
 
 def check_endpoint(endpoint: Endpoint, options: LiveOptions = LiveOptions()) -> Report:
@@ -448,28 +397,6 @@ async def _legacy_versions(result: ProbeResult, deadline: Deadline, sni: str | N
     return accepted
 
 
-def _server_clock(
-    handshake: Handshake, checked_at: dt.datetime, endpoint: Endpoint
-) -> tuple[ServerClock | None, tuple[str, ...]]:
-    """The server's clock from its Date header, or None with a note when the header is
-    no date or an absurd one (year 9999): such a clock is ignored, never judged by."""
-    http = handshake.http
-    if http is None or http.date_text is None:
-        return None, ()
-    date = http.date
-    if date is None or absurd_server_time(date):
-        return None, (
-            f"The server's Date header '{http.date_text}' is not a usable time; "
-            "it was ignored (the chain is judged by this machine's clock).",
-        )
-    clock = ServerClock(
-        date=date,
-        offset_seconds=(checked_at - date).total_seconds(),
-        source=f"HTTP Date header of https://{endpoint}/",
-    )
-    return clock, ()
-
-
 async def _explain_default_certificate(
     findings: list[Finding],
     result: ProbeResult,
@@ -485,7 +412,12 @@ async def _explain_default_certificate(
     other = await probe_again(result, deadline, sni=None)
     if other is None or not other.chain:
         return findings
-    default_leaf = CertFacts.of(x509.load_der_x509_certificate(other.chain[0]))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            default_leaf = CertFacts.of(x509.load_der_x509_certificate(other.chain[0]))
+    except ValueError:
+        return findings  # a default certificate that cannot be read explains nothing
     same = default_leaf.sha256 == leaf.sha256
     evidence = dict(mismatch.evidence)
     evidence["default_certificate"] = same

@@ -414,15 +414,16 @@ def _aborted_after_handshake(handshake: Handshake) -> Finding | None:
     """connection_reset for a fatal alert right after a completed handshake (TLS 1.3
     servers judge the client's Finished after the client is done): no request gets
     through, whatever the chain is."""
-    if handshake.alert is None or handshake.alert == "CLOSE_NOTIFY":
-        return None
+    alert = handshake.alert_after_handshake
+    if alert is None:
+        return None  # a plain close: some TLS services close on an HTTP request
     return Finding(
         FindingCode.CONNECTION_RESET,
         Severity.ERROR,
         f"The handshake completed, then the server aborted the connection with the TLS "
-        f"alert {alert_label(handshake.alert)} before answering: no request gets through.",
+        f"alert {alert_label(alert)} before answering: no request gets through.",
         {
-            "alert": alert_label(handshake.alert),
+            "alert": alert_label(alert),
             "tls_version": handshake.version,
             "after_handshake": True,
         },

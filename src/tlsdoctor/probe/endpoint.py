@@ -169,6 +169,9 @@ async def _handshake_on(
         if recorder is None:
             recorder = recorder_of(ssl_object)
         requested = recorder.certificate_requested
+        # Alerts so far came during the handshake (a warning such as unrecognized_name,
+        # which the handshake survived); only those after it can break the connection.
+        during_handshake = len(recorder.alerts)
         http = None
         aborted = False
         step = "waiting for the server's answer"
@@ -184,7 +187,8 @@ async def _handshake_on(
             aborted = await _aborts(reader, min(deadline.left(), CERTIFICATE_ABORT_WAIT))
         # A fatal alert after the handshake (TLS 1.3 servers judge the client's Finished
         # after the client is done): the server broke the connection it had just accepted.
-        aborted = aborted or any(a != _CLOSE_NOTIFY for a in recorder.alerts)
+        after = [alert for alert in recorder.alerts[during_handshake:] if alert != _CLOSE_NOTIFY]
+        aborted = aborted or bool(after)
         return Handshake(
             chain=presented_chain(writer),
             version=ssl_object.version() if ssl_object is not None else None,
@@ -194,6 +198,7 @@ async def _handshake_on(
             alert=recorder.alerts[-1] if recorder.alerts else None,
             http=http,
             aborted_after_handshake=aborted,
+            alert_after_handshake=after[0] if after else None,
             server_messages=tuple(recorder.messages),
         )
     except ProbeError:

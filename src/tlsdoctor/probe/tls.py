@@ -59,6 +59,7 @@ class Handshake:
     error: str | None = None  # the SSL error reason when the handshake failed
     http: HttpAnswer | None = None
     aborted_after_handshake: bool = False  # closed/alerted before answering (TLS 1.3 mTLS)
+    alert_after_handshake: str | None = None  # a fatal alert once the handshake was done
     recorded: bool = True  # False: failed on a shared context, the server's words unknown
     # The handshake messages the server sent (their RFC 8446 type numbers, in order): a
     # failure after a ServerHello is a broken TLS server, not a port that speaks no TLS.
