@@ -26,7 +26,7 @@ DATE_TEXT_LIMIT = 64  # a Date header is 29 characters; more is kept for the not
 _HANDSHAKE = 22  # TLS record content types and handshake message type (RFC 8446)
 _ALERT = 21
 _CERTIFICATE_REQUEST = 13
-_MESSAGES_KEPT = 32  # a handshake has a dozen messages; a hostile server gets no more room
+_MESSAGES_KEPT = 32  # a handshake has a dozen messages (and alerts); a hostile server no more
 
 
 class ClientProfile(str, enum.Enum):
@@ -86,7 +86,7 @@ class Recorder:
                 self.messages.append(msg_type)
             if msg_type == _CERTIFICATE_REQUEST:
                 self.certificate_requested = True
-        elif content_type == _ALERT:
+        elif content_type == _ALERT and len(self.alerts) < _MESSAGES_KEPT:
             try:
                 self.alerts.append(ssl._TLSAlertType(msg_type).name)  # type: ignore[attr-defined]
             except ValueError:
