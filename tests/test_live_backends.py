@@ -121,7 +121,10 @@ def test_one_expired_backend_makes_the_name_untrusted(
         assert codes(data) == ["expired", "inconsistent_backends"]
         assert data["tls"]["address"] == "127.0.0.3"
         evidence = data["findings"][1]["evidence"]
-        assert evidence["verdicts"] == {"127.0.0.2": "trusted", "127.0.0.3": "untrusted"}
+        assert evidence["outcomes"] == [
+            "127.0.0.2: trusted",
+            "127.0.0.3: untrusted (expired)",
+        ]
         assert evidence["reported_address"] == "127.0.0.3"
         assert [b["verdict"] for b in data["backends"]] == ["trusted", "untrusted"]
         # The negative twin: --one-address sees only the healthy first backend.
@@ -154,6 +157,7 @@ def test_a_backend_that_refuses_is_reported(
         assert data["tls"]["address"] == "127.0.0.3"
         assert [b["verdict"] for b in data["backends"]] == ["error", "trusted"]
         assert data["backends"][0]["codes"] == ["connection_refused"]
+        assert data["findings"][0]["evidence"]["distinct_chains"] == 1
     code, data = check(capsys, pki, port, addresses)
     assert (code, codes(data)) == (3, ["connection_refused"])
 

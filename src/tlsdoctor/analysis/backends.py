@@ -70,21 +70,21 @@ def inconsistent_backends_finding(backends: Sequence[Backend], shown: str) -> Fi
     outcome; ``shown`` is the address whose findings the report lists."""
     if len({_signature(backend) for backend in backends}) < 2:
         return None
-    chains = len({backend.chain_sha256 for backend in backends})
+    chains = len({backend.chain_sha256 for backend in backends if backend.chain_sha256})
     described = "; ".join(_describe(backend) for backend in backends)
     evidence: dict[str, JsonValue] = {
         "addresses": [backend.address for backend in backends],
         "distinct_chains": chains,
-        "verdicts": {backend.address: backend.verdict.value for backend in backends},
-        "codes": {backend.address: [code.value for code in backend.codes] for backend in backends},
+        # One line an address (the report's "backends" has them field by field).
+        "outcomes": [_outcome(backend) for backend in backends],
         "reported_address": shown,
     }
     return Finding(
         FindingCode.INCONSISTENT_BACKENDS,
         Severity.WARNING,
         f"The name resolves to {len(backends)} addresses that do not answer alike ({described}): "
-        f"clients fail or succeed depending on the address they get. The findings above are "
-        f"those of {shown}, the worst.",
+        f"clients fail or succeed depending on the address they get. This report's chain and "
+        f"other findings are those of {shown}.",
         evidence,
         (
             "Install the same certificate and chain on every backend (every member of the "
@@ -101,3 +101,8 @@ def _describe(backend: Backend) -> str:
     until = rfc3339(backend.not_after) if backend.not_after is not None else "?"
     problems = ", ".join(code.value for code in backend.codes) or "trusted"
     return f"{backend.address}: leaf {backend.leaf_sha256[:12]} valid until {until}, {problems}"
+
+
+def _outcome(backend: Backend) -> str:
+    codes = ", ".join(code.value for code in backend.codes)
+    return f"{backend.address}: {backend.verdict.value}" + (f" ({codes})" if codes else "")
