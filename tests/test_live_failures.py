@@ -5,6 +5,9 @@ healthy twin of each server that is trusted."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import ssl
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +121,7 @@ def test_huge_chain_from_s_server_is_invalid_chain(
     chain.write_bytes(site.root.pem() * copies)
     with servers.s_server(site.cert, site.key, chain=chain) as port:
         code, data = check(capsys, site, "a.fail.test", port)
+        assert real_clients_fail(site, port) == {"curl": True, "python": True}
     assert_not_trusted(code, data)
     assert codes(data) == ["invalid_chain"]
     evidence = data["findings"][0]["evidence"]
@@ -182,6 +186,46 @@ EXPECTED: dict[str, tuple[str, int, dict[str, object]]] = {
 }
 
 
+def real_clients_fail(site: Site, port: int) -> dict[str, bool]:
+    """Whether curl and Python's ssl, trusting the site's root, fail against the port:
+    the oracle that a handshake tlsdoctor calls failed fails for real clients too."""
+    results: dict[str, bool] = {}
+    curl = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-m",
+            "5",
+            "--cacert",
+            site.ca,
+            "--resolve",
+            f"a.fail.test:{port}:127.0.0.1",
+            f"https://a.fail.test:{port}/",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
+    results["curl"] = curl.returncode != 0
+    context = ssl.create_default_context(cafile=site.ca)
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname="a.fail.test"),
+        ):
+            results["python"] = False
+    except (OSError, ssl.SSLError):
+        results["python"] = True
+    return results
+
+
+def test_real_clients_connect_to_the_healthy_twin(site: Site) -> None:
+    """The oracle's negative control: both clients succeed against a healthy server."""
+    with servers.s_server(site.cert, site.key, "-www") as port:
+        assert real_clients_fail(site, port) == {"curl": False, "python": False}
+
+
 @pytest.mark.parametrize("case", sorted(EXPECTED))
 def test_crafted_failures_are_never_trusted(
     capsys: pytest.CaptureFixture[str], site: Site, case: str
@@ -189,6 +233,8 @@ def test_crafted_failures_are_never_trusted(
     code_name, exit_code, evidence = EXPECTED[case]
     with craftedtls.crafted_server(_scripts(site)[case]) as port:
         code, data = check(capsys, site, "a.fail.test", port)
+        oracles = real_clients_fail(site, port)
+    assert oracles == {"curl": True, "python": True}, "the real clients are the oracle"
     assert_not_trusted(code, data)
     assert codes(data) == [code_name], data["findings"]
     assert code == exit_code
