@@ -130,6 +130,7 @@ def build_report(
     server_clock: ServerClock | None = None,
     revocation: RevocationStatus | None = None,
     fetches: tuple[FetchRecord, ...] = (),
+    notes: tuple[str, ...] = (),
 ) -> Report:
     """The report of a diagnosis: findings, chain and path summaries, client verdicts."""
     anchor_kinds = path.anchor.kinds if path is not None and path.anchor is not None else None
@@ -160,6 +161,7 @@ def build_report(
         server_clock=server_clock,
         revocation=revocation,
         fetches=fetches,
+        notes=notes,
     )
 
 

@@ -14,25 +14,30 @@ import datetime as dt
 import functools
 import ssl
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
 
+from tlsdoctor.analysis.backends import (
+    MAX_BACKENDS,
+    backend_of,
+    inconsistent_backends_finding,
+    worst_backend,
+)
 from tlsdoctor.analysis.clients import client_verdicts
 from tlsdoctor.analysis.constraints import invalid_chain
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.handshake import (
-    CLOCK_TOLERANCE,
     client_certificate_state,
-    clock_finding,
     handshake_findings,
     probe_error_finding,
 )
-from tlsdoctor.analysis.names import HostName, parse_host
+from tlsdoctor.analysis.names import parse_host
 from tlsdoctor.analysis.path import ChainPath
 from tlsdoctor.analysis.revocation import about_leaf
 from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anchors
-from tlsdoctor.check import build_report, diagnose, judge_chain, utc_now
+from tlsdoctor.check import build_report, judge_chain, utc_now
 from tlsdoctor.codes import FindingCode, priority
 from tlsdoctor.errors import ProbeError
 from tlsdoctor.fetch import Fetcher, FetchPolicy
@@ -41,16 +46,23 @@ from tlsdoctor.models import (
     Finding,
     Report,
     RevocationStatus,
-    ServerClock,
     Source,
     Target,
     TlsInfo,
 )
 from tlsdoctor.online import RevocationInput, revocation_of
-from tlsdoctor.probe.endpoint import Deadline, ProbeResult, is_ip, probe, probe_again
+from tlsdoctor.probe.endpoint import (
+    Deadline,
+    ProbeResult,
+    is_ip,
+    probe,
+    probe_again,
+    resolve,
+)
 from tlsdoctor.probe.staple import stapled_response
 from tlsdoctor.probe.targets import Endpoint
 from tlsdoctor.probe.tls import ClientProfile, Handshake
+from tlsdoctor.serverclock import REVOCATION_CODES, judge_clock, server_clock_of
 
 DEFAULT_TIMEOUT = 10.0
 FETCH_TIMEOUT = 5.0  # for each AIA/CRL/OCSP download, within the check's own budget
@@ -71,27 +83,108 @@ class LiveOptions:
     probe_protocols: bool = False
     fetch: bool = True  # AIA issuers, CRLs and OCSP over the network
     revocation: bool = True
+    one_address: bool = False  # check the first address that accepts, not every backend
+    # The resolver's answer for these names (lower case), as a hosts file gives it.
+    hosts: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Check:
+    """What the checks of every address behind one endpoint share."""
+
+    endpoint: Endpoint
+    options: LiveOptions
+    anchors: TrustAnchors
+    deadline: Deadline
+    sni: str | None
+    target: Target
+    checked_at: dt.datetime
 
 
 async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOptions()) -> Report:
-    """Diagnose one endpoint; a failure to check becomes a report with verdict 'error'."""
+    """Diagnose one endpoint; a failure to check becomes a report with verdict 'error'.
+
+    A name with several addresses has each of them checked (at most
+    :data:`MAX_BACKENDS`, concurrently) unless ``options.one_address``: the report is
+    the worst backend's, with ``inconsistent_backends`` when they differ.
+    """
     anchors = default_anchors() if options.anchors is None else options.anchors
     deadline = Deadline(options.timeout)
     sni = _sni(endpoint, options)
     target = Target(host=endpoint.host, port=endpoint.port, sni=sni, source=Source.NETWORK)
-    checked_at = utc_now()
+    check = _Check(endpoint, options, anchors, deadline, sni, target, utc_now())
     try:
-        result = await probe(endpoint, sni, deadline)
+        addresses = await resolve(endpoint, deadline, options.hosts)
     except ProbeError as error:
-        return _could_not_check(target, checked_at, anchors, error)
+        return _could_not_check(target, check.checked_at, anchors, error)
+    if options.one_address or len(addresses) == 1:
+        return await _check_on(check, addresses, addresses)
+    checked = addresses[:MAX_BACKENDS]
+    reports = await asyncio.gather(*(_check_on(check, addresses, (a,)) for a in checked))
+    notes: tuple[str, ...] = ()
+    if len(addresses) > len(checked):
+        notes = (
+            f"The name resolves to {len(addresses)} addresses; the first {len(checked)} "
+            "were checked.",
+        )
+    return _worst_of(checked, reports, notes)
+
+
+def _worst_of(
+    addresses: Sequence[str], reports: Sequence[Report], notes: tuple[str, ...]
+) -> Report:
+    """The report of the worst backend, which speaks for the name, with every backend
+    listed and ``inconsistent_backends`` when they differ."""
+    backends = tuple(backend_of(a, r) for a, r in zip(addresses, reports, strict=True))
+    worst = worst_backend(backends)
+    report = reports[worst]
+    findings = list(report.findings)
+    differ = inconsistent_backends_finding(backends, backends[worst].address)
+    if differ is not None:
+        findings.append(differ)
+        findings.sort(key=lambda finding: priority(finding.code))
+    return dataclasses.replace(
+        report, findings=tuple(findings), backends=backends, notes=report.notes + notes
+    )
+
+
+async def _check_on(check: _Check, addresses: tuple[str, ...], dial: tuple[str, ...]) -> Report:
+    """The check made through the first of ``dial`` that accepts (``addresses``: all the
+    name resolved to)."""
+    endpoint, options, anchors, deadline = (
+        check.endpoint,
+        check.options,
+        check.anchors,
+        check.deadline,
+    )
+    sni, target, checked_at = check.sni, check.target, check.checked_at
+    try:
+        result = await probe(endpoint, sni, deadline, dial)
+    except ProbeError as error:
+        tls = TlsInfo(None, None, dial[0], addresses) if len(dial) == 1 else None
+        return _could_not_check(target, checked_at, anchors, error, tls)
+    result = dataclasses.replace(result, addresses=addresses)
     handshake = result.handshake
     modern = await _modern_if_needed(result, deadline, sni)
     legacy = await _legacy_versions(result, deadline, sni) if options.probe_protocols else []
-    findings = handshake_findings(handshake, modern, legacy)
+    findings = handshake_findings(handshake, modern, legacy, sni)
     presented, unreadable = _parse_presented(handshake.chain)
     findings.extend(unreadable)
+    if handshake.completed and not handshake.chain and not findings:
+        # An anonymous suite, or a server that sent no Certificate: nothing to trust.
+        findings.append(
+            invalid_chain(
+                "no_certificate",
+                f"The handshake completed ({handshake.cipher}) but the server sent no "
+                "certificate: no client that authenticates the server can trust it.",
+                None,
+                (),
+                ("Configure the server with its certificate and a cipher suite that uses it.",),
+                cipher=handshake.cipher,
+            )
+        )
     local_now = checked_at if options.at is None else options.at
-    server_clock = _server_clock(handshake, checked_at, endpoint)
+    server_clock, notes = server_clock_of(handshake, checked_at, endpoint)
     path: ChainPath | None = None
     revocation: RevocationStatus | None = None
     fetcher = (
@@ -119,7 +212,7 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
                     chain_findings, path, revocation, result, sni, local_now, deadline
                 )
             if server_clock is not None and options.at is None:
-                chain_findings, path, local_now = _judge_clock(
+                chain_findings, path, local_now, clock_notes = judge_clock(
                     chain_findings,
                     path,
                     presented,
@@ -130,6 +223,7 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
                     host_name,
                     options.warn_days,
                 )
+                notes += clock_notes
             chain_findings = await _explain_default_certificate(
                 chain_findings, result, deadline, sni, presented[0]
             )
@@ -151,7 +245,7 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
         seconds=result.seconds,
         server=server_header,
     )
-    return build_report(
+    report = build_report(
         target,
         checked_at,
         local_now,
@@ -163,7 +257,14 @@ async def check_endpoint_async(endpoint: Endpoint, options: LiveOptions = LiveOp
         server_clock=server_clock,
         revocation=revocation,
         fetches=tuple(fetcher.log) if fetcher is not None else (),
+        notes=notes,
     )
+    if not handshake.completed:
+        # The clients' catalogued messages are for certificate problems; what each prints
+        # for this alert or broken record is not known, and is not made up.
+        clients = tuple(dataclasses.replace(c, expected_error=None) for c in report.clients)
+        report = dataclasses.replace(report, clients=clients)
+    return report
 
 
 _CHAIN_CODES = frozenset({FindingCode.MISSING_INTERMEDIATE, FindingCode.CHAIN_ORDER})
@@ -227,11 +328,8 @@ async def _with_staple(
     status, judged = await revocation_of(path, at, None, RevocationInput(stapled=staple))
     if status.state not in ("good", "revoked"):
         return findings, revocation
-    kept = [f for f in findings if f.code not in _REVOCATION_CODES or not about_leaf(f)]
+    kept = [f for f in findings if f.code not in REVOCATION_CODES or not about_leaf(f)]
     return [*kept, *judged], status
-
-
-_REVOCATION_CODES = frozenset({FindingCode.REVOKED, FindingCode.REVOCATION_UNKNOWN})
 
 
 def _parse_presented(chain: tuple[bytes, ...]) -> tuple[list[CertFacts], list[Finding]]:
@@ -258,40 +356,6 @@ def _parse_presented(chain: tuple[bytes, ...]) -> tuple[list[CertFacts], list[Fi
                 )
             )
     return presented, findings
-
-
-def _judge_clock(
-    findings: list[Finding],
-    path: ChainPath,
-    presented: list[CertFacts],
-    fetched: tuple[CertFacts, ...],
-    anchors: TrustAnchors,
-    server_clock: ServerClock,
-    local_now: dt.datetime,
-    host_name: HostName,
-    warn_days: int | None,
-) -> tuple[list[Finding], ChainPath, dt.datetime]:
-    """Re-judge the chain at the server's time when the clocks differ and a date finding
-    could be the clock's fault; with client_clock first when it was."""
-    dates = {FindingCode.EXPIRED, FindingCode.NOT_YET_VALID, FindingCode.EXPIRING_SOON}
-    if abs(server_clock.offset_seconds) < CLOCK_TOLERANCE.total_seconds() or not any(
-        f.code in dates for f in findings
-    ):
-        return findings, path, local_now
-    at_server, server_path = diagnose(
-        presented, anchors, mozilla_anchors(), server_clock.date, host_name, warn_days, fetched
-    )
-    clock = clock_finding(
-        local_now,
-        server_clock.date,
-        server_clock.source,
-        [f.code for f in findings],
-        [f.code for f in at_server],
-    )
-    if clock is None:
-        return findings, path, local_now
-    revocation = [f for f in findings if f.code in _REVOCATION_CODES]
-    return [clock, *at_server, *revocation], server_path, server_clock.date
 
 
 def check_endpoint(endpoint: Endpoint, options: LiveOptions = LiveOptions()) -> Report:
@@ -338,19 +402,6 @@ async def _legacy_versions(result: ProbeResult, deadline: Deadline, sni: str | N
     return accepted
 
 
-def _server_clock(
-    handshake: Handshake, checked_at: dt.datetime, endpoint: Endpoint
-) -> ServerClock | None:
-    if handshake.http is None or handshake.http.date is None:
-        return None
-    date = handshake.http.date.astimezone(dt.timezone.utc)
-    return ServerClock(
-        date=date,
-        offset_seconds=(checked_at - date).total_seconds(),
-        source=f"HTTP Date header of https://{endpoint}/",
-    )
-
-
 async def _explain_default_certificate(
     findings: list[Finding],
     result: ProbeResult,
@@ -366,7 +417,12 @@ async def _explain_default_certificate(
     other = await probe_again(result, deadline, sni=None)
     if other is None or not other.chain:
         return findings
-    default_leaf = CertFacts.of(x509.load_der_x509_certificate(other.chain[0]))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            default_leaf = CertFacts.of(x509.load_der_x509_certificate(other.chain[0]))
+    except ValueError:
+        return findings  # a default certificate that cannot be read explains nothing
     same = default_leaf.sha256 == leaf.sha256
     evidence = dict(mismatch.evidence)
     evidence["default_certificate"] = same
@@ -388,7 +444,11 @@ async def _explain_default_certificate(
 
 
 def _could_not_check(
-    target: Target, checked_at: dt.datetime, anchors: TrustAnchors, error: ProbeError
+    target: Target,
+    checked_at: dt.datetime,
+    anchors: TrustAnchors,
+    error: ProbeError,
+    tls: TlsInfo | None = None,
 ) -> Report:
     finding = probe_error_finding(error)
     clients = client_verdicts(
@@ -403,4 +463,5 @@ def _could_not_check(
         path=(),
         trust_anchors=anchors.sources,
         clients=clients,
+        tls=tls,
     )

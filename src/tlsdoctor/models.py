@@ -19,8 +19,11 @@ Evidence = Mapping[str, JsonValue]
 
 
 def rfc3339(moment: dt.datetime) -> str:
-    """UTC, second precision, with a Z, as the spec writes times: 2026-11-27T10:00:00Z."""
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC with a Z, as the spec writes times: 2026-11-27T10:00:00Z, and the fraction of a
+    second when there is one (``--at 2026-11-27T10:00:00.25Z``): 2026-11-27T10:00:00.25Z."""
+    utc = moment.astimezone(dt.timezone.utc)
+    fraction = f".{utc.microsecond:06d}".rstrip("0") if utc.microsecond else ""
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
 
 
 class Source(str, enum.Enum):
@@ -159,6 +162,20 @@ class RevocationStatus:
 
 
 @dataclass(frozen=True)
+class Backend:
+    """One address behind a name, as the check of that address saw it."""
+
+    address: str
+    verdict: Verdict
+    codes: tuple[FindingCode, ...]
+    leaf_sha256: str | None  # None: no certificate was seen
+    chain_sha256: tuple[str, ...]  # the certificates as sent, in order
+    not_after: dt.datetime | None  # the leaf's
+    tls_version: str | None
+    reachable: bool = True  # False: refused, or silent while connecting
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything tlsdoctor concluded about one target."""
 
@@ -174,6 +191,10 @@ class Report:
     server_clock: ServerClock | None = None
     revocation: RevocationStatus | None = None
     fetches: tuple[FetchRecord, ...] = ()
+    # What the check saw but set aside, one sentence each (an absurd Date header, ...).
+    notes: tuple[str, ...] = ()
+    # With several addresses behind the name: what each of them served.
+    backends: tuple[Backend, ...] = ()
 
     @property
     def verdict(self) -> Verdict:

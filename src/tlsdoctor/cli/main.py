@@ -127,6 +127,18 @@ def cli() -> None:
     default=None,
     help="A progress bar on stderr for many targets (default: when stderr is a terminal).",
 )
+@click.option(
+    "--one-address",
+    is_flag=True,
+    help="Check only the first address that accepts, not every address behind the name.",
+)
+@click.option(
+    "--resolve",
+    "resolve_entries",
+    multiple=True,
+    metavar="HOST:PORT:ADDR[,ADDR...]",
+    help="Use these addresses for HOST on PORT (* for any port), as curl --resolve; repeatable.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report(s) of the spec.")
 @try_clients_options
 def check(
@@ -150,6 +162,8 @@ def check(
     crl_files: Sequence[str],
     ocsp_files: Sequence[str],
     progress: bool | None,
+    one_address: bool,
+    resolve_entries: Sequence[str],
     as_json: bool,
     try_clients: bool,
     client_names: str | None,
@@ -191,6 +205,7 @@ def check(
         raise click.UsageError("give a target (HOST[:PORT] or URL), -f FILE, or --chain FILE")
     if host:
         raise click.UsageError("--host goes with --chain; for an endpoint, give HOST itself")
+    from tlsdoctor.cli.options import parse_resolve
     from tlsdoctor.live import LiveOptions
 
     options = LiveOptions(
@@ -203,6 +218,8 @@ def check(
         probe_protocols=probe_protocols,
         fetch=fetch is not False,
         revocation=not no_revocation,
+        one_address=one_address,
+        hosts=parse_resolve(resolve_entries),
     )
     mode = Starttls(starttls) if starttls else None
     tried = None

@@ -93,3 +93,32 @@ def served_chain(target: str) -> list[x509.Certificate]:
         return [x509.load_der_x509_certificate(der) for der in result.handshake.chain]
     except ValueError as exc:
         raise InputError(f"{target}: a certificate it presents is unreadable") from exc
+
+
+def parse_resolve(entries: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """``--resolve HOST:PORT:ADDR[,ADDR...]`` (curl's form; PORT may be ``*``; an IPv6
+    address in brackets) as the resolver override of :class:`tlsdoctor.live.LiveOptions`."""
+    import ipaddress
+
+    hosts: dict[str, tuple[str, ...]] = {}
+    for entry in entries:
+        host, _, rest = entry.partition(":")
+        port, _, listed = rest.partition(":")
+        addresses = tuple(a.strip().strip("[]") for a in listed.split(",") if a.strip())
+        valid = bool(host) and (port == "*" or port.isdigit()) and bool(addresses)
+        try:
+            for address in addresses:
+                ipaddress.ip_address(address)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise click.UsageError(
+                f"--resolve {entry[:100]!r} is not HOST:PORT:ADDRESS[,ADDRESS...] "
+                "(e.g. www.example.com:443:192.0.2.1,192.0.2.2)"
+            )
+        key = host.lower() if port == "*" else f"{host.lower()}:{int(port)}"
+        hosts[key] = tuple(dict.fromkeys(addresses))[:MAX_RESOLVE_ADDRESSES]
+    return hosts
+
+
+MAX_RESOLVE_ADDRESSES = 64

@@ -13,6 +13,7 @@ import ipaddress
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tlsdoctor.errors import ConnectionReset, NotTls, ProbeError
@@ -34,6 +35,7 @@ from tlsdoctor.probe.tls import (
 # After the handshake, how long a TLS 1.3 server that requested a certificate has to
 # abort before we take it that the certificate was optional.
 CERTIFICATE_ABORT_WAIT = 1.0
+_CLOSE_NOTIFY = "CLOSE_NOTIFY"  # as the Recorder names alerts
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,21 @@ def is_ip(host: str) -> bool:
     return True
 
 
-async def resolve(endpoint: Endpoint, deadline: Deadline) -> tuple[str, ...]:
-    """Every address of the endpoint (A and AAAA), or the --connect address."""
+async def resolve(
+    endpoint: Endpoint, deadline: Deadline, hosts: Mapping[str, tuple[str, ...]] | None = None
+) -> tuple[str, ...]:
+    """Every address of the endpoint (A and AAAA), or the --connect address; ``hosts``
+    overrides the resolver for the names it holds, as a hosts file does: keys are
+    'name:port' or 'name' (any port), in lower case."""
     if endpoint.connect:
         return (endpoint.connect,)
     if is_ip(endpoint.host):
         return (endpoint.host,)
+    if hosts:
+        name = endpoint.host.lower()
+        overridden = hosts.get(f"{name}:{endpoint.port}") or hosts.get(name)
+        if overridden:
+            return overridden
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(
@@ -128,22 +139,39 @@ async def _handshake_on(
             await asyncio.wait_for(start_tls(writer, context, sni), deadline.left())
         except ssl.SSLError as exc:
             reason = exc.reason or type(exc).__name__
-            if reason in NOT_TLS_REASONS:
+            if recorder is None:
+                # A shared context cannot say what the server sent before failing (a
+                # ServerHello? an alert?): the caller asks again on a dedicated one.
+                return Handshake(error=reason, recorded=False)
+            alert = recorder.alerts[-1] if recorder.alerts else None
+            spoke_tls = bool(recorder.messages) or alert is not None
+            if reason in NOT_TLS_REASONS and not spoke_tls:
                 raise await _not_tls(endpoint, address, deadline, reason) from exc
-            alert = recorder.alerts[-1] if recorder is not None and recorder.alerts else None
-            if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) and alert is None:
+            if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) and not spoke_tls:
                 raise
             return Handshake(
-                certificate_requested=recorder is not None and recorder.certificate_requested,
+                certificate_requested=recorder.certificate_requested,
                 alert=alert,
                 error=reason,
-                recorded=recorder is not None,
+                server_messages=tuple(recorder.messages),
+            )
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            if recorder is None or not recorder.messages:
+                raise
+            # Closed mid-handshake after the server had begun it: say how far it got.
+            return Handshake(
+                certificate_requested=recorder.certificate_requested,
+                error=type(exc).__name__,
+                server_messages=tuple(recorder.messages),
             )
         ssl_object = writer.get_extra_info("ssl_object")
         cipher = ssl_object.cipher() if ssl_object is not None else None
         if recorder is None:
             recorder = recorder_of(ssl_object)
         requested = recorder.certificate_requested
+        # Alerts so far came during the handshake (a warning such as unrecognized_name,
+        # which the handshake survived); only those after it can break the connection.
+        during_handshake = len(recorder.alerts)
         http = None
         aborted = False
         step = "waiting for the server's answer"
@@ -157,6 +185,10 @@ async def _handshake_on(
             aborted = aborted or (requested and http is None)
         elif requested:
             aborted = await _aborts(reader, min(deadline.left(), CERTIFICATE_ABORT_WAIT))
+        # A fatal alert after the handshake (TLS 1.3 servers judge the client's Finished
+        # after the client is done): the server broke the connection it had just accepted.
+        after = [alert for alert in recorder.alerts[during_handshake:] if alert != _CLOSE_NOTIFY]
+        aborted = aborted or bool(after)
         return Handshake(
             chain=presented_chain(writer),
             version=ssl_object.version() if ssl_object is not None else None,
@@ -166,6 +198,8 @@ async def _handshake_on(
             alert=recorder.alerts[-1] if recorder.alerts else None,
             http=http,
             aborted_after_handshake=aborted,
+            alert_after_handshake=after[0] if after else None,
+            server_messages=tuple(recorder.messages),
         )
     except ProbeError:
         raise
@@ -208,24 +242,70 @@ async def _not_tls(endpoint: Endpoint, address: str, deadline: Deadline, reason:
     )
 
 
-async def probe(endpoint: Endpoint, sni: str | None, deadline: Deadline) -> ProbeResult:
-    """The one handshake of a check, with the widest client, and the server's time."""
+async def probe(
+    endpoint: Endpoint,
+    sni: str | None,
+    deadline: Deadline,
+    addresses: tuple[str, ...] | None = None,
+) -> ProbeResult:
+    """The one handshake of a check, with the widest client, and the server's time, on
+    the first of ``addresses`` (default: the name's) that accepts."""
     started = time.monotonic()
-    addresses = await resolve(endpoint, deadline)
+    if addresses is None:
+        addresses = await resolve(endpoint, deadline)
+    address, handshake = await _first_handshake(endpoint, addresses, sni, deadline)
+    return ProbeResult(endpoint, addresses, address, sni, handshake, time.monotonic() - started)
+
+
+async def _first_handshake(
+    endpoint: Endpoint, addresses: tuple[str, ...], sni: str | None, deadline: Deadline
+) -> tuple[str, Handshake]:
     address, reader, writer = await _connect(endpoint, addresses, deadline)
-    # A failed handshake on a shared context leaves nothing to ask what the server said
-    # (an alert, a CertificateRequest): it is repeated once on a dedicated context.
     handshake: Handshake | None = None
     with contextlib.suppress(ConnectionReset):
         handshake = await _handshake_on(
             endpoint, address, reader, writer, sni, ClientProfile.WIDE, deadline
         )
     if handshake is None or not handshake.recorded:
-        _, reader, writer = await _connect(endpoint, (address,), deadline)
-        handshake = await _handshake_on(
-            endpoint, address, reader, writer, sni, ClientProfile.WIDE, deadline, dedicated=True
-        )
-    return ProbeResult(endpoint, addresses, address, sni, handshake, time.monotonic() - started)
+        handshake = await _recorded_handshake(endpoint, address, sni, ClientProfile.WIDE, deadline)
+    return address, handshake
+
+
+async def _handshake_at(
+    endpoint: Endpoint,
+    address: str,
+    sni: str | None,
+    profile: ClientProfile,
+    deadline: Deadline,
+    maximum: ssl.TLSVersion | None = None,
+    minimum: ssl.TLSVersion | None = None,
+    ask_time: bool = True,
+    dedicated: bool = False,
+) -> Handshake:
+    """A new connection to ``address`` and one handshake on it."""
+    _, reader, writer = await _connect(endpoint, (address,), deadline)
+    return await _handshake_on(
+        endpoint,
+        address,
+        reader,
+        writer,
+        sni,
+        profile,
+        deadline,
+        maximum,
+        minimum,
+        ask_time=ask_time,
+        dedicated=dedicated,
+    )
+
+
+async def _recorded_handshake(
+    endpoint: Endpoint, address: str, sni: str | None, profile: ClientProfile, deadline: Deadline
+) -> Handshake:
+    """A failed handshake on a shared context leaves nothing to ask what the server said
+    (a ServerHello, an alert, a CertificateRequest): it is repeated once on a dedicated
+    context, which records it."""
+    return await _handshake_at(endpoint, address, sni, profile, deadline, dedicated=True)
 
 
 async def probe_again(
@@ -237,20 +317,17 @@ async def probe_again(
     maximum: ssl.TLSVersion | None = None,
     minimum: ssl.TLSVersion | None = None,
 ) -> Handshake | None:
-    """Another handshake to the same address; None when it could not be made."""
+    """Another handshake to the same address; None when it could not be made. A failure
+    is repeated on a dedicated context, which records what the server said."""
+    endpoint, address = result.endpoint, result.address
     try:
-        _, reader, writer = await _connect(result.endpoint, (result.address,), deadline)
-        return await _handshake_on(
-            result.endpoint,
-            result.address,
-            reader,
-            writer,
-            sni,
-            profile,
-            deadline,
-            maximum,
-            minimum,
-            ask_time=False,
+        handshake = await _handshake_at(
+            endpoint, address, sni, profile, deadline, maximum, minimum, ask_time=False
         )
+        if not handshake.recorded:
+            handshake = await _handshake_at(
+                endpoint, address, sni, profile, deadline, maximum, minimum, False, True
+            )
+        return handshake
     except ProbeError:
         return None

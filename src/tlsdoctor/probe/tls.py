@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 HTTP_ANSWER_LIMIT = 16384
+DATE_TEXT_LIMIT = 64  # a Date header is 29 characters; more is kept for the note only
 _HANDSHAKE = 22  # TLS record content types and handshake message type (RFC 8446)
 _ALERT = 21
 _CERTIFICATE_REQUEST = 13
+_MESSAGES_KEPT = 32  # a handshake has a dozen messages (and alerts); a hostile server no more
 
 
 class ClientProfile(str, enum.Enum):
@@ -39,8 +41,9 @@ class HttpAnswer:
     """The head of the server's answer to one HTTP request."""
 
     status: str | None
-    date: dt.datetime | None
+    date: dt.datetime | None  # in UTC; None when absent or not a date
     server: str | None
+    date_text: str | None = None  # the Date header as sent (printable, bounded)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,11 @@ class Handshake:
     error: str | None = None  # the SSL error reason when the handshake failed
     http: HttpAnswer | None = None
     aborted_after_handshake: bool = False  # closed/alerted before answering (TLS 1.3 mTLS)
+    alert_after_handshake: str | None = None  # a fatal alert once the handshake was done
     recorded: bool = True  # False: failed on a shared context, the server's words unknown
+    # The handshake messages the server sent (their RFC 8446 type numbers, in order): a
+    # failure after a ServerHello is a broken TLS server, not a port that speaks no TLS.
+    server_messages: tuple[int, ...] = ()
 
     @property
     def completed(self) -> bool:
@@ -69,13 +76,17 @@ class Recorder:
 
     certificate_requested: bool = False
     alerts: list[str] = field(default_factory=list)
+    messages: list[int] = field(default_factory=list)  # handshake message types read
 
     def note(self, direction: str, content_type: int, msg_type: int) -> None:
         if direction != "read":
             return
-        if content_type == _HANDSHAKE and msg_type == _CERTIFICATE_REQUEST:
-            self.certificate_requested = True
-        elif content_type == _ALERT:
+        if content_type == _HANDSHAKE:
+            if len(self.messages) < _MESSAGES_KEPT:
+                self.messages.append(msg_type)
+            if msg_type == _CERTIFICATE_REQUEST:
+                self.certificate_requested = True
+        elif content_type == _ALERT and len(self.alerts) < _MESSAGES_KEPT:
             try:
                 self.alerts.append(ssl._TLSAlertType(msg_type).name)  # type: ignore[attr-defined]
             except ValueError:
@@ -98,8 +109,14 @@ def _shared_callback(
 
 
 def recorder_of(ssl_object: Any) -> Recorder:
-    """What the server said on a connection made with :func:`make_context`."""
-    return _RECORDERS.pop(ssl_object, None) or Recorder()
+    """What the server said on a connection made with :func:`make_context`, kept up to
+    date for as long as the connection lives (an alert after the handshake lands in it)."""
+    if ssl_object is None:
+        return Recorder()
+    recorder = _RECORDERS.get(ssl_object)
+    if recorder is None:
+        recorder = _RECORDERS[ssl_object] = Recorder()
+    return recorder
 
 
 def _set_callback(context: ssl.SSLContext, callback: Any) -> None:
@@ -242,13 +259,20 @@ def parse_http_head(data: bytes) -> HttpAnswer | None:
         name, _, value = line.partition(":")
         headers.setdefault(name.strip().lower(), value.strip())
     date = None
+    date_text = None
     if "date" in headers:
-        with contextlib.suppress(TypeError, ValueError, IndexError):
-            date = email.utils.parsedate_to_datetime(headers["date"])
-            if date.tzinfo is None:
-                date = date.replace(tzinfo=dt.timezone.utc)
+        date_text = "".join(
+            c if c.isprintable() else "?" for c in headers["date"][:DATE_TEXT_LIMIT]
+        )
+        # A hostile or broken server sends anything: year 9999 with a -2359 offset is past
+        # what datetime holds once in UTC (OverflowError), '+9999' is no offset at all.
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            parsed = email.utils.parsedate_to_datetime(headers["date"])
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.timezone.utc)
+            date = parsed.astimezone(dt.timezone.utc)
     status = lines[0].split(" ", 1)[1] if " " in lines[0] else None
-    return HttpAnswer(status=status, date=date, server=headers.get("server"))
+    return HttpAnswer(status=status, date=date, server=headers.get("server"), date_text=date_text)
 
 
 async def close(writer: asyncio.StreamWriter) -> None:

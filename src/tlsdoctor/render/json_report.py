@@ -102,6 +102,19 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             }
             for f in report.fetches
         ],
+        "notes": list(report.notes),
+        "backends": [
+            {
+                "address": b.address,
+                "verdict": b.verdict.value,
+                "codes": [code.value for code in b.codes],
+                "leaf_sha256": b.leaf_sha256,
+                "chain_sha256": list(b.chain_sha256),
+                "not_after": None if b.not_after is None else rfc3339(b.not_after),
+                "tls_version": b.tls_version,
+            }
+            for b in report.backends
+        ],
     }
 
 

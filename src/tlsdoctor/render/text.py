@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tlsdoctor.codes import Severity, Verdict
-from tlsdoctor.models import CertSummary, Finding, JsonValue, Report
+from tlsdoctor.models import CertSummary, Finding, JsonValue, Report, rfc3339
 from tlsdoctor.render.safe import make_visible, safe_dn, safe_host, safe_text, safe_url
 
 _VERDICT_STYLE = {
@@ -68,6 +68,13 @@ def render_report(report: Report, console: Console) -> None:
     console.print(f"[dim]evaluated at {_when(report.evaluated_at)}[/]")
     if report.tls is not None:
         console.print(f"[dim]{escape(_connection_line(report))}[/]")
+    for backend in report.backends:
+        outcome = ", ".join(code.value for code in backend.codes) or "no problems"
+        console.print(
+            f"[dim]backend {escape(backend.address)}: {backend.verdict.value} ({outcome})[/]"
+        )
+    for note in report.notes:
+        console.print(f"[dim]note: {escape(note)}[/]")
     if not report.findings:
         console.print("No problems found: every client would trust this chain.")
     for number, finding in enumerate(report.findings, start=1):
@@ -279,4 +286,4 @@ def render_summary(console: Console, verdicts: Mapping[str, int], codes: Mapping
 
 
 def _when(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return rfc3339(moment).replace("T", " ").replace("Z", " UTC")
