@@ -14,8 +14,8 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tlsdoctor.analysis.anchorset import Anchor, TrustAnchors
 from tlsdoctor.analysis.facts import CertFacts, signed_by
-from tlsdoctor.anchors import Anchor, TrustAnchors
 
 # Deeper than any real path (webpki stops at 8 intermediates); past it we stop looking.
 MAX_DEPTH = 16

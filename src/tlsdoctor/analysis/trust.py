@@ -15,11 +15,11 @@ import re
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from tlsdoctor.analysis.anchorset import TrustAnchors
 from tlsdoctor.analysis.constraints import invalid_chain
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.path import ChainPath, PathEnd, RejectReason
 from tlsdoctor.analysis.roles import cert_evidence, sentence_label
-from tlsdoctor.anchors import TrustAnchors
 from tlsdoctor.codes import FindingCode, Severity
 from tlsdoctor.knowledge import InterceptionCatalogue, KnownBadRoots
 from tlsdoctor.models import Finding, JsonValue

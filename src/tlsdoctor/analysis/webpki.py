@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from tlsdoctor.analysis.anchorset import TrustAnchors
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.names import HostName
-from tlsdoctor.anchors import TrustAnchors
 
 
 def webpki_error(
