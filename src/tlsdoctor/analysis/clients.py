@@ -44,6 +44,9 @@ def _client_fails(profile: ClientProfile, finding: Finding, public_chain: bool) 
         return False
     code = finding.code
     evidence = finding.evidence
+    refused_by = evidence.get("refused_by")
+    if isinstance(refused_by, list):  # only some verifiers refuse (e.g. OpenSSL's path)
+        return profile.engine in refused_by
     if code is FindingCode.REVOKED:
         return profile.checks_revocation
     if code is FindingCode.HOSTNAME_MISMATCH and evidence.get("has_san") is False:

@@ -7,8 +7,9 @@ used for TLS servers, path length and name constraints, malformed extensions.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -75,20 +76,80 @@ def constraint_findings(path: Sequence[CertFacts], trusted: bool) -> list[Findin
     findings.extend(_name_constraint_findings(path))
     intermediates = len(path) - 2 if trusted else len(path) - 1
     if intermediates > MAX_INTERMEDIATES:
+        # OpenSSL (depth 100) and Go accept such a path (checked by the oracle tests):
+        # only the webpki verifiers (rustls, cryptography) stop, so it is a warning.
         findings.append(
-            invalid_chain(
-                "path_too_long",
-                f"The path has {intermediates} intermediate certificates; verifiers stop "
-                f"after {MAX_INTERMEDIATES}.",
-                None,
-                path,
+            Finding(
+                FindingCode.STANDARDS_VIOLATION,
+                Severity.WARNING,
+                f"The path has {intermediates} intermediate certificates; OpenSSL and Go "
+                f"accept it, but webpki verifiers (rustls, Python cryptography) stop after "
+                f"{MAX_INTERMEDIATES}.",
+                {
+                    "rule": "path_too_long",
+                    "source": "webpki path-length limit (not an RFC 5280 rule)",
+                    "refused_by_strict": ["rustls-webpki", "cryptography"],
+                    "intermediates": intermediates,
+                },
                 (
                     "Serve the shortest chain your CA offers; a real chain has one or two "
                     "intermediates.",
                 ),
-                intermediates=intermediates,
             )
         )
+    return findings
+
+
+def path_judge(at: dt.datetime) -> Callable[[Sequence[CertFacts], bool], int]:
+    """How many rules a candidate path breaks at ``at``: what backtracking path builders
+    (Go, browsers, Java) avoid when they choose among several issuers."""
+
+    def judge(path: Sequence[CertFacts], trusted: bool) -> int:
+        outside = sum(1 for facts in path if not facts.not_before <= at <= facts.not_after)
+        broken = constraint_findings(path, trusted)
+        return outside + sum(1 for f in broken if f.severity is Severity.ERROR)
+
+    return judge
+
+
+def critical_extension_findings(
+    path: Sequence[CertFacts], trusted: bool, handled: Mapping[str, frozenset[str]]
+) -> list[Finding]:
+    """invalid_chain for critical extensions a verifier does not process (RFC 5280 4.2:
+    it must then refuse the certificate). An extension nobody knows fails every client;
+    a standard one marked critical (AIA, AKI) fails only the engines in ``handled`` that
+    lack it (OpenSSL refuses both; Go accepts both)."""
+    findings: list[Finding] = []
+    certs = path[:-1] if trusted else path
+    for facts in certs:
+        for oid, known in facts.critical_extensions:
+            if known:
+                refused = sorted(engine for engine, oids in handled.items() if oid not in oids)
+                if not refused:
+                    continue
+                who = ", ".join(refused)
+                extra: dict[str, JsonValue] = {"refused_by": list(refused)}
+            else:
+                who = "every client (RFC 5280 4.2)"
+                extra = {}
+            name = known or oid
+            findings.append(
+                invalid_chain(
+                    "unhandled_critical_extension",
+                    f"{sentence_label(facts, path)} marks the extension {name} ({oid}) "
+                    f"critical, and verifiers that do not process it must refuse the "
+                    f"certificate: refused by {who}.",
+                    facts,
+                    path,
+                    (
+                        "Reissue the certificate without marking that extension critical "
+                        "(only basicConstraints, keyUsage and nameConstraints need to be).",
+                    ),
+                    extension=oid,
+                    extension_name=known or None,
+                    **extra,
+                )
+            )
     return findings
 
 
@@ -190,6 +251,25 @@ def _issuer_findings(path: Sequence[CertFacts], trusted: bool) -> list[Finding]:
                         ("Issue the leaf from a CA that is allowed to issue at this depth.",),
                         path_length=constraints.path_length,
                         intermediates_below=below,
+                    )
+                )
+            elif depth - 1 > constraints.path_length:
+                # Go (1.19, run by the oracle tests) counts self-issued CA certificates
+                # too, against RFC 5280 4.2.1.9; OpenSSL and browsers do not.
+                findings.append(
+                    invalid_chain(
+                        "path_length",
+                        f"{sentence_label(issuer, path)} allows {constraints.path_length} "
+                        f"CA certificates below it; the path has {below} plus "
+                        f"{depth - 1 - below} self-issued ones, which RFC 5280 does not "
+                        "count but Go's crypto/x509 does: Go refuses the chain.",
+                        issuer,
+                        path,
+                        ("Issue the leaf from a CA that is allowed to issue at this depth.",),
+                        path_length=constraints.path_length,
+                        intermediates_below=below,
+                        self_issued_below=depth - 1 - below,
+                        refused_by=["go"],
                     )
                 )
     return findings
