@@ -105,12 +105,44 @@ def matches(facts: CertFacts, host: HostName) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _public_suffixes() -> PublicSuffixList:
-    """The ICANN section of the Public Suffix List, as Chromium consults it (unknown
-    top-level names such as .internal are not suffixes); loaded on first use (0.1 s)."""
+def _icann_rules() -> tuple[str, ...]:
+    """The ICANN section of the Public Suffix List shipped by ``publicsuffixlist``, as
+    Chromium consults it (private suffixes such as github.io are not registries)."""
+    from publicsuffixlist import PSLFILE
+
+    with open(PSLFILE, encoding="utf-8") as handle:
+        text = handle.read()
+    start = text.find("// ===BEGIN ICANN DOMAINS===")
+    end = text.find("// ===END ICANN DOMAINS===")
+    section = text[start:end] if 0 <= start < end else ""
+    return tuple(
+        line.strip() for line in section.splitlines() if line.strip() and not line.startswith("//")
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _public_suffixes(tld: str) -> PublicSuffixList:
+    """The list's rules for one top-level name: parsing the whole list costs ~70 ms, the
+    rules of one TLD well under one. Unknown TLDs (.internal, .test) are not suffixes."""
     from publicsuffixlist import PublicSuffixList
 
-    return PublicSuffixList(only_icann=True, accept_unknown=False)
+    rules = [r for r in _icann_rules() if _rule_tld(r) == tld]
+    return PublicSuffixList(rules, accept_unknown=False)
+
+
+def _rule_tld(rule: str) -> str:
+    label = rule.rsplit(".", 1)[-1].lstrip("!*")
+    if label.isascii():
+        return label
+    try:
+        return label.encode("idna").decode("ascii")  # the list writes IDN TLDs as U-labels
+    except UnicodeError:
+        return label
+
+
+def is_public_suffix(name: str) -> bool:
+    """Whether ``name`` (A-labels, lower case) is an ICANN public suffix: com, co.uk."""
+    return _public_suffixes(name.rsplit(".", 1)[-1]).is_public(name)
 
 
 def wildcard_over_public_suffix(leaf: CertFacts, host: HostName) -> str | None:
@@ -124,7 +156,7 @@ def wildcard_over_public_suffix(leaf: CertFacts, host: HostName) -> str | None:
         if not dns_name_matches(name, host.ascii):
             continue
         pattern = name.lower().rstrip(".")
-        if not pattern.startswith("*.") or not _public_suffixes().is_public(pattern[2:]):
+        if not pattern.startswith("*.") or not is_public_suffix(pattern[2:]):
             return None  # another name covers the host properly
         over_suffix = pattern
     return over_suffix
