@@ -164,9 +164,7 @@ def test_idn_host_in_unicode() -> None:
     assert report.codes == ()
 
 
-@pytest.mark.parametrize(
-    "path", sorted(CHAINS.glob("*.pem")), ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("path", sorted(CHAINS.glob("*.pem")), ids=lambda p: p.stem)
 def test_every_chain_has_expired_by_now(path: Path) -> None:
     report = tlsdoctor.check.check_chain(load_certificates(path), None)
     assert C.EXPIRED in report.codes
