@@ -245,6 +245,9 @@ def test_ip_name_constraint_that_is_not_a_network_is_invalid_chain(mask: bytes) 
     finding = next(f for f in report.findings if f.code is C.INVALID_CHAIN)
     assert finding.evidence["reason"] == "malformed_extension"
     assert finding.evidence["certificate"] == "intermediate"
+    assert finding.evidence["detail"]  # cryptography's reason, e.g. "Invalid netmask"
+    # Said once: the unreadable basicConstraints are not reported as "not a CA" too.
+    assert [f.evidence["reason"] for f in report.findings] == ["malformed_extension"]
     assert not any(trusted_by(report).values())
 
 

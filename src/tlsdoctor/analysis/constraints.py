@@ -211,7 +211,7 @@ def _issuer_findings(path: Sequence[CertFacts], trusted: bool) -> list[Finding]:
             continue
         if issuer.cert.version is x509.Version.v1:
             continue
-        if not issuer.is_ca:
+        if not issuer.is_ca and not issuer.malformed:  # unreadable: said once, above
             findings.append(
                 invalid_chain(
                     "issuer_not_ca",

@@ -77,7 +77,7 @@ class ChainPath:
     rejections: tuple[Rejection, ...]
     loop: bool  # a presented certificate pointed back into the path
     signatures_checked: bool = True  # False: some unique links were taken unchecked
-    alternatives: bool = False  # some step had several possible issuers
+    alternatives: bool = False  # some step had several issuers by name and key id
     exhausted: bool = False  # the work bound stopped the search early
 
     @property
@@ -198,8 +198,6 @@ class _Search:
             self.results.append(_Candidate(path, PathEnd.MISSING_ISSUER, None))
             return
         issuers = self._issuers(current)
-        if len(issuers) > 1:
-            self.alternatives = True
         fresh = [(facts, anchor) for facts, anchor in issuers if facts.sha256 not in visited]
         if len(fresh) < len(issuers):
             self.loop = True
@@ -234,6 +232,10 @@ class _Search:
                 self._reject(child, facts, RejectReason.KEY_ID_MISMATCH, anchor is not None)
             else:
                 matching.append((facts, anchor))
+        if len(matching) > 1:
+            # Several look right by name and key identifier: another builder (OpenSSL,
+            # which checks signatures only afterwards) may take another one.
+            self.alternatives = True
         if len(matching) == 1 and not self.check_unique_links:
             self.unchecked = True
             return matching
