@@ -304,3 +304,17 @@ def test_missing_issuer_of_another_organisation_is_an_untrusted_root() -> None:
     )
     report = judge([root], [pc.leaf(inter)])
     assert report.findings[0].code is C.UNTRUSTED_ROOT
+
+
+def test_fix_chain_writes_the_valid_intermediate_not_the_wrong_eku_copy(
+    stale: dict[str, pc.Node],
+) -> None:
+    from tlsdoctor.remedy.chain import plan_chain
+
+    anchors = TrustAnchors([(TrustAnchorSource("t", "<t>", 1, CUSTOM), [stale["root"].cert])])
+    sent = [stale["leaf"].cert, stale["client_only"].cert, stale["good"].cert]
+    plan = plan_chain(sent, [], anchors, at=pc.NOW, host=pc.HOST)
+    assert plan.chain == (stale["leaf"].cert, stale["good"].cert)
+    # Negative twin: with only the wrong copy there is nothing better to write.
+    only_wrong = plan_chain(sent[:2], [], anchors, at=pc.NOW, host=pc.HOST)
+    assert only_wrong.chain == (stale["leaf"].cert, stale["client_only"].cert)
