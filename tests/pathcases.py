@@ -68,6 +68,8 @@ def make(
     extra: Sequence[tuple[x509.ExtensionType, bool]] = (),
     key_cert_sign: bool = True,
     aki_critical: bool = False,
+    basic_constraints: str = "critical",  # or "non-critical", "absent"
+    key_usage: x509.KeyUsage | None = None,
 ) -> Node:
     """One certificate; ``issuer`` None makes it self-signed."""
     own_key = key or ec.generate_private_key(ec.SECP256R1())
@@ -82,14 +84,20 @@ def make(
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca, path_length if ca else None), True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(own_key.public_key()), False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_key.public_key()),
             aki_critical,
         )
     )
-    if ca:
+    if basic_constraints != "absent":
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca, path_length if ca else None),
+            basic_constraints == "critical",
+        )
+    if key_usage is not None:
+        usage = key_usage
+    elif ca:
         usage = x509.KeyUsage(True, False, False, False, False, key_cert_sign, True, False, False)
     else:
         usage = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
@@ -465,8 +473,46 @@ def missing_and_private() -> Iterator[Case]:
         yield _case(f"private_{org}_middle_missing", "missing", [root], [leaf(deep), deep])
 
 
+def profiles() -> Iterator[Case]:
+    """Leaf and CA profiles at the edge of what validators accept."""
+    root = make("Profile Root", None)
+    inter = make("Profile CA", root)
+    any_eku = ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE
+    yield _case("leaf_any_eku", "eku", [root], [leaf(inter, eku=(any_eku,)), inter])
+    any_inter = make("Profile Any EKU CA", root, eku=(any_eku,))
+    yield _case("intermediate_any_eku", "eku", [root], [leaf(any_inter), any_inter])
+    agreement = x509.KeyUsage(False, False, False, False, True, False, False, False, False)
+    yield _case(
+        "leaf_key_agreement_only", "basic", [root], [leaf(inter, key_usage=agreement), inter]
+    )
+    cert_sign = x509.KeyUsage(False, False, False, False, False, True, False, False, False)
+    yield _case("leaf_cert_sign_only", "basic", [root], [leaf(inter, key_usage=cert_sign), inter])
+    ca_leaf = make(HOST, inter, ca=True, dns=(HOST,), eku=(SERVER_AUTH,))
+    yield _case("leaf_is_ca", "basic", [root], [ca_leaf, inter])
+    cn_only = make(HOST, inter, ca=False, eku=(SERVER_AUTH,))
+    yield _case("leaf_cn_only", "names", [root], [cn_only, inter])
+    no_bc = make("Profile No BC CA", root, basic_constraints="absent")
+    yield _case("intermediate_without_basic_constraints", "basic", [root], [leaf(no_bc), no_bc])
+    soft_bc = make("Profile Soft BC CA", root, basic_constraints="non-critical")
+    yield _case("intermediate_bc_not_critical", "basic", [root], [leaf(soft_bc), soft_bc])
+    no_bc_leaf = make(
+        HOST, inter, ca=False, dns=(HOST,), eku=(SERVER_AUTH,), basic_constraints="absent"
+    )
+    yield _case("leaf_without_basic_constraints", "basic", [root], [no_bc_leaf, inter])
+    upper = leaf(inter, dns=("WWW.Example.TEST",))
+    yield _case("san_upper_case", "names", [root], [upper, inter])
+    idn = leaf(inter, dns=("xn--bcher-kva.example.test",))
+    yield _case("san_idn_a_label", "names", [root], [idn, inter], host="xn--bcher-kva.example.test")
+    expired_root = make(
+        "Profile Expired Root", None, not_before=NOW - 900 * DAY, not_after=NOW - DAY
+    )
+    under = make("Profile Under Expired", expired_root, not_before=NOW - 800 * DAY)
+    yield _case("trusted_root_expired", "validity", [expired_root], [leaf(under), under])
+
+
 GENERATORS: tuple[Callable[[], Iterator[Case]], ...] = (
     basic,
+    profiles,
     cross_signs,
     stale_intermediates,
     name_constraints,

@@ -318,3 +318,40 @@ def test_fix_chain_writes_the_valid_intermediate_not_the_wrong_eku_copy(
     # Negative twin: with only the wrong copy there is nothing better to write.
     only_wrong = plan_chain(sent[:2], [], anchors, at=pc.NOW, host=pc.HOST)
     assert only_wrong.chain == (stale["leaf"].cert, stale["client_only"].cert)
+
+
+# Rules only some verifiers check (each confirmed by the oracle tests) -------------------
+
+
+def test_any_eku_without_server_auth_fails_openssl_clients_not_go() -> None:
+    root = pc.make("EKU Root", None)
+    inter = pc.make("EKU CA", root)
+    any_eku = x509.oid.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE
+    report = judge([root], [pc.leaf(inter, eku=(any_eku,)), inter])
+    verdicts = trusted_by(report)
+    assert not verdicts["curl"] and verdicts["go"]
+    both = judge([root], [pc.leaf(inter, eku=(any_eku, pc.SERVER_AUTH)), inter])
+    assert all(trusted_by(both).values())
+
+
+def test_leaf_key_usage_without_a_tls_usage_fails_all_but_go() -> None:
+    root = pc.make("KU Root", None)
+    inter = pc.make("KU CA", root)
+    cert_sign = x509.KeyUsage(False, False, False, False, False, True, False, False, False)
+    report = judge([root], [pc.leaf(inter, key_usage=cert_sign), inter])
+    verdicts = trusted_by(report)
+    assert verdicts["go"] and not verdicts["curl"] and not verdicts["chrome"]
+    agreement = x509.KeyUsage(False, False, False, False, True, False, False, False, False)
+    fine = judge([root], [pc.leaf(inter, key_usage=agreement), inter])
+    assert all(trusted_by(fine).values())  # keyAgreement is one of OpenSSL's TLS usages
+
+
+def test_ca_leaf_fails_firefox_only() -> None:
+    root = pc.make("CA Leaf Root", None)
+    inter = pc.make("CA Leaf CA", root)
+    ca_leaf = pc.make(pc.HOST, inter, ca=True, dns=(pc.HOST,), eku=(pc.SERVER_AUTH,))
+    report = judge([root], [ca_leaf, inter])
+    verdicts = trusted_by(report)
+    assert not verdicts["firefox"] and verdicts["curl"] and verdicts["go"]
+    assert expected_error(report, "firefox") == "MOZILLA_PKIX_ERROR_CA_CERT_USED_AS_END_ENTITY"
+    assert all(trusted_by(judge([root], [pc.leaf(inter), inter])).values())

@@ -22,10 +22,6 @@ from tlsdoctor.models import Finding, JsonValue
 # Intermediates a verifier follows before giving up (webpki's limit; OpenSSL allows more).
 MAX_INTERMEDIATES = 8
 
-SERVER_AUTH_OK = frozenset(
-    {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
-)
-
 
 def invalid_chain(
     reason: str,
@@ -65,10 +61,12 @@ def constraint_findings(path: Sequence[CertFacts], trusted: bool) -> list[Findin
             invalid_chain(
                 "leaf_is_ca",
                 f"{sentence_label(leaf, path)} is a CA certificate (basicConstraints "
-                "CA:TRUE); browsers and Go refuse a CA certificate as a server certificate.",
+                "CA:TRUE); Firefox refuses a CA certificate as a server certificate "
+                "(mozilla::pkix); OpenSSL, Go and Python accept it (oracle tests).",
                 leaf,
                 path,
                 ("Reissue the server certificate with basicConstraints CA:FALSE.",),
+                refused_by=["nss"],
             )
         )
     findings.extend(_usage_findings(leaf, path))
@@ -153,40 +151,60 @@ def critical_extension_findings(
     return findings
 
 
+def _refused_by(engines: list[str] | None) -> dict[str, JsonValue]:
+    """The evidence that limits a finding to the clients of ``engines`` (None: all)."""
+    return {} if engines is None else {"refused_by": list[JsonValue](engines)}
+
+
 def _usage_findings(leaf: CertFacts, path: Sequence[CertFacts]) -> list[Finding]:
     findings: list[Finding] = []
     for facts in path[:-1] if len(path) > 1 else path:
         eku = facts.extended_key_usage
-        if eku is not None and not SERVER_AUTH_OK.intersection(eku):
-            allowed = ", ".join(oid._name for oid in eku) or "nothing"
-            findings.append(
-                invalid_chain(
-                    "no_server_auth_eku",
-                    f"{sentence_label(facts, path)} is restricted to {allowed} by its "
-                    "extendedKeyUsage, which does not include TLS server authentication.",
-                    facts,
-                    path,
-                    (
-                        "Reissue the certificate with extendedKeyUsage serverAuth "
-                        "(a TLS server profile at your CA).",
-                    ),
-                    extended_key_usage=[oid.dotted_string for oid in eku],
-                )
+        if eku is None or ExtendedKeyUsageOID.SERVER_AUTH in eku:
+            continue
+        allowed = ", ".join(oid._name for oid in eku) or "nothing"
+        # anyExtendedKeyUsage without serverAuth: Go accepts it, OpenSSL's sslserver
+        # purpose does not ("unsupported certificate purpose"; both run by the oracles).
+        only_any = ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku
+        findings.append(
+            invalid_chain(
+                "no_server_auth_eku",
+                f"{sentence_label(facts, path)} is restricted to {allowed} by its "
+                "extendedKeyUsage, which does not include TLS server authentication"
+                + (
+                    ": OpenSSL-based clients refuse anyExtendedKeyUsage without "
+                    "serverAuth; Go accepts it."
+                    if only_any
+                    else "."
+                ),
+                facts,
+                path,
+                (
+                    "Reissue the certificate with extendedKeyUsage serverAuth "
+                    "(a TLS server profile at your CA).",
+                ),
+                extended_key_usage=[oid.dotted_string for oid in eku],
+                **_refused_by(["openssl"] if only_any else None),
             )
+        )
     usage = leaf.key_usage
     if (
         usage is not None
         and not leaf.is_ca
-        and not (usage.digital_signature or usage.key_encipherment)
+        and not (usage.digital_signature or usage.key_encipherment or usage.key_agreement)
     ):
+        # OpenSSL's TLS key usages (KU_TLS): digitalSignature, keyEncipherment,
+        # keyAgreement; Go ignores keyUsage when it verifies (both run by the oracles).
         findings.append(
             invalid_chain(
                 "leaf_key_usage",
-                f"{sentence_label(leaf, path)} has a keyUsage that allows neither "
-                "digitalSignature nor keyEncipherment, so it cannot be used for TLS.",
+                f"{sentence_label(leaf, path)} has a keyUsage that allows none of "
+                "digitalSignature, keyEncipherment, keyAgreement, so it cannot be used for "
+                "TLS (Go alone does not check).",
                 leaf,
                 path,
                 ("Reissue the certificate with keyUsage digitalSignature.",),
+                accepted_by=["go"],
             )
         )
     return findings
