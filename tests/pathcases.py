@@ -263,6 +263,26 @@ def name_constraints() -> Iterator[Case]:
             {},
         ),
         (
+            "dns_permitted_leading_dot_apex",
+            {"permitted": [x509.DNSName(".example.test")]},
+            {"dns": ("example.test",)},
+        ),
+        (
+            "dns_excluded_leading_dot_apex",
+            {"excluded": [x509.DNSName(".example.test")]},
+            {"dns": ("example.test",)},
+        ),
+        (
+            "dns_excluded_leading_dot_below",
+            {"excluded": [x509.DNSName(".example.test")]},
+            {},
+        ),
+        (
+            "dns_permitted_upper_case",
+            {"permitted": [x509.DNSName("EXAMPLE.test")]},
+            {},
+        ),
+        (
             "dns_permitted_one_of_two_names",
             {"permitted": dns_nc},
             {"dns": ("www.example.test", "www.other.test")},
@@ -331,7 +351,9 @@ def name_constraints() -> Iterator[Case]:
     for name, ca_args, leaf_args in cases:
         inter = make(f"NC {name}", root, **ca_args)  # type: ignore[arg-type]
         dns = leaf_args.pop("dns", (HOST,))
-        host = "127.0.0.1" if name.startswith("ip_") and "dns_leaf" not in name else HOST
+        host = dns[0] if dns and not dns[0].startswith("*") else HOST
+        if name.startswith("ip_") and "dns_leaf" not in name:
+            host = "127.0.0.1"
         if name.startswith("ipv6"):
             host = "fd00::1"
         the_leaf = leaf(inter, dns=dns, **leaf_args)  # type: ignore[arg-type]

@@ -304,6 +304,9 @@ def _name_constraint_findings(path: Sequence[CertFacts]) -> list[Finding]:
             name for name in leaf.dns_names if not _dns_allowed(name.lower(), constraints)
         ]
         violations.extend(ip for ip in leaf.ip_addresses if not _ip_allowed(ip, constraints))
+        san = leaf.extension(x509.SubjectAlternativeName)
+        emails = san.get_values_for_type(x509.RFC822Name) if san is not None else []
+        violations.extend(e for e in emails if not _email_allowed(e.lower(), constraints))
         if violations:
             findings.append(
                 invalid_chain(
@@ -323,8 +326,12 @@ def _name_constraint_findings(path: Sequence[CertFacts]) -> list[Finding]:
 
 
 def _in_subtree(name: str, base: str) -> bool:
-    """RFC 5280 4.2.1.10: a DNS subtree is the name itself and every name below it."""
-    base = base.lower().rstrip(".").removeprefix(".")
+    """RFC 5280 4.2.1.10: a DNS subtree is the name itself and every name below it. A
+    base with a leading dot (".example.com") holds only the names below it, as OpenSSL
+    (nc_dns) and Go apply it (oracle tests: the apex is outside)."""
+    base = base.lower().rstrip(".")
+    if base.startswith("."):
+        return name.endswith(base)
     return name == base or name.endswith("." + base)
 
 
@@ -337,6 +344,28 @@ def _dns_allowed(name: str, constraints: x509.NameConstraints) -> bool:
         s.value for s in constraints.permitted_subtrees or () if isinstance(s, x509.DNSName)
     ]
     return not permitted or any(_in_subtree(name, base) for base in permitted)
+
+
+def _in_mail_subtree(address: str, base: str) -> bool:
+    """RFC 5280 4.2.1.10: a mailbox, every mailbox of a host, or (leading dot) of every
+    host below a domain."""
+    base = base.lower()
+    if "@" in base:
+        return address == base
+    host = address.rpartition("@")[2]
+    return host.endswith(base) if base.startswith(".") else host == base
+
+
+def _email_allowed(address: str, constraints: x509.NameConstraints) -> bool:
+    excluded = [
+        s.value for s in constraints.excluded_subtrees or () if isinstance(s, x509.RFC822Name)
+    ]
+    if any(_in_mail_subtree(address, base) for base in excluded):
+        return False
+    permitted = [
+        s.value for s in constraints.permitted_subtrees or () if isinstance(s, x509.RFC822Name)
+    ]
+    return not permitted or any(_in_mail_subtree(address, base) for base in permitted)
 
 
 def _ip_allowed(ip: str, constraints: x509.NameConstraints) -> bool:
