@@ -338,6 +338,33 @@ def name_constraints() -> Iterator[Case]:
             {"emails": ("admin@example.test",)},
         ),
         (
+            "dirname_permitted_inside",
+            {
+                "permitted": [
+                    x509.DirectoryName(
+                        x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Oracle Tests")])
+                    )
+                ]
+            },
+            {"org_subject": True},
+        ),
+        (
+            "dirname_permitted_outside",
+            {
+                "permitted": [
+                    x509.DirectoryName(
+                        x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Elsewhere")])
+                    )
+                ]
+            },
+            {"org_subject": True},
+        ),
+        (
+            "uri_permitted_dns_leaf",
+            {"permitted": [x509.UniformResourceIdentifier("example.test")]},
+            {},
+        ),
+        (
             "dns_permitted_wildcard_leaf",
             {"permitted": dns_nc},
             {"dns": ("*.example.test",)},
@@ -356,6 +383,8 @@ def name_constraints() -> Iterator[Case]:
             host = "127.0.0.1"
         if name.startswith("ipv6"):
             host = "fd00::1"
+        if leaf_args.pop("org_subject", False):
+            leaf_args["subject"] = _name(HOST, "Oracle Tests")
         the_leaf = leaf(inter, dns=dns, **leaf_args)  # type: ignore[arg-type]
         yield _case(f"nc_{name}", "name_constraints", [root], [the_leaf, inter], host=host)
     # Constraints on the root itself (applied by Go and OpenSSL; a root's are ignored by

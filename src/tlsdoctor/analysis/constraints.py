@@ -296,13 +296,36 @@ def _issuer_findings(path: Sequence[CertFacts], trusted: bool) -> list[Finding]:
 def _name_constraint_findings(path: Sequence[CertFacts]) -> list[Finding]:
     findings: list[Finding] = []
     leaf = path[0]
-    for issuer in path[1:]:
+    for index, issuer in enumerate(path[1:], start=1):
         constraints = issuer.extension(x509.NameConstraints)
         if constraints is None:
             continue
+        unsupported = _go_unsupported_forms(constraints)
+        if unsupported and any(oid == _NAME_CONSTRAINTS for oid, _ in issuer.critical_extensions):
+            findings.append(
+                invalid_chain(
+                    "unhandled_critical_extension",
+                    f"{sentence_label(issuer, path)} has critical name constraints of a "
+                    f"form Go does not process ({', '.join(unsupported)}): Go refuses the "
+                    "chain as an unhandled critical extension; OpenSSL applies them.",
+                    issuer,
+                    path,
+                    ("Constrain DNS names, IP addresses and e-mail addresses only.",),
+                    extension=_NAME_CONSTRAINTS,
+                    refused_by=["go"],
+                )
+            )
+        # Subject names of the certificates below the constraining CA (self-issued
+        # intermediates excepted, RFC 5280 6.1.3 b).
+        below = [f for f in path[:index] if f is leaf or not f.is_self_issued]
         violations = [
-            name for name in leaf.dns_names if not _dns_allowed(name.lower(), constraints)
+            facts.subject_text
+            for facts in below
+            if not _directory_allowed(facts.cert.subject, constraints)
         ]
+        violations.extend(
+            name for name in leaf.dns_names if not _dns_allowed(name.lower(), constraints)
+        )
         violations.extend(ip for ip in leaf.ip_addresses if not _ip_allowed(ip, constraints))
         san = leaf.extension(x509.SubjectAlternativeName)
         emails = san.get_values_for_type(x509.RFC822Name) if san is not None else []
@@ -344,6 +367,40 @@ def _dns_allowed(name: str, constraints: x509.NameConstraints) -> bool:
         s.value for s in constraints.permitted_subtrees or () if isinstance(s, x509.DNSName)
     ]
     return not permitted or any(_in_subtree(name, base) for base in permitted)
+
+
+_NAME_CONSTRAINTS = "2.5.29.30"
+
+
+def _go_unsupported_forms(constraints: x509.NameConstraints) -> list[str]:
+    """Constraint forms other than DNS, IP, e-mail and URI, which Go's parser leaves
+    unhandled (a directoryName constraint made Go 1.19 refuse with "unhandled critical
+    extension" in the oracle tests)."""
+    handled = (x509.DNSName, x509.IPAddress, x509.RFC822Name, x509.UniformResourceIdentifier)
+    subtrees = [*(constraints.permitted_subtrees or ()), *(constraints.excluded_subtrees or ())]
+    return sorted({type(s).__name__ for s in subtrees if not isinstance(s, handled)})
+
+
+def _directory_allowed(subject: x509.Name, constraints: x509.NameConstraints) -> bool:
+    """RFC 5280 4.2.1.10: a name is in a directoryName subtree when its RDNs begin with
+    the base's; an empty subject is in none and is not checked."""
+    rdns = list(subject.rdns)
+    if not rdns:
+        return True
+
+    def within(base: x509.Name) -> bool:
+        prefix = list(base.rdns)
+        return rdns[: len(prefix)] == prefix
+
+    excluded = [
+        s.value for s in constraints.excluded_subtrees or () if isinstance(s, x509.DirectoryName)
+    ]
+    if any(within(base) for base in excluded):
+        return False
+    permitted = [
+        s.value for s in constraints.permitted_subtrees or () if isinstance(s, x509.DirectoryName)
+    ]
+    return not permitted or any(within(base) for base in permitted)
 
 
 def _in_mail_subtree(address: str, base: str) -> bool:

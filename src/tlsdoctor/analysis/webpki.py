@@ -44,6 +44,9 @@ def models_path(path: Sequence[CertFacts]) -> bool:
             ]
             if any(isinstance(s, x509.DNSName) and s.value.startswith(".") for s in subtrees):
                 return False
+            # It refuses directoryName (and other) constraints that OpenSSL applies.
+            if any(not isinstance(s, (x509.DNSName, x509.IPAddress)) for s in subtrees):
+                return False
     return True
 
 
