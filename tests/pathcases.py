@@ -209,6 +209,10 @@ def cross_signs() -> Iterator[Case]:
     yield _case("cross_expired_old_and_new", "cross_sign", [expired_old, new], [good, inter, cross])
     yield _case("cross_sent_first", "cross_sign", [new], [good, cross, inter])
     yield _case("cross_new_root_sent", "cross_sign", [new], [good, inter, new, cross])
+    # A cross-sign that allows no CA below it: the path through it is too long.
+    cross_len0 = make("New Root", old, key=new_key, path_length=0)
+    yield _case("cross_pathlen0_old_trusted", "cross_sign", [old], [good, inter, cross_len0])
+    yield _case("cross_pathlen0_both_trusted", "cross_sign", [old, new], [good, inter, cross_len0])
 
 
 def stale_intermediates() -> Iterator[Case]:
