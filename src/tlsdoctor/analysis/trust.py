@@ -319,7 +319,7 @@ def _same_private_family(
     """A root of the store in use, not a public one, run by the same organisation as the
     missing ``issuer`` (a corporate CA's intermediate, while the store holds its root)."""
     organizations = {org.casefold() for org in _organizations(issuer)}
-    if not organizations:
+    if not organizations & anchors.organizations:  # one set lookup in the common case
         return None
     for anchor in anchors.anchors.values():
         facts = anchor.facts
