@@ -119,8 +119,11 @@ def critical_extension_findings(
     lack it (OpenSSL refuses both; Go accepts both)."""
     findings: list[Finding] = []
     certs = path[:-1] if trusted else path
+    everyone = frozenset.intersection(*handled.values()) if handled else frozenset()
     for facts in certs:
         for oid, known in facts.critical_extensions:
+            if oid in everyone:  # basicConstraints, keyUsage...: the common case, at once
+                continue
             if known:
                 refused = sorted(engine for engine, oids in handled.items() if oid not in oids)
                 if not refused:

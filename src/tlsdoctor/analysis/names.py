@@ -121,13 +121,15 @@ def _icann_rules() -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=64)
-def _public_suffixes(tld: str) -> PublicSuffixList:
-    """The list's rules for one top-level name: parsing the whole list costs ~70 ms, the
-    rules of one TLD well under one. Unknown TLDs (.internal, .test) are not suffixes."""
+def _public_suffixes(tld: str) -> tuple[PublicSuffixList, int]:
+    """The list's rules for one top-level name, and the most labels a suffix under it can
+    have: parsing the whole list costs ~70 ms, the rules of one TLD well under one.
+    Unknown TLDs (.internal, .test) are not suffixes."""
     from publicsuffixlist import PublicSuffixList
 
     rules = [r for r in _icann_rules() if _rule_tld(r) == tld]
-    return PublicSuffixList(rules, accept_unknown=False)
+    longest = max((r.lstrip("!").count(".") + 1 for r in rules), default=0)
+    return PublicSuffixList(rules, accept_unknown=False), longest
 
 
 def _rule_tld(rule: str) -> str:
@@ -142,7 +144,9 @@ def _rule_tld(rule: str) -> str:
 
 def is_public_suffix(name: str) -> bool:
     """Whether ``name`` (A-labels, lower case) is an ICANN public suffix: com, co.uk."""
-    return _public_suffixes(name.rsplit(".", 1)[-1]).is_public(name)
+    suffixes, longest = _public_suffixes(name.rsplit(".", 1)[-1])
+    # A name longer than any rule of its TLD is no suffix: most wildcards stop here.
+    return name.count(".") < longest and suffixes.is_public(name)
 
 
 def wildcard_over_public_suffix(leaf: CertFacts, host: HostName) -> str | None:
