@@ -25,7 +25,8 @@ def models_path(path: Sequence[CertFacts]) -> bool:
     """Whether the webpki verifier judges ``path`` as the clients do. It does not where
     it is stricter than OpenSSL, Go and browsers (checked by the oracle tests): other
     critical extensions, self-issued intermediates (it does not find the path), DNS name
-    constraints with a leading dot (it calls them malformed), more than 8 intermediates.
+    constraints with a leading dot (it calls them malformed), name constraints other than
+    DNS and IP ones (it refuses directoryName), more than 8 intermediates.
     Then tlsdoctor's own rules alone decide, with every signature checked."""
     from cryptography import x509
 
