@@ -552,7 +552,7 @@ def test_every_problem_is_reported_primary_first(check: Check, root: Issued) -> 
     leaf = issuing.issue_leaf(
         ["other.test"], key=rsa_key(1024), not_before=NOW - 90 * DAY, not_after=NOW - DAY
     )
-    report = check(leaf, anchors=anchors_of(make_root("Unrelated")))
+    report = check(leaf, anchors=anchors_of(make_root("Unrelated", org="Unrelated Org")))
     assert report.codes[0] is C.UNTRUSTED_ROOT
     assert {C.EXPIRED, C.HOSTNAME_MISMATCH, C.WEAK_KEY} <= set(report.codes)
 

@@ -15,17 +15,22 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from tlsdoctor.analysis.clients import client_verdicts
-from tlsdoctor.analysis.constraints import constraint_findings, invalid_chain
+from tlsdoctor.analysis.constraints import (
+    constraint_findings,
+    critical_extension_findings,
+    invalid_chain,
+    path_judge,
+)
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.names import HostName, hostname_finding, parse_host
 from tlsdoctor.analysis.order import chain_order_finding
-from tlsdoctor.analysis.path import ChainPath, PathEnd, build_path
+from tlsdoctor.analysis.path import ChainPath, PathEnd, build_path, openssl_path
 from tlsdoctor.analysis.roles import role
 from tlsdoctor.analysis.standards import standards_finding
 from tlsdoctor.analysis.strength import strength_findings
 from tlsdoctor.analysis.trust import fetched_intermediates_finding, trust_findings
 from tlsdoctor.analysis.validity import validity_findings, validity_period_finding
-from tlsdoctor.analysis.webpki import webpki_error
+from tlsdoctor.analysis.webpki import models_path, webpki_error
 from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anchors
 from tlsdoctor.codes import FindingCode, Severity, priority
 from tlsdoctor.errors import InputError
@@ -184,17 +189,23 @@ def diagnose(
     # Signatures are the dearest part of a diagnosis. A path whose links are unambiguous
     # is built without checking them when the webpki verifier, which checks every
     # signature, then accepts the chain; otherwise it is built again, fully checked.
-    path = build_path(leaf, candidates, anchors, check_unique_links=False)
+    judge = path_judge(at)
+    path = build_path(leaf, candidates, anchors, check_unique_links=False, judge=judge)
     findings = _path_findings(presented, leaf, path, anchors, public_roots, at, host, warn_days)
     verifier_error: str | None = None
-    if path.trusted and not any(f.severity is Severity.ERROR for f in findings):
+    verified = False
+    # The verifier is asked only about paths it judges as clients do (models_path).
+    if (
+        models_path(path.certs)
+        and path.trusted
+        and not any(f.severity is Severity.ERROR for f in findings)
+    ):
         publicly_trusted = public_roots.matching(path.last) is not None
         intermediates = [f for f in presented if f is not leaf]
         verifier_error = webpki_error(leaf, intermediates, anchors, at, host, publicly_trusted)
-        if verifier_error is None:
-            return _ordered(findings), path
-    if not path.signatures_checked:
-        path = build_path(leaf, candidates, anchors, check_unique_links=True)
+        verified = verifier_error is None
+    if not path.signatures_checked and not verified:
+        path = build_path(leaf, candidates, anchors, check_unique_links=True, judge=judge)
         findings = _path_findings(presented, leaf, path, anchors, public_roots, at, host, warn_days)
     if verifier_error is not None and not any(f.severity is Severity.ERROR for f in findings):
         findings.append(
@@ -207,7 +218,55 @@ def diagnose(
                 verifier_error=verifier_error,
             )
         )
+    if path.alternatives and not any(f.severity is Severity.ERROR for f in findings):
+        findings.extend(
+            _openssl_path_findings(presented, leaf, path, anchors, public_roots, at, host)
+        )
     return _ordered(findings), path
+
+
+def _openssl_path_findings(
+    presented: Sequence[CertFacts],
+    leaf: CertFacts,
+    path: ChainPath,
+    anchors: TrustAnchors,
+    public_roots: TrustAnchors,
+    at: dt.datetime,
+    host: HostName | None,
+) -> list[Finding]:
+    """Where OpenSSL, which does not backtrack, takes another path than the best one and
+    that path fails: its errors, marked as refused by OpenSSL-based clients only."""
+    taken = openssl_path(leaf, presented, anchors, at)
+    if [f.sha256 for f in taken.certs] == [f.sha256 for f in path.certs]:
+        return []
+    errors = [
+        f
+        for f in _path_findings(presented, leaf, taken, anchors, public_roots, at, host, None)
+        if f.severity is Severity.ERROR
+    ]
+    via = " > ".join(f"'{facts.display_name}'" for facts in taken.certs[1:])
+    return [
+        dataclasses.replace(
+            finding,
+            message=(
+                f"OpenSSL-based clients (curl, Python, Node) do not backtrack: they build "
+                f"the path through {via or 'the leaf alone'} from the certificates in the "
+                f"order sent, and on it: {finding.message} Go and browsers find the valid "
+                "path."
+            ),
+            evidence={
+                **finding.evidence,
+                "refused_by": ["openssl"],
+                "openssl_path": [facts.sha256 for facts in taken.certs],
+            },
+            fix=(
+                "Send only the certificates of the valid path, leaf first, each followed "
+                "by its issuer (`tlsdoctor fix chain` writes it).",
+                *finding.fix,
+            ),
+        )
+        for finding in errors
+    ]
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:
@@ -239,6 +298,11 @@ def _path_findings(
             findings.append(mismatch)
     findings.extend(strength_findings(path.certs))
     findings.extend(constraint_findings(path.certs, path.trusted))
+    findings.extend(
+        critical_extension_findings(
+            path.certs, path.trusted, client_catalogue().critical_extensions_handled
+        )
+    )
     publicly_trusted = path.trusted and public_roots.matching(path.last) is not None
     too_long = validity_period_finding(leaf, publicly_trusted)
     if too_long is not None:

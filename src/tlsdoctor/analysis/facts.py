@@ -144,6 +144,23 @@ class CertFacts:
         except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
             return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
+    @functools.cached_property
+    def critical_extensions(self) -> tuple[tuple[str, str], ...]:
+        """(dotted OID, name) of each critical extension; the name is "" for an OID no
+        standard defines (one cryptography does not recognise)."""
+        try:
+            extensions = self.cert.extensions
+        except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+            return ()
+        return tuple(
+            (
+                ext.oid.dotted_string,
+                "" if isinstance(ext.value, x509.UnrecognizedExtension) else ext.oid._name,
+            )
+            for ext in extensions
+            if ext.critical
+        )
+
     @property
     def malformed(self) -> tuple[str, ...]:
         """Extensions that could not be parsed (each one a short reason)."""

@@ -7,14 +7,19 @@ case-insensitively, without a trailing dot; an IP address matches only an IP SAN
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.codes import FindingCode, Severity
 from tlsdoctor.errors import InputError
 from tlsdoctor.models import Finding, JsonValue
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
 
 MAX_LISTED_NAMES = 50
 # One DNS label as hosts use it (underscores appear in internal names).
@@ -99,10 +104,95 @@ def matches(facts: CertFacts, host: HostName) -> bool:
     return any(dns_name_matches(name, host.ascii) for name in facts.dns_names)
 
 
+@functools.lru_cache(maxsize=1)
+def _icann_rules() -> tuple[str, ...]:
+    """The ICANN section of the Public Suffix List shipped by ``publicsuffixlist``, as
+    Chromium consults it (private suffixes such as github.io are not registries)."""
+    from publicsuffixlist import PSLFILE
+
+    with open(PSLFILE, encoding="utf-8") as handle:
+        text = handle.read()
+    start = text.find("// ===BEGIN ICANN DOMAINS===")
+    end = text.find("// ===END ICANN DOMAINS===")
+    section = text[start:end] if 0 <= start < end else ""
+    return tuple(
+        line.strip() for line in section.splitlines() if line.strip() and not line.startswith("//")
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _public_suffixes(tld: str) -> tuple[PublicSuffixList, int]:
+    """The list's rules for one top-level name, and the most labels a suffix under it can
+    have: parsing the whole list costs ~70 ms, the rules of one TLD well under one.
+    Unknown TLDs (.internal, .test) are not suffixes."""
+    from publicsuffixlist import PublicSuffixList
+
+    rules = [r for r in _icann_rules() if _rule_tld(r) == tld]
+    longest = max((r.lstrip("!").count(".") + 1 for r in rules), default=0)
+    return PublicSuffixList(rules, accept_unknown=False), longest
+
+
+def _rule_tld(rule: str) -> str:
+    label = rule.rsplit(".", 1)[-1].lstrip("!*")
+    if label.isascii():
+        return label
+    try:
+        return label.encode("idna").decode("ascii")  # the list writes IDN TLDs as U-labels
+    except UnicodeError:
+        return label
+
+
+def is_public_suffix(name: str) -> bool:
+    """Whether ``name`` (A-labels, lower case) is an ICANN public suffix: com, co.uk."""
+    suffixes, longest = _public_suffixes(name.rsplit(".", 1)[-1])
+    # A name longer than any rule of its TLD is no suffix: most wildcards stop here.
+    return name.count(".") < longest and suffixes.is_public(name)
+
+
+def wildcard_over_public_suffix(leaf: CertFacts, host: HostName) -> str | None:
+    """The wildcard SAN that alone covers ``host`` when it stands directly over a public
+    suffix (``*.co.uk``), which Chromium refuses (x509_certificate.cc VerifyHostname:
+    no wildcards for registry-controlled domains) and OpenSSL and Go accept; else None."""
+    if host.ip is not None:
+        return None
+    over_suffix: str | None = None
+    for name in leaf.dns_names:
+        if not dns_name_matches(name, host.ascii):
+            continue
+        pattern = name.lower().rstrip(".")
+        if not pattern.startswith("*.") or not is_public_suffix(pattern[2:]):
+            return None  # another name covers the host properly
+        over_suffix = pattern
+    return over_suffix
+
+
 def hostname_finding(leaf: CertFacts, host: HostName) -> Finding | None:
     """hostname_mismatch when the leaf does not cover ``host``; None when it does."""
     if matches(leaf, host):
-        return None
+        pattern = (
+            wildcard_over_public_suffix(leaf, host) if "*" in "".join(leaf.dns_names) else None
+        )
+        if pattern is None:
+            return None
+        return Finding(
+            FindingCode.HOSTNAME_MISMATCH,
+            Severity.ERROR,
+            f"The certificate covers '{host.text}' only through the wildcard {pattern}, "
+            f"which stands directly over the public suffix {pattern[2:]}: Chrome and Edge "
+            "refuse such a wildcard (any registrant under it would match); OpenSSL-based "
+            "clients and Go accept it.",
+            {
+                "requested": host.text,
+                "valid_for": list(leaf.dns_names[:MAX_LISTED_NAMES]),
+                "valid_for_count": len(leaf.dns_names) + len(leaf.ip_addresses),
+                "common_name": leaf.common_names[0] if leaf.common_names else None,
+                "has_san": leaf.has_san,
+                "hint": "A wildcard may not cover a whole public suffix.",
+                "wildcard_over_public_suffix": pattern,
+                "refused_by": ["chrome"],
+            },
+            (f"Issue a certificate naming {host.text} itself (no CA may issue {pattern}).",),
+        )
     covered = list(leaf.dns_names) + list(leaf.ip_addresses)
     evidence: dict[str, JsonValue] = {
         "requested": host.text,

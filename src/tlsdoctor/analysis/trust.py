@@ -15,11 +15,11 @@ import re
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from tlsdoctor.analysis.anchorset import TrustAnchors
 from tlsdoctor.analysis.constraints import invalid_chain
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.path import ChainPath, PathEnd, RejectReason
 from tlsdoctor.analysis.roles import cert_evidence, sentence_label
-from tlsdoctor.anchors import TrustAnchors
 from tlsdoctor.codes import FindingCode, Severity
 from tlsdoctor.knowledge import InterceptionCatalogue, KnownBadRoots
 from tlsdoctor.models import Finding, JsonValue
@@ -216,6 +216,9 @@ def _missing_issuer(path: ChainPath, anchors: TrustAnchors, public_roots: TrustA
             issuer_candidate=rejected.subject_text,
             issuer_candidate_sha256=rejected.sha256,
         )
+    loop = _loop_finding(path, anchors)
+    if loop is not None:
+        return loop
     wrong_version = [
         r for r in path.rejections if r.child is last and r.reason is RejectReason.KEY_ID_MISMATCH
     ]
@@ -223,8 +226,23 @@ def _missing_issuer(path: ChainPath, anchors: TrustAnchors, public_roots: TrustA
     signals, private = _private_ca_signals(issuer_name, None, public_roots)
     leaf_only = len(path.certs) == 1
     looks_like_root = bool(_ROOT_WORDS.search(last.issuer_display_name))
-    missing = bool(wrong_version) or (
-        bool(last.ca_issuer_urls) and (leaf_only or not looks_like_root)
+    # A missing issuer named like a root is that root, not an intermediate of its CA; a
+    # public CA's organisation is left to the AIA and public-root signals.
+    family = (
+        None
+        if looks_like_root or private is False
+        else _same_private_family(issuer_name, anchors, public_roots)
+    )
+    if family is not None:
+        signals.append(
+            f"it belongs to the same CA as the trusted root '{family.display_name}' "
+            "(same organisation) in the store in use"
+        )
+        private = True
+    missing = (
+        bool(wrong_version)
+        or family is not None
+        or (bool(last.ca_issuer_urls) and (leaf_only or not looks_like_root))
     )
     evidence: dict[str, JsonValue] = cert_evidence(last, path.certs)
     evidence["missing_issuer"] = last.issuer_text
@@ -235,6 +253,8 @@ def _missing_issuer(path: ChainPath, anchors: TrustAnchors, public_roots: TrustA
     issuer = last.issuer_display_name
     if missing:
         evidence["issuer_is_public_ca"] = private is False
+        if family is not None:
+            evidence["same_ca_as_root"] = family.subject_text
         if wrong_version:
             evidence["wrong_intermediate_sent"] = wrong_version[0].candidate.sha256
         if wrong_version:
@@ -255,7 +275,12 @@ def _missing_issuer(path: ChainPath, anchors: TrustAnchors, public_roots: TrustA
         message += (
             " Browsers fetch it themselves; curl, Python, Java, Node and Go do not, so they fail."
         )
-        if private:
+        if family is not None:
+            message += (
+                f" '{issuer}' is an intermediate of the private CA whose root "
+                f"'{family.display_name}' the trust store holds: send it with the chain."
+            )
+        elif private:
             message += f" '{issuer}' looks like a private CA: clients will also need its root."
         fix = [
             f"Configure the server to send the full chain: the certificate followed by "
@@ -285,6 +310,54 @@ def _missing_issuer(path: ChainPath, anchors: TrustAnchors, public_roots: TrustA
         message,
         evidence,
         local_fix + _untrusted_root_fix(issuer, private),
+    )
+
+
+def _same_private_family(
+    issuer: x509.Name, anchors: TrustAnchors, public_roots: TrustAnchors
+) -> CertFacts | None:
+    """A root of the store in use, not a public one, run by the same organisation as the
+    missing ``issuer`` (a corporate CA's intermediate, while the store holds its root)."""
+    organizations = {org.casefold() for org in _organizations(issuer)}
+    if not organizations & anchors.organizations:  # one set lookup in the common case
+        return None
+    for anchor in anchors.anchors.values():
+        facts = anchor.facts
+        if public_roots.matching(facts) is not None:
+            continue
+        if organizations & {org.casefold() for org in _organizations(facts.cert.subject)}:
+            return facts
+    return None
+
+
+def _loop_finding(path: ChainPath, anchors: TrustAnchors) -> Finding | None:
+    """The path stopped because the issuer of its last certificate is already in it:
+    A signs B signs A. Named as a loop, never as an issuer "neither sent nor held"."""
+    last = path.last
+    if not path.loop:
+        return None
+    looped = [facts for facts in path.certs if facts.subject_key == last.issuer_key]
+    if not looped:
+        return None
+    start = path.certs.index(looped[0])
+    cycle = [facts.display_name for facts in path.certs[start:]] + [looped[0].display_name]
+    evidence: dict[str, JsonValue] = cert_evidence(last, path.certs)
+    evidence["root"] = None
+    evidence["root_presented"] = False
+    evidence["loop"] = list[JsonValue](cycle)
+    evidence["missing_issuer"] = last.issuer_text
+    return Finding(
+        FindingCode.UNTRUSTED_ROOT,
+        Severity.ERROR,
+        "The chain loops: " + " is issued by ".join(f"'{name}'" for name in cycle) + ". "
+        "No certificate leads out of the loop to a root the trust store "
+        f"({_store_names(anchors)}) holds, so clients cannot build a path.",
+        evidence,
+        (
+            "Send the chain that ends in the root: the leaf, then each intermediate as "
+            "issued by a trusted root, without the cross-certificates that point back.",
+            TRUST_FIND_HINT,
+        ),
     )
 
 

@@ -12,9 +12,43 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from tlsdoctor.analysis.anchorset import TrustAnchors
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.names import HostName
-from tlsdoctor.anchors import TrustAnchors
+
+# Critical extensions the webpki policy accounts for; it refuses any other critical one,
+# where OpenSSL and Go accept critical certificatePolicies and cRLDistributionPoints.
+_ACCOUNTED_CRITICAL = frozenset({"2.5.29.19", "2.5.29.15", "2.5.29.37", "2.5.29.17", "2.5.29.30"})
+
+
+def models_path(path: Sequence[CertFacts]) -> bool:
+    """Whether the webpki verifier judges ``path`` as the clients do. It does not where
+    it is stricter than OpenSSL, Go and browsers (checked by the oracle tests): other
+    critical extensions, self-issued intermediates (it does not find the path), DNS name
+    constraints with a leading dot (it calls them malformed), name constraints other than
+    DNS and IP ones (it refuses directoryName), more than 8 intermediates.
+    Then tlsdoctor's own rules alone decide, with every signature checked."""
+    from cryptography import x509
+
+    if len(path) > 10:
+        return False
+    for depth, facts in enumerate(path):
+        if any(oid not in _ACCOUNTED_CRITICAL for oid, _ in facts.critical_extensions):
+            return False
+        if 0 < depth < len(path) - 1 and facts.is_self_issued:
+            return False
+        constraints = facts.extension(x509.NameConstraints)
+        if constraints is not None:
+            subtrees = [
+                *(constraints.permitted_subtrees or ()),
+                *(constraints.excluded_subtrees or ()),
+            ]
+            if any(isinstance(s, x509.DNSName) and s.value.startswith(".") for s in subtrees):
+                return False
+            # It refuses directoryName (and other) constraints that OpenSSL applies.
+            if any(not isinstance(s, (x509.DNSName, x509.IPAddress)) for s in subtrees):
+                return False
+    return True
 
 
 def webpki_error(

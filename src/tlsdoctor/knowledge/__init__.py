@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,7 @@ class ClientProfile:
     sha1_public_roots_only: bool = False  # refuses SHA-1 only under its own public roots
     min_protocol: str = "TLSv1.2"  # the oldest version it still speaks
     rsa_minimum_public_roots_only: bool = False  # min_rsa_bits only under public roots
+    engine: str = ""  # its certificate verifier ("openssl", "go", "nss", ...)
 
     def error_for(self, key: str, variant: str | None, values: dict[str, str]) -> str:
         """The message this client prints for finding ``key`` (and its variant)."""
@@ -157,6 +158,8 @@ class ClientProfile:
 class ClientCatalogue:
     clients: tuple[ClientProfile, ...]
     openssl_reasons: dict[str, str]
+    # Per engine, the extension OIDs it processes (a critical one it lacks is refused).
+    critical_extensions_handled: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @functools.cached_property
     def stores(self) -> frozenset[str]:
@@ -200,10 +203,16 @@ def client_catalogue() -> ClientCatalogue:
             entry["sha1_public_roots_only"],
             entry["min_protocol"],
             entry["rsa_minimum_public_roots_only"],
+            entry.get("engine", ""),
         )
         for entry in data["clients"]
     )
-    return ClientCatalogue(clients, dict(data["openssl_reasons"]))
+    handled = {
+        engine: frozenset(oids)
+        for engine, oids in data.get("critical_extensions_handled", {}).items()
+        if engine != "about"
+    }
+    return ClientCatalogue(clients, dict(data["openssl_reasons"]), handled)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
+from tlsdoctor.analysis.constraints import path_judge
 from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.names import parse_host
 from tlsdoctor.analysis.path import ChainPath, PathEnd, build_path
@@ -138,7 +139,10 @@ def plan_chain(
     extra = [CertFacts.of(cert) for cert in candidates]
     leaf = choose_leaf(served)
     # Every signature checked: unlike a diagnosis, the plan is written to disk and served.
-    path = build_path(leaf, [*served, *extra], anchors, check_unique_links=True)
+    # The path that validates (no stale, wrong-EKU or constrained look-alike) is written.
+    path = build_path(
+        leaf, [*served, *extra], anchors, check_unique_links=True, judge=path_judge(when)
+    )
     body, root = _split(path)
     kept = _current_cross_signs(served, root, when) if path.trusted else []
     chain = [leaf, *body, *kept]
