@@ -23,6 +23,7 @@ from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.path import MAX_SIGNATURE_CHECKS, build_path
 from tlsdoctor.check import check_chain
 from tlsdoctor.codes import FindingCode as C
+from tlsdoctor.codes import Verdict
 from tlsdoctor.models import Report, TrustAnchorSource
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "tlsdoctor"
@@ -255,7 +256,11 @@ def test_a_well_formed_ip_name_constraint_is_accepted() -> None:
     root = pc.make("NC Root", None)
     inter = _ca_with_raw_name_constraints(root, _ip_constraint(bytes([127, 0, 0, 0, 255, 0, 0, 0])))
     report = judge([root], [pc.leaf(inter, ips=("127.0.0.1",)), inter], host="127.0.0.1")
-    assert report.findings == ()
+    # Trusted; the hand-built CA (no AKI, SKI or keyUsage) is only a standards warning.
+    assert report.verdict is Verdict.TRUSTED
+    assert [f.code for f in report.findings] == [C.STANDARDS_VIOLATION]
+    rules = {v["rule"] for v in report.findings[0].evidence["violations"]}  # type: ignore[union-attr]
+    assert rules == {"authority_key_id_missing", "subject_key_id_missing", "ca_key_usage_missing"}
 
 
 # Item 5: wildcards over a public suffix ------------------------------------------------
