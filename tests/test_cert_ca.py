@@ -82,7 +82,12 @@ def test_the_ca_is_a_constrained_root_with_a_private_key(ca_dir: Path) -> None:
     assert [str(n.value) for n in constraints.value.permitted_subtrees or []] == [
         "acme.test",
         "10.0.0.0/8",
+        "invalid",  # e-mail: the reserved TLD, no real address
+        "invalid",  # URI: the same
     ]
+    # The types not permitted are shut: every DNS name is permitted only under acme.test,
+    # and IPv6 (none permitted) is excluded whole.
+    assert [str(n.value) for n in constraints.value.excluded_subtrees or []] == ["::/0"]
     basic = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
     assert basic.ca and basic.path_length == 0
     assert stat.S_IMODE((ca_dir / "ca.key").stat().st_mode) == 0o600

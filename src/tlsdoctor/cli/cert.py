@@ -22,8 +22,9 @@ from tlsdoctor.certs.csr import (
     new_key,
     requested_names,
 )
+from tlsdoctor.cli.cert_ca import refuse_existing
 from tlsdoctor.errors import InputError
-from tlsdoctor.remedy.files import OverwriteRefused, key_pem, write_atomically
+from tlsdoctor.remedy.files import key_pem, write_atomically
 from tlsdoctor.render.text import make_console
 
 
@@ -58,7 +59,7 @@ def csr(
         raise InputError(f"{folder}: no such directory")
     stem = requested.common_name.replace("*", "wildcard")
     key_path, csr_path = folder / f"{stem}.key", folder / f"{stem}.csr"
-    _refuse_existing((key_path, csr_path), force)
+    refuse_existing((key_path, csr_path), force)
     write_atomically(key_path, _key_bytes(key, passphrase_env), force=force)
     write_atomically(csr_path, request.public_bytes(serialization.Encoding.PEM), force=force)
     if as_json:
@@ -133,158 +134,6 @@ def _print_summary(
         f"  after install:   tlsdoctor check {requested.common_name.removeprefix('*.')}",
         soft_wrap=True,
     )
-
-
-def ca_init(
-    name: str,
-    permits: Sequence[str],
-    *,
-    output: str | None,
-    days: int,
-    key_type: str,
-    force: bool,
-    as_json: bool,
-    trust: bool = False,
-    yes: bool = False,
-) -> int:
-    """``cert ca init``: a name-constrained root and its key, and how to trust it (or
-    ``trust``: trust it in every store here, as ``trust add`` does, asking first)."""
-    from tlsdoctor.certs.ca import new_ca, permitted
-    from tlsdoctor.check import utc_now
-    from tlsdoctor.stores.base import fingerprint
-
-    if trust and as_json:
-        raise InputError("--trust shows each store's plan as text: use it without --json")
-    allowed = permitted(permits)
-    folder = _ca_folder(output)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    cert_path, key_path = folder / "ca.pem", folder / "ca.key"
-    _refuse_existing((cert_path, key_path), force)
-    key = new_key(KeyType(key_type))
-    ca = new_ca(name, allowed, key, now=utc_now(), days=days)
-    write_atomically(key_path, key_pem(key), force=force)
-    write_atomically(cert_path, ca.public_bytes(serialization.Encoding.PEM), force=force)
-    permits_text = [*allowed.dns, *map(str, allowed.networks)]
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "certificate": str(cert_path),
-                    "key": str(key_path),
-                    "sha256": fingerprint(ca),
-                    "permitted": permits_text,
-                }
-            )
-        )
-        return 0
-    console = make_console()
-    console.print(f"[bold]{escape(name)}[/]  sha256 {fingerprint(ca)}")
-    console.print(f"may sign for: {escape(', '.join(permits_text))} (name constraints, critical)")
-    console.print(f"certificate: {escape(str(cert_path))}")
-    console.print(f"key:         {escape(str(key_path))} (0600)")
-    console.print(
-        "\nNext:\n"
-        f"  trust it here:   tlsdoctor trust add {cert_path} --dry-run   (then without)\n"
-        f"  issue a leaf:    tlsdoctor cert issue HOST --ca {folder}\n"
-        "  other machines:  copy ca.pem (never ca.key) and run trust add there",
-        soft_wrap=True,
-    )
-    if trust:
-        from tlsdoctor.cli.trust import change
-
-        console.print()
-        return change("add", str(cert_path), ["all"], dry_run=False, yes=yes, verify=None)
-    return 0
-
-
-def issue_leaf(
-    names: Sequence[str],
-    *,
-    ca_dir: str | None,
-    output: str,
-    days: int,
-    key_type: str,
-    exact: bool,
-    force: bool,
-    as_json: bool,
-) -> int:
-    """``cert issue``: a leaf from the local CA, checked by tlsdoctor before it is kept."""
-    from tlsdoctor.anchors import anchors_from_files
-    from tlsdoctor.certs.ca import issue
-    from tlsdoctor.check import check_chain, utc_now
-    from tlsdoctor.codes import Verdict
-    from tlsdoctor.pem import load_certificates
-    from tlsdoctor.remedy.files import load_private_key
-
-    folder = _ca_folder(ca_dir)
-    cert_path, key_path = folder / "ca.pem", folder / "ca.key"
-    if not cert_path.is_file() or not key_path.is_file():
-        raise InputError(f"{folder}: no ca.pem and ca.key here (tlsdoctor cert ca init makes them)")
-    ca = load_certificates(cert_path)[0]
-    ca_key = load_private_key(key_path)
-    if not isinstance(ca_key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
-        raise InputError(f"{key_path}: an EC or RSA key is needed")
-    requested = requested_names(names, exact=exact)
-    out = Path(output)
-    if not out.is_dir():
-        raise InputError(f"{out}: no such directory")
-    stem = requested.common_name.replace("*", "wildcard")
-    leaf_path, leaf_key_path = out / f"{stem}.pem", out / f"{stem}.key"
-    _refuse_existing((leaf_path, leaf_key_path), force)
-    key = new_key(KeyType(key_type))
-    leaf = issue(ca, ca_key, requested, key, now=utc_now(), days=days)
-    # Called done only once tlsdoctor's own diagnosis trusts it under this CA.
-    host = requested.dns[0].removeprefix("*.") if requested.dns else str(requested.ips[0])
-    report = check_chain(
-        [leaf], host, anchors=anchors_from_files([cert_path]), check_revocation=False
-    )
-    if report.verdict is not Verdict.TRUSTED:
-        problems = "; ".join(f.message for f in report.findings)
-        raise InputError(f"the issued certificate does not pass tlsdoctor's check: {problems}")
-    write_atomically(leaf_key_path, key_pem(key), force=force)
-    write_atomically(leaf_path, leaf.public_bytes(serialization.Encoding.PEM), force=force)
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "certificate": str(leaf_path),
-                    "key": str(leaf_key_path),
-                    "names": [*requested.dns, *map(str, requested.ips)],
-                    "not_after": leaf.not_valid_after_utc.isoformat(),
-                    "ca": str(cert_path),
-                }
-            )
-        )
-        return 0
-    console = make_console()
-    console.print(
-        f"issued {escape(', '.join([*requested.dns, *map(str, requested.ips)]))}, valid "
-        f"{days} days, checked: trusted under {escape(str(cert_path))}"
-    )
-    console.print(f"certificate: {escape(str(leaf_path))}")
-    console.print(f"key:         {escape(str(leaf_key_path))}")
-    console.print(
-        "Serve the certificate alone (the root is never sent): nginx ssl_certificate "
-        f"{leaf_path}; ssl_certificate_key {leaf_key_path};\n"
-        f"Clients need the CA: tlsdoctor trust add {cert_path}",
-        soft_wrap=True,
-    )
-    return 0
-
-
-def _ca_folder(given: str | None) -> Path:
-    if given:
-        return Path(given)
-    from tlsdoctor.stores.system import tlsdoctor_data_dir
-
-    return tlsdoctor_data_dir() / "ca"
-
-
-def _refuse_existing(paths: Sequence[Path], force: bool) -> None:
-    """Before anything is written: never half a pair."""
-    for path in paths:
-        if path.exists() and not force:
-            raise OverwriteRefused(path)
 
 
 def renew(

@@ -499,6 +499,10 @@ def cert_ca() -> None:
 @click.option("--force", is_flag=True, help="Replace an existing CA (its leaves stop working).")
 @click.option("--trust", is_flag=True, help="Then add it to every trust store here.")
 @click.option("--yes", is_flag=True, help="With --trust: do not ask (scripts).")
+@click.option("--intermediate", is_flag=True, help="Two levels: the root key can go offline.")
+@click.option("--subject-constraint", is_flag=True, help="Constrain subjects too (Go refuses).")
+@click.option("--passphrase-env", metavar="VAR", help="Encrypt the CA key(s) with $VAR.")
+@click.option("--ask-passphrase", is_flag=True, help="Encrypt the CA key(s); ask twice.")
 @click.option("--json", "as_json", is_flag=True)
 def cert_ca_init(
     name: str,
@@ -509,10 +513,14 @@ def cert_ca_init(
     force: bool,
     trust: bool,
     yes: bool,
+    intermediate: bool,
+    subject_constraint: bool,
+    passphrase_env: str | None,
+    ask_passphrase: bool,
     as_json: bool,
 ) -> int:
     """Create the CA: a name-constrained root (ca.pem) and its key (ca.key, 0600)."""
-    from tlsdoctor.cli.cert import ca_init
+    from tlsdoctor.cli.cert_ca import ca_init
 
     return ca_init(
         name,
@@ -524,6 +532,44 @@ def cert_ca_init(
         as_json=as_json,
         trust=trust,
         yes=yes,
+        intermediate=intermediate,
+        subject_constraint=subject_constraint,
+        passphrase_env=passphrase_env,
+        ask_passphrase=ask_passphrase,
+    )
+
+
+@cert_ca.command("sign")
+@click.argument("csr_path", metavar="REQ.csr")
+@click.option("--ca", "ca_dir", metavar="DIR", help="The CA's directory (cert ca init -o).")
+@click.option("-o", "--output", metavar="DIR", default=".", show_default=True)
+@click.option("--days", type=int, default=90, show_default=True)
+@click.option("--client", is_flag=True, help="A client certificate (clientAuth).")
+@click.option("--passphrase-env", metavar="VAR", help="The CA key's passphrase is in $VAR.")
+@click.option("--force", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def cert_ca_sign(
+    csr_path: str,
+    ca_dir: str | None,
+    output: str,
+    days: int,
+    client: bool,
+    passphrase_env: str | None,
+    force: bool,
+    as_json: bool,
+) -> int:
+    """Sign someone's CSR: its names only, within the CA's constraints."""
+    from tlsdoctor.cli.cert_ca import sign_request
+
+    return sign_request(
+        csr_path,
+        ca_dir=ca_dir,
+        output=output,
+        days=days,
+        client=client,
+        force=force,
+        as_json=as_json,
+        passphrase_env=passphrase_env,
     )
 
 
@@ -611,6 +657,10 @@ def cert_renew(
 @click.option("--days", type=int, default=90, show_default=True)
 @click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True)
 @click.option("--exact", is_flag=True, help="Only the names given: no www/apex partner.")
+@click.option("--client", is_flag=True, help="A client certificate for one identity.")
+@click.option("--p12", is_flag=True, help="With --client: also a PKCS#12 file.")
+@click.option("--p12-passphrase-env", metavar="VAR", help="The .p12 passphrase is in $VAR.")
+@click.option("--passphrase-env", metavar="VAR", help="The CA key's passphrase is in $VAR.")
 @click.option("--force", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 def cert_issue(
@@ -620,11 +670,15 @@ def cert_issue(
     days: int,
     key_type: str,
     exact: bool,
+    client: bool,
+    p12: bool,
+    p12_passphrase_env: str | None,
+    passphrase_env: str | None,
     force: bool,
     as_json: bool,
 ) -> int:
-    """A server certificate from the local CA, checked before it is written."""
-    from tlsdoctor.cli.cert import issue_leaf
+    """A server (or --client) certificate from the local CA, checked before it is written."""
+    from tlsdoctor.cli.cert_ca import issue_leaf
 
     return issue_leaf(
         names,
@@ -635,6 +689,10 @@ def cert_issue(
         exact=exact,
         force=force,
         as_json=as_json,
+        client=client,
+        p12=p12,
+        p12_passphrase_env=p12_passphrase_env,
+        passphrase_env=passphrase_env,
     )
 
 
