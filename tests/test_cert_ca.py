@@ -219,3 +219,24 @@ def test_ca_init_can_trust_it_in_the_stores_here(
     stores = json.loads(capsys.readouterr().out)["stores"]
     assert {s["id"]: s["trusted"] for s in stores}[f"nss:{nssdb}"] is True
     assert main([*argv, "--json", "--force"]) == 3  # the plan is text: not with --json
+
+
+@pytest.mark.parametrize(
+    ("names", "host"),
+    [
+        (["--exact", "*.acme.test"], "wiki.acme.test"),
+        (["--exact", "a" * 60 + ".acme.test"], "a" * 60 + ".acme.test"),
+    ],
+)
+def test_wildcards_and_names_longer_than_a_cn_are_issued_and_accepted(
+    names: list[str], host: str, ca_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["cert", "issue", *names, "--ca", str(ca_dir), "-o", str(tmp_path), "--json"]
+    assert main(argv) == 0
+    issued = json.loads(capsys.readouterr().out)
+    pem, key = Path(issued["certificate"]), Path(issued["key"])
+    with s_server(pem, key, "-www") as port:
+        assert curl(port, host, ca_dir / "ca.pem").returncode == 0
+        assert python_connects(port, host, ca_dir / "ca.pem") is None
+        # Negative twin: the wildcard does not cover the apex, the long name not another.
+        assert curl(port, "acme.test", ca_dir / "ca.pem").returncode == 60

@@ -18,19 +18,21 @@ if TYPE_CHECKING:
 
 
 @functools.cache
-def _list() -> PublicSuffixList:
+def _list(icann_only: bool) -> PublicSuffixList:
     from publicsuffixlist import PublicSuffixList
 
-    return PublicSuffixList()
+    return PublicSuffixList(only_icann=icann_only)
 
 
-def is_public_suffix(name: str) -> bool:
-    """Whether ``name`` (A-labels, no trailing dot) is itself a public suffix (``co.uk``)."""
-    return bool(_list().is_public(name.lower()))
+def is_public_suffix(name: str, *, icann_only: bool = False) -> bool:
+    """Whether ``name`` (A-labels, no trailing dot) is itself a public suffix (``co.uk``;
+    ``github.io`` too unless ``icann_only``: the list's private section, suffixes that
+    companies run, whose owner may hold a certificate for the suffix itself)."""
+    return bool(_list(icann_only).is_public(name.lower()))
 
 
-def registrable_domain(name: str) -> str | None:
+def registrable_domain(name: str, *, icann_only: bool = True) -> str | None:
     """The domain someone registered that ``name`` lies under (``example.co.uk`` for
     ``www.example.co.uk``); None when ``name`` is a public suffix or above one."""
-    found = _list().privatesuffix(name.lower())
+    found = _list(icann_only).privatesuffix(name.lower())
     return None if found is None else str(found)
