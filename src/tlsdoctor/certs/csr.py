@@ -52,6 +52,14 @@ def new_key(kind: KeyType = KeyType.EC_P256) -> PrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=int(kind.value[4:]))
 
 
+def key_type_of(key: PrivateKey) -> KeyType | None:
+    """The :class:`KeyType` ``key`` is (None: a size or curve tlsdoctor does not make)."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        curves = {"secp256r1": KeyType.EC_P256, "secp384r1": KeyType.EC_P384}
+        return curves.get(key.curve.name)
+    return next((k for k in KeyType if k.value == f"rsa-{key.key_size}"), None)
+
+
 @dataclass(frozen=True)
 class RequestedNames:
     """What a CSR asks for: DNS names (A-labels), IP addresses, and why names were added."""
@@ -166,9 +174,7 @@ def build_csr(
     return (
         x509.CertificateSigningRequestBuilder()
         .subject_name(subject)
-        .add_extension(
-            x509.SubjectAlternativeName(alternative), critical=len(subject.rdns) == 0
-        )
+        .add_extension(x509.SubjectAlternativeName(alternative), critical=len(subject.rdns) == 0)
         .sign(key, hashes.SHA256())
     )
 

@@ -7,10 +7,10 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from rich.markup import escape
 
 from tlsdoctor.certs.build import PrivateKey
@@ -26,6 +26,9 @@ from tlsdoctor.cli.cert_ca import refuse_existing
 from tlsdoctor.errors import InputError
 from tlsdoctor.remedy.files import key_pem, write_atomically
 from tlsdoctor.render.text import make_console
+
+if TYPE_CHECKING:
+    pass
 
 
 def csr(
@@ -134,170 +137,3 @@ def _print_summary(
         f"  after install:   tlsdoctor check {requested.common_name.removeprefix('*.')}",
         soft_wrap=True,
     )
-
-
-def renew(
-    domains: Sequence[str],
-    *,
-    directory: str,
-    webroot: str | None,
-    standalone: bool,
-    http_address: str,
-    http_port: int,
-    output: str | None,
-    email: str | None,
-    agree_tos: bool,
-    key_type: str,
-    reuse_key: bool,
-    if_due: bool,
-    renew_before_days: int | None,
-    deploy_hook: str | None,
-    directory_ca: str | None,
-    ca_files: Sequence[str],
-    timeout: float,
-    as_json: bool,
-) -> int:
-    """``cert renew``: a certificate from an ACME CA, checked, installed, deployed."""
-    import datetime as dt
-
-    from tlsdoctor.certs.acme_issuance import (
-        AcmeSettings,
-        ChallengeResponder,
-        StandaloneResponder,
-        WebrootResponder,
-        issue_certificate,
-        suggested_renewal,
-    )
-    from tlsdoctor.certs.lineage import Lineage
-    from tlsdoctor.certs.renewal import renewal_decision
-    from tlsdoctor.check import utc_now
-    from tlsdoctor.stores.system import tlsdoctor_data_dir
-
-    if (webroot is None) == (not standalone):
-        raise InputError("say how the CA's challenge is answered: --webroot DIR or --standalone")
-    if not domains and output is None:
-        raise InputError("--domain NAME is needed (or -o DIR of an earlier certificate)")
-    lineage = Lineage(output if output is not None else domains[0])
-    current = lineage.current_chain()
-    names = list(domains) or (names_of(current[0]) if current else [])
-    if not names:
-        raise InputError(f"{lineage.folder}: no certificate yet, so --domain NAME is needed")
-    settings = AcmeSettings(
-        directory=directory,
-        account_dir=tlsdoctor_data_dir() / "acme",
-        email=email,
-        agree_tos=agree_tos,
-        directory_ca=None if directory_ca is None else Path(directory_ca),
-        timeout=timeout,
-    )
-    renew_before = None if renew_before_days is None else dt.timedelta(days=renew_before_days)
-    if if_due and current:
-        now = utc_now()
-        decision = renewal_decision(current[0], now, renew_before=renew_before)
-        if not decision.due:
-            suggested = suggested_renewal(settings, current[0])
-            decision = renewal_decision(
-                current[0], now, renew_before=renew_before, suggested=suggested
-            )
-        if not decision.due:
-            skipped: dict[str, object] = {"renewed": False, "reason": decision.reason}
-            _say_renewal(as_json, skipped, f"not renewed, not due yet: {decision.reason}")
-            return 0
-    lineage.prepare()  # an unwritable folder fails before the CA is asked anything
-    key_path = lineage.current_key_path()
-    if reuse_key and key_path is not None:
-        from tlsdoctor.remedy.files import load_private_key
-
-        loaded = load_private_key(key_path)
-        if not isinstance(loaded, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
-            raise InputError(f"{key_path}: an EC or RSA key is needed")
-        key: PrivateKey = loaded
-    else:
-        key = new_key(KeyType(key_type))
-    responder: ChallengeResponder
-    server = None
-    if webroot is not None:
-        responder = WebrootResponder(webroot)
-    else:
-        responder = server = StandaloneResponder(http_address, http_port)
-    try:
-        issuance = issue_certificate(settings, names, key, responder)
-    finally:
-        if server is not None:
-            server.close()
-    _recheck(issuance.chain, names, ca_files)
-    installed = lineage.install(issuance.chain, key)
-    leaf = issuance.chain[0]
-    result: dict[str, object] = {
-        "renewed": True,
-        "names": names,
-        "not_after": leaf.not_valid_after_utc.isoformat(),
-        "fullchain": str(installed.fullchain),
-        "privkey": str(installed.privkey),
-        "version": str(installed.version),
-    }
-    message = (
-        f"issued {', '.join(names)}, valid until {leaf.not_valid_after_utc:%Y-%m-%d}, "
-        f"checked: trusted\nfullchain: {installed.fullchain}\nprivkey:   {installed.privkey}"
-    )
-    if deploy_hook:
-        _run_deploy_hook(deploy_hook, installed.live, names, timeout)
-        result["deploy_hook"] = deploy_hook
-        message += f"\ndeploy hook ran: {deploy_hook}"
-    _say_renewal(as_json, result, message)
-    return 0
-
-
-def _recheck(
-    chain: Sequence[x509.Certificate], names: Sequence[str], ca_files: Sequence[str]
-) -> None:
-    """A new certificate is installed only once tlsdoctor's own diagnosis trusts it for
-    every name: a CA-side mistake (a missing name, a chain to a root nobody has) must not
-    replace a working certificate."""
-    from tlsdoctor.anchors import anchors_from_files, default_anchors
-    from tlsdoctor.check import check_chain
-    from tlsdoctor.codes import Verdict
-
-    anchors = anchors_from_files(ca_files) if ca_files else default_anchors()
-    for name in names:
-        report = check_chain(list(chain), name, anchors=anchors, check_revocation=False)
-        if report.verdict is not Verdict.TRUSTED:
-            problems = "; ".join(f.message for f in report.findings)
-            raise InputError(
-                f"the CA's certificate for {name} does not pass tlsdoctor's check, so it was "
-                f"not installed (the one in use stays): {problems}"
-                + ("" if ca_files else " (a private or test CA's root: --ca-file ROOT)")
-            )
-
-
-def _run_deploy_hook(command: str, live: Path, names: Sequence[str], timeout: float) -> None:
-    """certbot's contract: the hook gets RENEWED_LINEAGE and RENEWED_DOMAINS."""
-    import subprocess
-
-    environment = {**os.environ, "RENEWED_LINEAGE": str(live), "RENEWED_DOMAINS": " ".join(names)}
-    try:
-        done = subprocess.run(
-            command,
-            shell=True,
-            env=environment,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise InputError(
-            f"the certificate is installed, but the deploy hook did not finish in {timeout:.0f} s"
-        ) from exc
-    if done.returncode != 0:
-        said = (done.stderr or done.stdout).decode(errors="replace").strip()[-500:]
-        raise InputError(
-            f"the certificate is installed, but the deploy hook failed with exit code "
-            f"{done.returncode}" + (f": {said}" if said else "")
-        )
-
-
-def _say_renewal(as_json: bool, result: dict[str, object], message: str) -> None:
-    if as_json:
-        print(json.dumps(result))
-    else:
-        make_console().print(escape(message), soft_wrap=True)

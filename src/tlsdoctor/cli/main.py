@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -577,22 +577,24 @@ def cert_ca_sign(
 @click.option(
     "--acme-directory",
     "directory",
-    required=True,
     metavar="URL|NAME",
     help="The CA's ACME directory URL, or letsencrypt, letsencrypt-staging, zerossl, ...",
 )
 @click.option("--domain", "domains", multiple=True, metavar="NAME", help="Repeat per name.")
 @click.option("--webroot", metavar="DIR", help="The document root port 80 serves.")
 @click.option("--standalone", is_flag=True, help="Answer the challenge with our own server.")
-@click.option("--http-address", default="", metavar="ADDR", help="With --standalone.")
-@click.option("--http-port", type=click.IntRange(1, 65535), default=80, show_default=True)
+@click.option("--dns-hook", metavar="CMD", help="DNS-01: CMD sets/removes the TXT record.")
+@click.option("--http-address", metavar="ADDR", help="With --standalone [all, IPv6 too].")
+@click.option("--http-port", type=click.IntRange(1, 65535), help="With --standalone [80].")
 @click.option("-o", "--output", metavar="DIR", help="Default: ./FIRST-DOMAIN (live/ inside).")
 @click.option("--email", help="Contact address for the CA's expiry notices.")
 @click.option("--agree-tos", is_flag=True, help="Agree to the CA's terms (new accounts).")
-@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True)
-@click.option("--reuse-key", is_flag=True, help="Keep the current private key.")
+@click.option("--key-type", type=click.Choice(KEY_TYPES), help="A new key's type [ec-p256].")
+@click.option("--reuse-key/--no-reuse-key", default=None, help="Keep the current private key.")
 @click.option("--if-due", is_flag=True, help="Only when a third of the lifetime remains.")
 @click.option("--renew-before", "renew_before_days", type=click.IntRange(0), metavar="DAYS")
+@click.option("--pre-hook", metavar="CMD", help="Run once before the first renewal.")
+@click.option("--post-hook", metavar="CMD", help="Run once after the renewals.")
 @click.option("--deploy-hook", metavar="CMD", help="Run after installing, e.g. a reload.")
 @click.option("--directory-ca", metavar="FILE", help="Verify a private CA's HTTPS with FILE.")
 @click.option(
@@ -602,52 +604,48 @@ def cert_ca_sign(
     metavar="FILE",
     help="Roots to check the new certificate against (a private or test CA).",
 )
-@click.option("--timeout", type=click.FloatRange(1), default=90.0, show_default=True)
+@click.option("--eab-kid", metavar="KID", help="External account binding: the key id.")
+@click.option("--eab-hmac-key-env", metavar="VAR", help="The EAB HMAC key is in $VAR.")
+@click.option("--eab-hmac-key-file", metavar="FILE", help="The EAB HMAC key is in FILE.")
+@click.option("--timeout", type=click.FloatRange(1), help="For the whole order [90].")
+@click.option("--all", "renew_all", is_flag=True, help="Every stored certificate that is due.")
 @click.option("--json", "as_json", is_flag=True)
-def cert_renew(
-    directory: str,
-    domains: Sequence[str],
-    webroot: str | None,
-    standalone: bool,
-    http_address: str,
-    http_port: int,
-    output: str | None,
-    email: str | None,
-    agree_tos: bool,
-    key_type: str,
-    reuse_key: bool,
-    if_due: bool,
-    renew_before_days: int | None,
-    deploy_hook: str | None,
-    directory_ca: str | None,
-    ca_files: Sequence[str],
-    timeout: float,
-    as_json: bool,
-) -> int:
-    """Get or renew a certificate from an ACME CA (Let's Encrypt, ...) over HTTP-01,
-    check it, install it under DIR/live/ and run the deploy hook."""
-    from tlsdoctor.cli.cert import renew
+def cert_renew(**options: Any) -> int:
+    """Get or renew a certificate from an ACME CA (Let's Encrypt, ...), check it, install
+    it under DIR/live/ and run the deploy hook; the settings are stored for renewals."""
+    from tlsdoctor.cli.cert_renew import RenewOptions, renew
 
-    return renew(
-        domains,
-        directory=directory,
-        webroot=webroot,
-        standalone=standalone,
-        http_address=http_address,
-        http_port=http_port,
-        output=output,
-        email=email,
-        agree_tos=agree_tos,
-        key_type=key_type,
-        reuse_key=reuse_key,
-        if_due=if_due,
-        renew_before_days=renew_before_days,
-        deploy_hook=deploy_hook,
-        directory_ca=directory_ca,
-        ca_files=ca_files,
-        timeout=timeout,
-        as_json=as_json,
-    )
+    options["domains"] = tuple(options["domains"])
+    options["ca_files"] = tuple(options["ca_files"])
+    return renew(RenewOptions(**options))
+
+
+@cert.command("revoke")
+@click.option("-o", "--output", metavar="DIR", required=True, help="The certificate's folder.")
+@click.option(
+    "--reason",
+    type=click.Choice(["unspecified", "keyCompromise", "superseded", "cessationOfOperation"]),
+    default="unspecified",
+    show_default=True,
+)
+@click.option("--delete", is_flag=True, help="Then forget its renewal settings.")
+@click.option("--json", "as_json", is_flag=True)
+def cert_revoke(output: str, reason: str, delete: bool, as_json: bool) -> int:
+    """Ask the CA to revoke the certificate in DIR/live (a leaked key, a name given up)."""
+    from tlsdoctor.cli.cert_renew import revoke
+
+    return revoke(output, reason=reason, delete=delete, as_json=as_json)
+
+
+@cert.command("schedule")
+@click.option("--cron", is_flag=True, help="A crontab line instead of systemd units.")
+@click.option("--install", "install_dir", metavar="DIR", help="Write the units into DIR.")
+@click.option("--user", is_flag=True, help="Units for the user's systemd (no root).")
+def cert_schedule(cron: bool, install_dir: str | None, user: bool) -> int:
+    """How to run `cert renew --all` twice a day with a random delay: systemd or cron."""
+    from tlsdoctor.cli.cert_renew import schedule
+
+    return schedule(cron=cron, install_dir=install_dir, user=user)
 
 
 @cert.command("issue")
