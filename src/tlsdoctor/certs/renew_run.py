@@ -188,10 +188,7 @@ def renew(
     elif config.challenge == "standalone":
         responder = server = StandaloneResponder(config.http_address, config.http_port)
     else:
-        from tlsdoctor.certs.dns_challenge import HookDnsResponder
-
-        assert config.dns_hook is not None
-        responder = HookDnsResponder(config.dns_hook, config.timeout)
+        responder = dns_responder(config)
     try:
         issuance = issue_certificate(settings, config.names, key, responder, eab=eab)
     finally:
@@ -221,6 +218,20 @@ def renew(
         run_hook(config.deploy_hook, "deploy", config.timeout, environment, installed=True)
         outcome = dataclasses.replace(outcome, deploy_hook=config.deploy_hook)
     return outcome
+
+
+def dns_responder(config: RenewalConfig) -> ChallengeResponder:
+    """The DNS-01 responder ``config`` names (RFC 2136, dns-lexicon or a hook)."""
+    from tlsdoctor.certs import dns_challenge
+
+    if config.dns_rfc2136 is not None:
+        server = dns_challenge.Nameserver.parse(config.dns_rfc2136)
+        key = dns_challenge.read_tsig(config.dns_tsig_key)
+        return dns_challenge.Rfc2136Responder(server, key, config.dns_timeout)
+    if config.dns_lexicon is not None:
+        return dns_challenge.LexiconResponder(config.dns_lexicon, config.dns_timeout)
+    assert config.dns_hook is not None
+    return dns_challenge.HookDnsResponder(config.dns_hook, config.timeout)
 
 
 def renewal_key(lineage: Lineage, reuse_key: bool, key_type: str) -> PrivateKey:

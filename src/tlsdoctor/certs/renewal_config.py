@@ -44,6 +44,10 @@ class RenewalConfig:
     http_address: str = ""
     http_port: int = 80
     dns_hook: str | None = None  # DNS-01: a command that sets/removes the TXT record
+    dns_rfc2136: str | None = None  # DNS-01: the primary server for RFC 2136 updates
+    dns_tsig_key: str | None = None  # its TSIG key file (the path; the key stays there)
+    dns_lexicon: str | None = None  # DNS-01: a dns-lexicon provider name
+    dns_timeout: float = 120.0  # how long to wait for the record at every server
     email: str | None = None
     key_type: str = "ec-p256"
     reuse_key: bool = False
@@ -62,6 +66,12 @@ class RenewalConfig:
             raise InputError(f"challenge '{self.challenge}': one of {', '.join(CHALLENGES)}")
         if self.challenge == "webroot" and not self.webroot:
             raise InputError("the webroot challenge needs --webroot DIR")
+        ways = [w for w in (self.dns_hook, self.dns_rfc2136, self.dns_lexicon) if w]
+        if self.challenge == "dns" and len(ways) != 1:
+            raise InputError(
+                "DNS-01 needs one way to set the record: --dns-rfc2136 SERVER, "
+                "--dns-lexicon PROVIDER or --dns-hook CMD"
+            )
 
     def to_toml(self) -> str:
         import tomli_w

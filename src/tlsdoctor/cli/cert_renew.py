@@ -30,6 +30,10 @@ class RenewOptions:
     webroot: str | None = None
     standalone: bool = False
     dns_hook: str | None = None
+    dns_rfc2136: str | None = None
+    dns_tsig_key: str | None = None
+    dns_lexicon: str | None = None
+    dns_timeout: float | None = None
     http_address: str | None = None
     http_port: int | None = None
     output: str | None = None
@@ -64,7 +68,7 @@ def renew(options: RenewOptions) -> int:
     store = registry()
     if options.renew_all:
         given = [options.domains, options.output, options.directory, options.webroot]
-        if any(given) or options.standalone or options.dns_hook:
+        if any(given) or options.standalone or _challenge(options):
             raise InputError(
                 "--all renews every stored certificate with its own settings: give no names, "
                 "-o, CA or challenge with it (change one certificate with cert renew -o DIR)"
@@ -100,6 +104,10 @@ def _config_from(options: RenewOptions, store: Registry) -> RenewalConfig:
             http_address=options.http_address,
             http_port=options.http_port,
             dns_hook=options.dns_hook,
+            dns_rfc2136=options.dns_rfc2136,
+            dns_tsig_key=_absolute(options.dns_tsig_key),
+            dns_lexicon=options.dns_lexicon,
+            dns_timeout=options.dns_timeout,
             email=options.email,
             key_type=options.key_type,
             reuse_key=options.reuse_key,
@@ -118,7 +126,8 @@ def _config_from(options: RenewOptions, store: Registry) -> RenewalConfig:
         )
     if challenge is None:
         raise InputError(
-            "say how the CA's challenge is answered: --webroot DIR, --standalone or --dns-hook CMD"
+            "say how the CA's challenge is answered: --webroot DIR, --standalone, "
+            "--dns-rfc2136 SERVER, --dns-lexicon PROVIDER or --dns-hook CMD"
         )
     lineage = Lineage(folder)
     current = lineage.current_chain()
@@ -142,6 +151,10 @@ def _config_from(options: RenewOptions, store: Registry) -> RenewalConfig:
         http_address=options.http_address or "",
         http_port=options.http_port or 80,
         dns_hook=options.dns_hook,
+        dns_rfc2136=options.dns_rfc2136,
+        dns_tsig_key=_absolute(options.dns_tsig_key),
+        dns_lexicon=options.dns_lexicon,
+        dns_timeout=options.dns_timeout or 120.0,
         email=options.email,
         key_type=key_type or "ec-p256",
         reuse_key=bool(options.reuse_key),
@@ -163,12 +176,21 @@ def _challenge(options: RenewOptions) -> str | None:
             ("webroot", options.webroot is not None),
             ("standalone", options.standalone),
             ("dns", options.dns_hook is not None),
+            ("dns", options.dns_rfc2136 is not None),
+            ("dns", options.dns_lexicon is not None),
         )
         if given
     ]
     if len(chosen) > 1:
-        raise InputError("one way to answer the challenge: --webroot, --standalone or --dns-hook")
+        raise InputError(
+            "one way to answer the challenge: --webroot, --standalone, --dns-rfc2136, "
+            "--dns-lexicon or --dns-hook"
+        )
     return chosen[0] if chosen else None
+
+
+def _absolute(path: str | None) -> str | None:
+    return None if path is None else os.path.abspath(path)
 
 
 def _absolute_paths(options: RenewOptions) -> dict[str, str | None]:
