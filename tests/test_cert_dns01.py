@@ -5,6 +5,7 @@ TSIG-signed), through dns-lexicon, or through a hook; a wildcard is issued."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,3 +132,43 @@ def test_wildcard_through_a_hook_with_nsupdate(
     assert main(argv) == 3
     said = capsys.readouterr().err
     assert "DNS (present) hook failed with exit code 7: no credentials" in said
+
+
+LEXICON_SCRIPT = """
+import sys
+from tlsdoctor.certs.dns_challenge import LexiconResponder
+zone = sys.argv[1]
+responder = LexiconResponder("localzone", 10)
+responder.publish("a.example.com", "token", "VALUE-1")
+print(open(zone).read())
+print("----")
+responder.withdraw("a.example.com", "token")
+print(open(zone).read())
+"""
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare")
+def test_dns_lexicon_sets_and_removes_the_record_with_a_real_provider(tmp_path: Path) -> None:
+    """dns-lexicon's localzone provider edits a zone file; in a network namespace of its
+    own, because lexicon's tldextract tries to download the public suffix list first."""
+    pytest.importorskip("localzone")
+    import subprocess
+    import sys
+
+    zone = tmp_path / "example.com.zone"
+    zone.write_text(
+        "$ORIGIN example.com.\n$TTL 60\n@ IN SOA ns hostmaster 1 3600 600 86400 60\n"
+        "@ IN NS ns\nns IN A 127.0.0.1\n"
+    )
+    done = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", LEXICON_SCRIPT, str(zone)],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "LEXICON_LOCALZONE_FILENAME": str(zone)},
+    )  # fmt: skip
+    if done.returncode != 0 and "unshare" in done.stderr:
+        pytest.skip(f"no network namespace here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    during, after = done.stdout.split("----")
+    assert '_acme-challenge.a 60 IN TXT "VALUE-1"' in during
+    assert "_acme-challenge" not in after
+    assert "Traceback" not in done.stderr  # tldextract's download failure is not shown

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,7 +280,7 @@ class LexiconResponder:
             )
         )
         try:
-            with Client(config) as operations:
+            with _quiet("tldextract"), Client(config) as operations:
                 if action == "create":
                     operations.create_record("TXT", record, value)
                 else:
@@ -344,6 +344,21 @@ class HookDnsResponder:
 
     def describe(self) -> str:
         return f"the DNS hook '{self.command}'"
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Silence a library's warnings for a moment: lexicon's tldextract logs a traceback
+    when it cannot download the public suffix list, then uses its bundled copy."""
+    import logging
+
+    log = logging.getLogger(logger)
+    before = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
 
 
 def read_tsig(path: str | None) -> TsigKey | None:
