@@ -52,6 +52,7 @@ def bind(folder: Path, zone: str = "example.test") -> Iterator[Bind]:
         f"@ IN NS ns.{zone}.\n"
         f"ns IN A 127.0.0.1\n"
         f"@ IN A 127.0.0.1\n"
+        f"* IN A 127.0.0.1\n"  # HTTP-01 names resolve to the loopback answering them
     )
     port = free_port()
     (folder / "named.conf").write_text(

@@ -263,7 +263,11 @@ def issue_certificate(
                     raise AcmeError(
                         f"the CA offers no {responder.kind.upper()} challenge for {name} (only "
                         f"{offered})"
-                        + ("; wildcards need DNS-01 (--dns-...)" if name.startswith("*.") else "")
+                        + (
+                            "; wildcards need DNS-01 (--dns-rfc2136, --dns-lexicon or --dns-hook)"
+                            if name.startswith("*.")
+                            else ""
+                        )
                     )
                 response, validation = challenge.response_and_validation(account_key)
                 token = challenge.chall.encode("token")
