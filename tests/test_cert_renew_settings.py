@@ -260,7 +260,11 @@ def test_schedule_prints_and_installs_a_timer_systemd_accepts(
 ) -> None:
     assert main(["cert", "schedule"]) == 0
     printed = capsys.readouterr().out
-    assert "RandomizedDelaySec=43200" in printed and "cert renew --all" in printed
+    assert (
+        "RandomizedDelaySec=3600" in printed
+        and "Persistent=true" in printed
+        and "cert renew --all" in printed
+    )
     assert main(["cert", "schedule", "--install", str(tmp_path)]) == 0
     capsys.readouterr()
     service, timer = tmp_path / "tlsdoctor-renew.service", tmp_path / "tlsdoctor-renew.timer"

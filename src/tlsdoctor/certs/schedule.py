@@ -1,9 +1,10 @@
 """The timer that runs ``cert renew --all``: systemd units or a crontab line.
 
-Twice a day with a random delay, as certbot's Debian packaging does (its timer:
-``OnCalendar=*-*-* 00,12:00:00`` with ``RandomizedDelaySec=43200``; its cron.d file sleeps
-``perl -e 'sleep int(rand(43200))'``), so that the CA does not see every client of the
-world at midnight; ``Persistent=true`` catches up a run missed while the machine was off.
+Twice a day with a random delay, as certbot's Debian packaging does (debian/certbot.timer:
+``OnCalendar=*-*-* 00,12:00:00``, ``RandomizedDelaySec=3600``, ``Persistent=true``; its
+cron.d file: ``0 */12 * * * root perl -e 'sleep int(rand(3600))'; certbot -q renew``), so
+that the CA does not see every client of the world at midnight; ``Persistent=true``
+catches up a run missed while the machine was off.
 Renewal itself decides what is due, so running often costs one ARI query per certificate.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 SERVICE = "tlsdoctor-renew.service"
 TIMER = "tlsdoctor-renew.timer"
-RANDOM_DELAY_SECONDS = 43200
+RANDOM_DELAY_SECONDS = 3600
 
 
 def systemd_units(command: Sequence[str]) -> dict[str, str]:
