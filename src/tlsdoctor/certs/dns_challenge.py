@@ -77,11 +77,10 @@ class TsigKey:
     def from_file(cls, path: str) -> TsigKey:
         """A BIND key file as ``tsig-keygen`` writes it:
         ``key "name" { algorithm hmac-sha256; secret "base64"; };``"""
-        try:
-            with open(path, "rb") as handle:
-                text = handle.read(MAX_KEY_FILE_BYTES).decode("utf-8", errors="replace")
-        except OSError as exc:
-            raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
+        from tlsdoctor.certs.inputs import read_bounded
+
+        data = read_bounded(path, MAX_KEY_FILE_BYTES, "a TSIG key file")
+        text = data.decode("utf-8", errors="replace")
         found = re.search(
             r'key\s+"?([^"\s{]+)"?\s*\{[^}]*?algorithm\s+([\w-]+)\s*;[^}]*?secret\s+"([^"]+)"',
             text,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tlsdoctor.certs.inputs import read_bounded
 from tlsdoctor.errors import InputError
 from tlsdoctor.remedy.files import write_atomically
 
@@ -151,11 +152,5 @@ class Registry:
 
 
 def _read(path: Path) -> RenewalConfig:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
-    if len(data) > MAX_CONFIG_BYTES:
-        raise InputError(f"{path}: far too large for a renewal configuration")
+    data = read_bounded(path, MAX_CONFIG_BYTES, "a renewal configuration")
     return RenewalConfig.from_toml(data.decode("utf-8", errors="replace"), str(path))

@@ -321,13 +321,9 @@ def sign_request(
 
 
 def _read_csr(path: str) -> x509.CertificateSigningRequest:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_CSR_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    if len(data) > MAX_CSR_BYTES:
-        raise InputError(f"{path}: far too large to be a certificate request")
+    from tlsdoctor.certs.inputs import read_bounded
+
+    data = read_bounded(path, MAX_CSR_BYTES, "a certificate request")
     try:
         loaded = (
             x509.load_pem_x509_csr(data) if b"-----BEGIN" in data else x509.load_der_x509_csr(data)

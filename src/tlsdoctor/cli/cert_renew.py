@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from rich.markup import escape
@@ -85,6 +86,8 @@ def renew(options: RenewOptions) -> int:
 
 
 def _config_from(options: RenewOptions, store: Registry) -> RenewalConfig:
+    """The stored settings of the certificate, changed by what was typed; or, the first
+    time, new settings from what was typed (the defaults for the rest)."""
     from tlsdoctor.certs.csr import key_type_of, names_of
     from tlsdoctor.certs.lineage import Lineage
     from tlsdoctor.remedy.files import load_private_key
@@ -92,81 +95,55 @@ def _config_from(options: RenewOptions, store: Registry) -> RenewalConfig:
     if not options.domains and options.output is None:
         raise InputError("--domain NAME is needed (or -o DIR of an earlier certificate)")
     folder = os.path.abspath(options.output if options.output is not None else options.domains[0])
+    typed: dict[str, Any] = {
+        "directory": options.directory,
+        "names": options.domains or None,
+        "challenge": _challenge(options),
+        "webroot": _absolute(options.webroot),
+        "http_address": options.http_address,
+        "http_port": options.http_port,
+        "dns_hook": options.dns_hook,
+        "dns_rfc2136": options.dns_rfc2136,
+        "dns_tsig_key": _absolute(options.dns_tsig_key),
+        "dns_lexicon": options.dns_lexicon,
+        "dns_timeout": options.dns_timeout,
+        "email": options.email,
+        "key_type": options.key_type,
+        "reuse_key": options.reuse_key,
+        "renew_before_days": options.renew_before_days,
+        "pre_hook": options.pre_hook,
+        "post_hook": options.post_hook,
+        "deploy_hook": options.deploy_hook,
+        "directory_ca": _absolute(options.directory_ca),
+        "ca_files": tuple(map(os.path.abspath, options.ca_files)) or None,
+        "eab_kid": options.eab_kid,
+        "timeout": options.timeout,
+    }
     stored = store.load(folder)
-    challenge = _challenge(options)
-    absolute = _absolute_paths(options)
     if stored is not None:
-        return stored.with_changes(
-            directory=options.directory,
-            names=options.domains or None,
-            challenge=challenge,
-            webroot=absolute["webroot"],
-            http_address=options.http_address,
-            http_port=options.http_port,
-            dns_hook=options.dns_hook,
-            dns_rfc2136=options.dns_rfc2136,
-            dns_tsig_key=_absolute(options.dns_tsig_key),
-            dns_lexicon=options.dns_lexicon,
-            dns_timeout=options.dns_timeout,
-            email=options.email,
-            key_type=options.key_type,
-            reuse_key=options.reuse_key,
-            renew_before_days=options.renew_before_days,
-            pre_hook=options.pre_hook,
-            post_hook=options.post_hook,
-            deploy_hook=options.deploy_hook,
-            directory_ca=absolute["directory_ca"],
-            ca_files=tuple(map(os.path.abspath, options.ca_files)) or None,
-            eab_kid=options.eab_kid,
-            timeout=options.timeout,
-        )
+        return stored.with_changes(**typed)
     if options.directory is None:
         raise InputError(
             "--acme-directory URL|NAME is needed the first time (it is stored for renewals)"
         )
-    if challenge is None:
+    if typed["challenge"] is None:
         raise InputError(
             "say how the CA's challenge is answered: --webroot DIR, --standalone, "
             "--dns-rfc2136 SERVER, --dns-lexicon PROVIDER or --dns-hook CMD"
         )
     lineage = Lineage(folder)
     current = lineage.current_chain()
-    names = options.domains or tuple(names_of(current[0]) if current else ())
-    if not names:
+    typed["names"] = options.domains or tuple(names_of(current[0]) if current else ())
+    if not typed["names"]:
         raise InputError(f"{folder}: no certificate yet, so --domain NAME is needed")
-    key_type = options.key_type
     key_path = lineage.current_key_path()
-    if key_type is None and options.reuse_key and key_path is not None:
+    if options.key_type is None and options.reuse_key and key_path is not None:
         # Reusing the key of a certificate renewed before settings were stored: its type.
         loaded = load_private_key(key_path)
         if isinstance(loaded, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
             found = key_type_of(loaded)
-            key_type = found.value if found is not None else None
-    return RenewalConfig(
-        folder=folder,
-        directory=options.directory,
-        names=tuple(names),
-        challenge=challenge,
-        webroot=absolute["webroot"],
-        http_address=options.http_address or "",
-        http_port=options.http_port or 80,
-        dns_hook=options.dns_hook,
-        dns_rfc2136=options.dns_rfc2136,
-        dns_tsig_key=_absolute(options.dns_tsig_key),
-        dns_lexicon=options.dns_lexicon,
-        dns_timeout=options.dns_timeout or 120.0,
-        email=options.email,
-        key_type=key_type or "ec-p256",
-        reuse_key=bool(options.reuse_key),
-        renew_before_days=options.renew_before_days,
-        pre_hook=options.pre_hook,
-        post_hook=options.post_hook,
-        deploy_hook=options.deploy_hook,
-        directory_ca=absolute["directory_ca"],
-        ca_files=tuple(map(os.path.abspath, options.ca_files)),
-        eab_kid=options.eab_kid,
-        timeout=options.timeout or 90.0,
-    )
+            typed["key_type"] = None if found is None else found.value
+    return RenewalConfig(folder=folder, **{k: v for k, v in typed.items() if v is not None})
 
 
 def _challenge(options: RenewOptions) -> str | None:
@@ -193,15 +170,6 @@ def _absolute(path: str | None) -> str | None:
     return None if path is None else os.path.abspath(path)
 
 
-def _absolute_paths(options: RenewOptions) -> dict[str, str | None]:
-    return {
-        "webroot": None if options.webroot is None else os.path.abspath(options.webroot),
-        "directory_ca": (
-            None if options.directory_ca is None else os.path.abspath(options.directory_ca)
-        ),
-    }
-
-
 def _read_files_now(config: RenewalConfig) -> None:
     """Every file named is read now: a missing one must fail before the CA is asked."""
     from tlsdoctor.anchors import anchors_from_files
@@ -226,13 +194,10 @@ def _eab(options: RenewOptions, config: RenewalConfig) -> Eab | None:
         if not secret:
             raise InputError(f"${options.eab_hmac_key_env} is empty or unset: the EAB HMAC key")
     elif options.eab_hmac_key_file is not None:
-        try:
-            with open(options.eab_hmac_key_file, "rb") as handle:
-                secret = handle.read(MAX_SECRET_BYTES).decode("ascii", errors="replace").strip()
-        except OSError as exc:
-            raise InputError(
-                f"{options.eab_hmac_key_file}: cannot be read ({exc.strerror})"
-            ) from exc
+        from tlsdoctor.certs.inputs import read_bounded
+
+        data = read_bounded(options.eab_hmac_key_file, MAX_SECRET_BYTES, "an EAB HMAC key")
+        secret = data.decode("ascii", errors="replace").strip()
     if (secret is None) != (config.eab_kid is None):
         if secret is None and options.eab_kid is None:
             return None  # a stored kid: the account exists, the binding is not needed again
