@@ -151,6 +151,11 @@ def ca_init(
         paths += [folder / INTERMEDIATE, folder / INTERMEDIATE_KEY]
     refuse_existing(paths, force)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not intermediate:
+        # A replaced two-level CA's intermediate belongs to the old root: signing with it
+        # would make leaves no client of the new root accepts.
+        for stale in (folder / INTERMEDIATE, folder / INTERMEDIATE_KEY):
+            stale.unlink(missing_ok=True)
     now = utc_now()
     key = new_key(KeyType(key_type))
     ca = new_ca(name, allowed, key, now=now, days=days, path_length=1 if intermediate else 0)
