@@ -77,6 +77,14 @@ def test_names(
     assert expected in openssl_text(Path(make_csr(tmp_path, capsys, *typed)["csr"]))
 
 
+def test_a_request_for_addresses_only_has_no_common_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = openssl_text(Path(make_csr(tmp_path, capsys, "10.0.0.5", "::1")["csr"]))
+    assert "IP Address:10.0.0.5" in text and "Name: critical" in text
+    assert "CN =" not in text  # an address in the CN is checked as a DNS name by clients
+
+
 def test_rsa_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = openssl_text(Path(make_csr(tmp_path, capsys, "--key-type", "rsa-3072", "a.test")["csr"]))
     assert "Public-Key: (3072 bit)" in text

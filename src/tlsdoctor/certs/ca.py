@@ -175,8 +175,14 @@ def issue(
     if signer.public_key() != signer_key.public_key():
         raise InputError("the CA key does not belong to the CA certificate")
     allowed = _constraints_of(signer)
+    # No CN on a server leaf without a DNS name: OpenSSL and GnuTLS check a CN such as
+    # "10.1.2.3" against the CA's DNS constraints and refuse it (tried here); the IP SAN
+    # is what clients match.
+    named = request.client or bool(request.dns)
     common = (
-        request.common_name if request.common_name and len(request.common_name) <= MAX_CN else None
+        request.common_name
+        if named and request.common_name and len(request.common_name) <= MAX_CN
+        else None
     )
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common)] if common else []
     subject = x509.Name([*(allowed.directory or []), *attributes])

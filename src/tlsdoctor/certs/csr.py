@@ -75,8 +75,9 @@ class RequestedNames:
 
     @property
     def subject(self) -> x509.Name:
-        """CN = the first name when it fits in 64 characters, else an empty subject."""
-        if len(self.common_name) > MAX_COMMON_NAME:
+        """CN = the first DNS name when it fits in 64 characters, else an empty subject
+        (an IP address in the CN is checked as a DNS name by OpenSSL and GnuTLS)."""
+        if not self.dns or len(self.common_name) > MAX_COMMON_NAME:
             return x509.Name([])
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.common_name)])
 
