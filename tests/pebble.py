@@ -48,7 +48,16 @@ class Pebble:
 
 
 @contextlib.contextmanager
-def pebble(folder: Path, http_port: int) -> Iterator[Pebble]:
+def pebble(
+    folder: Path,
+    http_port: int,
+    *,
+    eab_keys: dict[str, str] | None = None,
+    dns_server: str | None = None,
+) -> Iterator[Pebble]:
+    """Pebble on loopback; ``eab_keys`` (kid: base64url HMAC key) makes external account
+    binding required (Debian's example pebble-config-external-account-bindings.json);
+    ``dns_server`` (HOST:PORT) replaces pebble-challtestsrv as the resolver pebble asks."""
     assert PEBBLE is not None and CHALLTESTSRV is not None
     now = dt.datetime.now(dt.timezone.utc)
     ca = make_root("pebble test TLS CA", not_before=now - dt.timedelta(days=1))
@@ -83,7 +92,8 @@ def pebble(folder: Path, http_port: int) -> Iterator[Pebble]:
             "httpPort": http_port,
             "tlsPort": free_port(),
             "ocspResponderURL": "",
-            "externalAccountBindingRequired": False,
+            "externalAccountBindingRequired": eab_keys is not None,
+            "externalAccountMACKeys": eab_keys or {},
         }
     }
     (folder / "pebble.json").write_text(json.dumps(config))
@@ -93,7 +103,7 @@ def pebble(folder: Path, http_port: int) -> Iterator[Pebble]:
         "PEBBLE_WFE_NONCEREJECT": "0",  # pebble rejects 5% of nonces by default
         "PEBBLE_AUTHZREUSE": "0",  # every order gets fresh challenges
     }
-    dns = subprocess.Popen(
+    dns = None if dns_server is not None else subprocess.Popen(
         [CHALLTESTSRV, "-dns01", f"127.0.0.1:{dns_port}", "-http01", "", "-https01", "",
          "-tlsalpn01", "", "-management", f"127.0.0.1:{free_port()}",
          "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
@@ -102,7 +112,7 @@ def pebble(folder: Path, http_port: int) -> Iterator[Pebble]:
     try:
         acme = subprocess.Popen(
             [PEBBLE, "-config", str(folder / "pebble.json"), "-dnsserver",
-             f"127.0.0.1:{dns_port}", "-strict=false"],
+             dns_server or f"127.0.0.1:{dns_port}", "-strict=false"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=environment,
         )  # fmt: skip
@@ -118,4 +128,5 @@ def pebble(folder: Path, http_port: int) -> Iterator[Pebble]:
         finally:
             stop(acme)
     finally:
-        stop(dns)
+        if dns is not None:
+            stop(dns)

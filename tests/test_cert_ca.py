@@ -82,7 +82,12 @@ def test_the_ca_is_a_constrained_root_with_a_private_key(ca_dir: Path) -> None:
     assert [str(n.value) for n in constraints.value.permitted_subtrees or []] == [
         "acme.test",
         "10.0.0.0/8",
+        "invalid",  # e-mail: the reserved TLD, no real address
+        "invalid",  # URI: the same
     ]
+    # The types not permitted are shut: every DNS name is permitted only under acme.test,
+    # and IPv6 (none permitted) is excluded whole.
+    assert [str(n.value) for n in constraints.value.excluded_subtrees or []] == ["::/0"]
     basic = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
     assert basic.ca and basic.path_length == 0
     assert stat.S_IMODE((ca_dir / "ca.key").stat().st_mode) == 0o600
@@ -214,3 +219,81 @@ def test_ca_init_can_trust_it_in_the_stores_here(
     stores = json.loads(capsys.readouterr().out)["stores"]
     assert {s["id"]: s["trusted"] for s in stores}[f"nss:{nssdb}"] is True
     assert main([*argv, "--json", "--force"]) == 3  # the plan is text: not with --json
+
+
+@pytest.mark.parametrize(
+    ("names", "host"),
+    [
+        (["--exact", "*.acme.test"], "wiki.acme.test"),
+        (["--exact", "a" * 60 + ".acme.test"], "a" * 60 + ".acme.test"),
+    ],
+)
+def test_wildcards_and_names_longer_than_a_cn_are_issued_and_accepted(
+    names: list[str], host: str, ca_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["cert", "issue", *names, "--ca", str(ca_dir), "-o", str(tmp_path), "--json"]
+    assert main(argv) == 0
+    issued = json.loads(capsys.readouterr().out)
+    pem, key = Path(issued["certificate"]), Path(issued["key"])
+    with s_server(pem, key, "-www") as port:
+        assert curl(port, host, ca_dir / "ca.pem").returncode == 0
+        assert python_connects(port, host, ca_dir / "ca.pem") is None
+        # Negative twin: the wildcard does not cover the apex, the long name not another.
+        assert curl(port, "acme.test", ca_dir / "ca.pem").returncode == 60
+
+
+def test_an_ip_only_leaf_carries_no_common_name_so_openssl_and_gnutls_accept_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OpenSSL and GnuTLS check a CN like "127.0.0.1" against the CA's DNS constraints
+    (permitted acme.test, or every DNS name excluded) and refuse the leaf; without a CN the
+    IP SAN decides."""
+    folder = tmp_path / "ca"
+    init = ["cert", "ca", "init", "--name", "Lab CA", "-o", str(folder), "--json"]
+    assert main([*init, "--permit", "acme.test", "--permit", "127.0.0.0/8"]) == 0
+    assert main(["cert", "issue", "127.0.0.1", "--ca", str(folder), "-o", str(tmp_path)]) == 0
+    capsys.readouterr()
+    pem, key, ca = tmp_path / "127.0.0.1.pem", tmp_path / "127.0.0.1.key", folder / "ca.pem"
+    leaf = x509.load_pem_x509_certificate(pem.read_bytes())
+    assert len(leaf.subject.rdns) == 0
+    assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
+    with s_server(pem, key, "-www") as port:
+        done = subprocess.run(
+            ["curl", "-sS", "-o", "/dev/null", "--max-time", "10", "--cacert", str(ca),
+             f"https://127.0.0.1:{port}/"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    verify = subprocess.run(["openssl", "verify", "-CAfile", str(ca), str(pem)],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert verify.returncode == 0, verify.stdout
+    if shutil.which("certtool") is not None:
+        gnutls = subprocess.run(
+            ["certtool", "--verify", "--load-ca-certificate", str(ca), "--infile", str(pem),
+             "--verify-hostname", "127.0.0.1"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert "Chain verification output: Verified" in gnutls.stdout, gnutls.stdout
+    # Negative twin: the same leaf with the IP in the CN, signed with the CA key, is refused.
+    ca_cert = x509.load_pem_x509_certificate(ca.read_bytes())
+    ca_key = serialization.load_pem_private_key((folder / "ca.key").read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    with_cn = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(leaf.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(leaf.not_valid_before_utc)
+        .not_valid_after(leaf.not_valid_after_utc)
+        .add_extension(
+            leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value,
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    forged = tmp_path / "with-cn.pem"
+    forged.write_bytes(with_cn.public_bytes(serialization.Encoding.PEM))
+    refused = subprocess.run(["openssl", "verify", "-CAfile", str(ca), str(forged)],
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert refused.returncode != 0 and "subtree violation" in refused.stdout + refused.stderr

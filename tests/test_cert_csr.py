@@ -62,12 +62,27 @@ def test_apex_gets_www_and_the_key_stays_private(
         (["bücher.example"], "DNS:xn--bcher-kva.example, DNS:www.xn--bcher-kva.example"),
         (["api.internal.test", "10.0.0.5", "::1"], "DNS:api.internal.test, IP Address:10.0.0.5"),
         (["--exact", "example.com"], "DNS:example.com\n"),
+        # The apex is the public suffix list's: example.co.uk is one, www.example.co.uk
+        # leads back to it, a name under a private suffix is not one.
+        (["example.co.uk"], "DNS:example.co.uk, DNS:www.example.co.uk\n"),
+        (["www.example.co.uk"], "DNS:www.example.co.uk, DNS:example.co.uk\n"),
+        (["shop.example.co.uk"], "DNS:shop.example.co.uk\n"),
+        (["*.example.co.uk"], "DNS:*.example.co.uk, DNS:example.co.uk\n"),
+        (["xn--bcher-kva.example"], "DNS:xn--bcher-kva.example"),
     ],
 )
 def test_names(
     typed: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert expected in openssl_text(Path(make_csr(tmp_path, capsys, *typed)["csr"]))
+
+
+def test_a_request_for_addresses_only_has_no_common_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = openssl_text(Path(make_csr(tmp_path, capsys, "10.0.0.5", "::1")["csr"]))
+    assert "IP Address:10.0.0.5" in text and "Name: critical" in text
+    assert "CN =" not in text  # an address in the CN is checked as a DNS name by clients
 
 
 def test_rsa_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,13 +127,47 @@ def test_renew_from_what_a_host_serves(tmp_path: Path, capsys: pytest.CaptureFix
     assert made["names"] == ["portal.example.test"]
 
 
-@pytest.mark.parametrize("bad", ["exa mple.com", "*.com", "a/b.example", "-"])
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("exa mple.com", "not a host name"),
+        ("*.com", "public suffix"),
+        ("*.co.uk", "public suffix"),
+        ("co.uk", "public suffix"),
+        ("a/b.example", "not a host name"),
+        ("-", "not a host name"),
+        ("10.0.0.256", "neither an IP address nor a host name"),
+        ("1.2.3", "neither an IP address nor a host name"),
+        ("*.10.0.0.1", "neither an IP address nor a host name"),
+        ("xn--zz.example", "not a valid IDN A-label"),
+        ("www.xn--a.example", "not a valid IDN A-label"),
+        ("ab--cd.example", "'--' where only IDNs may"),
+    ],
+)
 def test_bad_names_are_refused(
-    bad: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bad: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["cert", "csr", "-o", str(tmp_path), "--", bad]) == 3
-    assert capsys.readouterr().err.strip()
+    error = capsys.readouterr().err
+    assert says in error and len(error.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_name_longer_than_a_common_name_stays_whole_in_the_san(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """X.509 caps the CN at 64 characters: the subject is left empty (not a cut name) and
+    the SAN, which carries the whole name, becomes critical (RFC 5280 4.2.1.6)."""
+    long_name = "a" * 60 + ".example.com"
+    text = openssl_text(Path(make_csr(tmp_path, capsys, "--exact", long_name)["csr"]))
+    assert "Subject: \n" in text or "Subject:\n" in text
+    assert "X509v3 Subject Alternative Name: critical" in text
+    assert f"DNS:{long_name}" in text
+    # Negative twin: a name that fits keeps its CN and a non-critical SAN.
+    text = openssl_text(
+        Path(make_csr(tmp_path, capsys, "--exact", "--force", "a.example.com")["csr"])
+    )
+    assert "Subject: CN = a.example.com" in text and "Name: critical" not in text
 
 
 def test_passphrase_from_the_environment(

@@ -150,9 +150,15 @@ def test_reuse_key_keeps_the_key_and_versions_are_pruned(
     key = (out / "live" / "privkey.pem").read_bytes()
     assert run([*argv, "--reuse-key"], capsys)[0] == 0
     assert (out / "live" / "privkey.pem").read_bytes() == key
-    for _ in range(3):
-        assert run(argv, capsys)[0] == 0
+    # Stored with the certificate's settings, as certbot stores reuse_key.
+    assert run(argv, capsys)[0] == 0
+    assert (out / "live" / "privkey.pem").read_bytes() == key
+    # Another key type with --reuse-key: refused before the CA is asked.
+    code, said = run([*argv, "--key-type", "rsa-2048"], capsys)
+    assert code == 3 and "--reuse-key keeps the current ec-p256" in said
+    assert run([*argv, "--no-reuse-key"], capsys)[0] == 0
     assert (out / "live" / "privkey.pem").read_bytes() != key
+    assert run(argv, capsys)[0] == 0
     assert sorted(p.name for p in (out / "versions").iterdir()) == ["0003", "0004", "0005"]
     assert Path(out / "live").resolve() == (out / "versions" / "0005").resolve()
 

@@ -1,8 +1,11 @@
 """Getting a certificate from an ACME CA (RFC 8555) with the ``acme`` library certbot uses.
 
-HTTP-01 only: the CA fetches ``http://NAME/.well-known/acme-challenge/TOKEN`` on port 80,
+HTTP-01: the CA fetches ``http://NAME/.well-known/acme-challenge/TOKEN`` on port 80,
 answered either from the web server's own document root (``WebrootResponder``) or by a
-small server of ours (``StandaloneResponder``). Every way the CA can say no becomes one
+small server of ours (``StandaloneResponder``). DNS-01 (certs/dns_challenge.py): a TXT
+record at ``_acme-challenge.NAME``, the only way to a wildcard. An external account
+binding (RFC 8555 section 7.3.4) ties a new account to one made on the CA's website
+(ZeroSSL, Google, most commercial CAs). Every way the CA can say no becomes one
 :class:`AcmeError` sentence that says what to change.
 """
 
@@ -10,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import http.server
 import json
+import socket
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -69,12 +74,30 @@ class AcmeSettings:
         return KNOWN_DIRECTORIES.get(self.directory, self.directory)
 
 
+@dataclass(frozen=True)
+class Eab:
+    """An external account binding: the key id and the base64url HMAC key the CA gave."""
+
+    kid: str
+    hmac_key: str
+
+
 class ChallengeResponder(Protocol):
-    """Makes ``validation`` available at ``/.well-known/acme-challenge/<token>``."""
+    """Publishes a challenge's answer where the CA will look for it.
 
-    def publish(self, token: str, validation: str) -> None: ...
+    ``kind`` is the ACME challenge type answered ("http-01", "dns-01"); ``publish`` gets
+    the name validated, the token and the answer (HTTP-01: the key authorisation served
+    at ``/.well-known/acme-challenge/<token>``; DNS-01: the TXT record's value); ``settle``
+    waits until everything published is visible to the CA.
+    """
 
-    def withdraw(self, token: str) -> None: ...
+    kind: str
+
+    def publish(self, name: str, token: str, validation: str) -> None: ...
+
+    def settle(self) -> None: ...
+
+    def withdraw(self, name: str, token: str) -> None: ...
 
     def describe(self) -> str: ...
 
@@ -89,7 +112,9 @@ class WebrootResponder:
         self.folder = self.webroot / CHALLENGE_PREFIX.strip("/")
         self._created: list[Path] = []
 
-    def publish(self, token: str, validation: str) -> None:
+    kind = "http-01"
+
+    def publish(self, name: str, token: str, validation: str) -> None:
         for folder in (self.folder.parent, self.folder):
             if not folder.exists():
                 try:
@@ -100,7 +125,10 @@ class WebrootResponder:
         # Served to the CA by the web server, so readable by its user: 0644.
         write_atomically(self.folder / token, validation.encode(), force=True, mode=0o644)
 
-    def withdraw(self, token: str) -> None:
+    def settle(self) -> None:
+        pass
+
+    def withdraw(self, name: str, token: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             (self.folder / token).unlink()
         for folder in reversed(self._created):
@@ -131,7 +159,7 @@ class StandaloneResponder:
                 pass
 
         try:
-            self.server = http.server.ThreadingHTTPServer((address, port), Handler)
+            self.server = _listen(address, port, Handler)
         except OSError as exc:
             where = f"{address or '*'}:{port}"
             raise InputError(
@@ -142,10 +170,15 @@ class StandaloneResponder:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
-    def publish(self, token: str, validation: str) -> None:
+    kind = "http-01"
+
+    def publish(self, name: str, token: str, validation: str) -> None:
         self.answers[token] = validation
 
-    def withdraw(self, token: str) -> None:
+    def settle(self) -> None:
+        pass
+
+    def withdraw(self, name: str, token: str) -> None:
         self.answers.pop(token, None)
 
     def describe(self) -> str:
@@ -155,6 +188,36 @@ class StandaloneResponder:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)
+
+
+class _DualStackServer(http.server.ThreadingHTTPServer):
+    """IPv6 and IPv4 on one socket: the CA validates over IPv6 when the name has an AAAA
+    record (Let's Encrypt prefers it), so a server on IPv4 only fails those names."""
+
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def _listen(
+    address: str, port: int, handler: type[http.server.BaseHTTPRequestHandler]
+) -> http.server.ThreadingHTTPServer:
+    """All addresses of both families when ``address`` is empty, else that address."""
+    if address in ("", "::") and socket.has_ipv6:
+        try:
+            return _DualStackServer(("::", port), handler)
+        except OSError as exc:
+            if exc.errno not in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
+                raise  # in use: said as such by the caller; no IPv6 here: IPv4 alone
+    if ":" in address:
+
+        class _V6Server(http.server.ThreadingHTTPServer):
+            address_family = socket.AF_INET6
+
+        return _V6Server((address.strip("[]"), port), handler)
+    return http.server.ThreadingHTTPServer((address, port), handler)
 
 
 @dataclass(frozen=True)
@@ -168,37 +231,51 @@ def issue_certificate(
     names: Sequence[str],
     key: PrivateKey,
     responder: ChallengeResponder,
+    *,
+    eab: Eab | None = None,
 ) -> Issuance:
-    """Order a certificate for ``names`` signed over ``key``, answering HTTP-01 challenges."""
-    from acme import challenges, errors, messages
+    """Order a certificate for ``names`` signed over ``key``, answering the challenges
+    of ``responder``'s kind."""
+    from acme import errors, messages
 
     requested = requested_names(names, exact=True)
     if requested.ips:
-        raise InputError("ACME HTTP-01 here is for DNS names; IP address certificates are not")
+        raise InputError("ACME here is for DNS names; IP address certificates are not")
     csr_pem = build_csr(requested, key).public_bytes(serialization.Encoding.PEM)
     deadline = dt.datetime.now() + dt.timedelta(seconds=settings.timeout)
     with _ca_errors(settings.directory_url):
-        client, account_key = _client(settings)
+        client, account_key = _client(settings, eab)
         order = client.new_order(csr_pem)
-        published: list[str] = []
+        published: list[tuple[str, str]] = []
         try:
+            answers = []
             for authz in order.authorizations:
                 if authz.body.status == messages.STATUS_VALID:
                     continue
+                name = authz.body.identifier.value
+                if authz.body.wildcard:
+                    name = "*." + name
                 challenge = next(
-                    (c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01)),
-                    None,
+                    (c for c in authz.body.challenges if c.chall.typ == responder.kind), None
                 )
                 if challenge is None:
                     offered = ", ".join(c.chall.typ for c in authz.body.challenges)
                     raise AcmeError(
-                        f"the CA offers no HTTP-01 challenge for {authz.body.identifier.value} "
-                        f"(only {offered}); wildcards need DNS-01, which tlsdoctor does not do"
+                        f"the CA offers no {responder.kind.upper()} challenge for {name} (only "
+                        f"{offered})"
+                        + (
+                            "; wildcards need DNS-01 (--dns-rfc2136, --dns-lexicon or --dns-hook)"
+                            if name.startswith("*.")
+                            else ""
+                        )
                     )
                 response, validation = challenge.response_and_validation(account_key)
                 token = challenge.chall.encode("token")
-                responder.publish(token, validation)
-                published.append(token)
+                responder.publish(name.removeprefix("*."), token, validation)
+                published.append((name.removeprefix("*."), token))
+                answers.append((challenge, response))
+            responder.settle()  # DNS: visible at every authoritative server first
+            for challenge, response in answers:
                 client.answer_challenge(challenge, response)
             try:
                 finished = client.poll_and_finalize(order, deadline)
@@ -210,15 +287,25 @@ def issue_certificate(
                     "(--timeout to wait longer)"
                 ) from exc
         finally:
-            for token in published:
-                responder.withdraw(token)
+            for name, token in published:
+                responder.withdraw(name, token)
     from tlsdoctor.pem import parse_certificates
 
     chain = parse_certificates(finished.fullchain_pem.encode(), "the CA's answer")
     return Issuance(tuple(chain), (*requested.dns,))
 
 
-def _client(settings: AcmeSettings) -> tuple[ClientV2, JWKEC]:
+def revoke(
+    settings: AcmeSettings, certificate: x509.Certificate, reason: int, eab: Eab | None = None
+) -> None:
+    """Ask the CA to revoke ``certificate`` (RFC 8555 section 7.6) with this machine's
+    account, which ordered it; ``reason`` is an RFC 5280 CRLReason code."""
+    with _ca_errors(settings.directory_url):
+        client, _ = _client(settings, eab)
+        client.revoke(certificate, reason)
+
+
+def _client(settings: AcmeSettings, eab: Eab | None = None) -> tuple[ClientV2, JWKEC]:
     """An ACME client with this machine's account at that CA (registered on first use)."""
     from acme import client as acme_client
     from acme import errors, messages
@@ -249,8 +336,30 @@ def _client(settings: AcmeSettings) -> tuple[ClientV2, JWKEC]:
             f"a new account at this CA means agreeing to its terms of service ({terms}): "
             "read them, then run again with --agree-tos"
         )
+    binding = None
+    if not existing and eab is not None:
+        try:
+            binding = messages.ExternalAccountBinding.from_data(
+                account_public_key=jwk.public_key(),
+                kid=eab.kid,
+                hmac_key=eab.hmac_key,
+                directory=directory,
+            )
+        except (ValueError, TypeError) as exc:  # not base64url
+            raise InputError(
+                "the EAB HMAC key is not the base64url text the CA gave (ZeroSSL's and "
+                "Google's dashboards show it as such)"
+            ) from exc
+    elif not existing and directory.meta.external_account_required:
+        raise AcmeError(
+            "this CA needs an external account binding: create an account on its website, "
+            "then give the key id with --eab-kid and the HMAC key with --eab-hmac-key-env VAR "
+            "or --eab-hmac-key-file FILE"
+        )
     registration = messages.NewRegistration.from_data(
-        email=settings.email, terms_of_service_agreed=bool(terms) or None
+        email=settings.email,
+        terms_of_service_agreed=bool(terms) or None,
+        external_account_binding=binding,
     )
     try:
         network.account = client.new_account(registration)
@@ -343,6 +452,12 @@ def _validation_failure(exc: object, responder: ChallengeResponder) -> str:
                 continue
             failures.append(f"{name}: {_ca_said(challenge.error)}")
     where = "; ".join(failures) or "no detail given"
+    if responder.kind == "dns-01":
+        return (
+            f"the CA could not validate the names: {where}. The CA looks up the TXT record "
+            f"_acme-challenge.NAME, which tlsdoctor published through {responder.describe()}: "
+            "check that this is the zone the domain's NS records delegate to"
+        )
     return (
         f"the CA could not validate the names: {where}. The CA fetches "
         f"http://NAME{CHALLENGE_PREFIX}TOKEN on port 80, which tlsdoctor served from "

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 PrivateKey: TypeAlias = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey: TypeAlias = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 
 def build_certificate(
@@ -29,15 +30,18 @@ def build_certificate(
     key_cert_sign: bool = True,
     dns: Sequence[str] = (),
     ips: Sequence[str] = (),
+    emails: Sequence[str] = (),
     san: bool = False,
     eku: Sequence[x509.ObjectIdentifier] | None = None,
     permitted_dns: Sequence[str] = (),
     permitted_networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
+    name_constraints: x509.NameConstraints | None = None,
     aia_url: str | None = None,
     crl_url: str | None = None,
     ocsp_url: str | None = None,
     hash_algorithm: hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None = None,
     signing_key: PrivateKey | None = None,
+    public_key: PublicKey | None = None,
 ) -> x509.Certificate:
     """The one certificate builder of the local CA, the lab and the tests: the profile a
     modern private CA issues (SKI/AKI, keyUsage, SAN), with a knob for each flaw a lab
@@ -46,18 +50,21 @@ def build_certificate(
     ``issuer_name``/``issuer_key`` None: self-signed. ``ca`` None: no basicConstraints.
     ``signing_key`` signs instead of the issuer's key (a forged signature). ``aia_url`` and
     ``ocsp_url`` are the authorityInfoAccess caIssuers and OCSP URLs, ``crl_url`` the
-    cRLDistributionPoints URL.
+    cRLDistributionPoints URL. ``public_key`` certifies another key than ``key``'s (a
+    CSR's: ``key`` then only signs when self-signed). An empty subject makes the SAN
+    critical (RFC 5280 section 4.2.1.6).
     """
     authority = key if issuer_key is None else issuer_key
+    certified = key.public_key() if public_key is None else public_key
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject if issuer_name is None else issuer_name)
-        .public_key(key.public_key())
+        .public_key(certified)
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(certified), False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.public_key()), False
         )
@@ -72,7 +79,7 @@ def build_certificate(
             digital_signature=True,
             content_commitment=False,
             # RSA key exchange (TLS 1.0-1.2 without ECDHE) encrypts to the leaf's key.
-            key_encipherment=not is_ca and isinstance(key, rsa.RSAPrivateKey),
+            key_encipherment=not is_ca and isinstance(certified, rsa.RSAPublicKey),
             data_encipherment=False,
             key_agreement=False,
             key_cert_sign=is_ca and key_cert_sign,
@@ -84,11 +91,15 @@ def build_certificate(
     )
     if eku is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), False)
-    if san or dns or ips:
+    if san or dns or ips or emails:
         names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns]
         names.extend(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), False)
-    if permitted_dns or permitted_networks:
+        names.extend(x509.RFC822Name(address) for address in emails)
+        critical = len(subject.rdns) == 0
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical)
+    if name_constraints is not None:
+        builder = builder.add_extension(name_constraints, critical=True)
+    elif permitted_dns or permitted_networks:
         permitted: list[x509.GeneralName] = [x509.DNSName(name) for name in permitted_dns]
         permitted.extend(x509.IPAddress(network) for network in permitted_networks)
         builder = builder.add_extension(x509.NameConstraints(permitted, None), critical=True)

@@ -2,8 +2,15 @@
 
 The names rule is the name-mismatch lesson: people type ``example.com`` and visitors type
 ``www.example.com`` (or the other way round), so a request for one also asks for the
-other unless ``exact``. A wildcard covers one label only: ``*.example.com`` does not cover
-``example.com``, which is added for the same reason.
+other unless ``exact``; which name is an apex is the public suffix list's answer
+(``example.co.uk`` is one, ``co.uk`` is no one's). A wildcard covers one label only:
+``*.example.com`` does not cover ``example.com``, which is added for the same reason.
+
+Names are refused the way CAs refuse them (Let's Encrypt's Boulder policy): a last label of
+digits (``10.0.0.256``, ``1.2.3`` are neither addresses nor names), an A-label that is
+not IDNA 2008 (``xn--zz``), a reserved ``ab--`` label, a public suffix, a wildcard over a
+public suffix. A common name longer than 64 characters (X.509's limit) is left out of
+the subject: the SAN carries the name, the subject is empty and the SAN critical.
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ from cryptography.x509.oid import NameOID
 
 from tlsdoctor.analysis.names import parse_host
 from tlsdoctor.certs.build import PrivateKey
+from tlsdoctor.certs.publicsuffix import is_public_suffix, registrable_domain
 from tlsdoctor.errors import InputError
+
+MAX_COMMON_NAME = 64  # ub-common-name, RFC 5280 appendix A
 
 
 class KeyType(str, enum.Enum):
@@ -42,6 +52,14 @@ def new_key(kind: KeyType = KeyType.EC_P256) -> PrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=int(kind.value[4:]))
 
 
+def key_type_of(key: PrivateKey) -> KeyType | None:
+    """The :class:`KeyType` ``key`` is (None: a size or curve tlsdoctor does not make)."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        curves = {"secp256r1": KeyType.EC_P256, "secp384r1": KeyType.EC_P384}
+        return curves.get(key.curve.name)
+    return next((k for k in KeyType if k.value == f"rsa-{key.key_size}"), None)
+
+
 @dataclass(frozen=True)
 class RequestedNames:
     """What a CSR asks for: DNS names (A-labels), IP addresses, and why names were added."""
@@ -55,6 +73,14 @@ class RequestedNames:
         """The first name typed: the CN is only a label (clients match the SANs)."""
         return self.dns[0] if self.dns else str(self.ips[0])
 
+    @property
+    def subject(self) -> x509.Name:
+        """CN = the first DNS name when it fits in 64 characters, else an empty subject
+        (an IP address in the CN is checked as a DNS name by OpenSSL and GnuTLS)."""
+        if not self.dns or len(self.common_name) > MAX_COMMON_NAME:
+            return x509.Name([])
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.common_name)])
+
 
 def requested_names(names: Sequence[str], *, exact: bool = False) -> RequestedNames:
     """The names to request for ``names`` as typed (Unicode, upper case, trailing dots and
@@ -67,12 +93,21 @@ def requested_names(names: Sequence[str], *, exact: bool = False) -> RequestedNa
     for typed in names:
         wildcard = typed.strip().startswith("*.")
         host = parse_host(typed.strip()[2:] if wildcard else typed)
-        if host.ip is not None:
+        if host.ip is not None and not wildcard:
             if host.ip not in ips:
                 ips.append(host.ip)
             continue
-        if wildcard and host.ascii.count(".") < 1:
-            raise InputError(f"'{typed}': a wildcard needs a domain under it (*.example.com)")
+        _refuse_non_name(typed, host.ascii or str(host.ip))
+        if wildcard and (host.ascii.count(".") < 1 or is_public_suffix(host.ascii)):
+            raise InputError(
+                f"'{typed}': a wildcard needs a registered domain under it (*.example.com, "
+                "*.example.co.uk), not a top-level domain or public suffix"
+            )
+        if "." in host.ascii and is_public_suffix(host.ascii, icann_only=True):
+            raise InputError(
+                f"'{typed}' is a public suffix, under which anyone registers: no CA issues "
+                "for it (did you mean a domain under it?)"
+            )
         name = f"*.{host.ascii}" if wildcard else host.ascii
         if name not in dns:
             dns.append(name)
@@ -89,14 +124,41 @@ def requested_names(names: Sequence[str], *, exact: bool = False) -> RequestedNa
     return RequestedNames(tuple(dns), tuple(ips), tuple(added))
 
 
+def _refuse_non_name(typed: str, name: str) -> None:
+    labels = name.split(".")
+    if labels[-1].isdigit():
+        raise InputError(
+            f"'{typed}' is neither an IP address nor a host name (a name never ends in a "
+            "label of digits)"
+        )
+    for label in labels:
+        if label[2:4] != "--":
+            continue
+        if not label.startswith("xn--"):
+            raise InputError(f"'{typed}': the label '{label}' has '--' where only IDNs may")
+        if not _valid_a_label(label):
+            raise InputError(f"'{typed}': '{label}' is not a valid IDN A-label (IDNA 2008)")
+
+
+def _valid_a_label(label: str) -> bool:
+    import idna
+
+    try:
+        return bool(idna.encode(idna.decode(label)).decode("ascii") == label)
+    except (idna.IDNAError, UnicodeError):
+        return False
+
+
 def _partners(name: str) -> list[tuple[str, str]]:
     if name.startswith("*."):
         base = name[2:]
         return [(base, f"{name} covers one label below {base}, not {base} itself")]
     if name.startswith("www."):
         apex = name[4:]
-        return [(apex, f"visitors also type {apex} without www")] if "." in apex else []
-    if name.count(".") == 1:  # an apex: example.com, not mail.example.com
+        if registrable_domain(apex) == apex:
+            return [(apex, f"visitors also type {apex} without www")]
+        return []
+    if "." in name and registrable_domain(name) == name:  # example.com, example.co.uk
         return [(f"www.{name}", f"visitors also type www.{name}")]
     return []
 
@@ -109,11 +171,11 @@ def build_csr(
     alternative: list[x509.GeneralName] = [x509.DNSName(name) for name in names.dns]
     alternative += [x509.IPAddress(ip) for ip in names.ips]
     if subject is None:
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names.common_name[:64])])
+        subject = names.subject
     return (
         x509.CertificateSigningRequestBuilder()
         .subject_name(subject)
-        .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
+        .add_extension(x509.SubjectAlternativeName(alternative), critical=len(subject.rdns) == 0)
         .sign(key, hashes.SHA256())
     )
 

@@ -54,21 +54,27 @@ class Lineage:
         return path if path.exists() else None
 
     def prepare(self) -> None:
-        """Create the folders, or say in one sentence why they cannot be used."""
+        """Say in one sentence why the folder cannot be used, creating nothing: an order
+        that fails afterwards must not leave empty folders behind."""
         if self.live.exists() and not self.live.is_symlink():
             raise InputError(
                 f"{self.live}: exists and is not the link tlsdoctor manages; choose another -o"
             )
-        try:
-            self.versions.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(f"{self.versions}: cannot be created ({exc.strerror})") from exc
-        if not os.access(self.versions, os.W_OK) or not os.access(self.folder, os.W_OK):
+        existing = self.versions
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise InputError(f"{self.folder}: cannot be created ({existing} is not a folder)")
+        if not os.access(existing, os.W_OK | os.X_OK):
             raise InputError(f"{self.folder}: not writable by this user")
 
     def install(self, chain: Sequence[x509.Certificate], key: PrivateKey) -> Installed:
         """Write a new version and switch ``live`` to it."""
         self.prepare()
+        try:
+            self.versions.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{self.versions}: cannot be created ({exc.strerror})") from exc
         numbers = [int(p.name) for p in self.versions.iterdir() if p.name.isdigit()]
         version = self.versions / f"{max(numbers, default=0) + 1:04d}"
         try:

@@ -7,10 +7,10 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from rich.markup import escape
 
 from tlsdoctor.certs.build import PrivateKey
@@ -22,9 +22,13 @@ from tlsdoctor.certs.csr import (
     new_key,
     requested_names,
 )
+from tlsdoctor.cli.cert_ca import refuse_existing
 from tlsdoctor.errors import InputError
-from tlsdoctor.remedy.files import OverwriteRefused, key_pem, write_atomically
+from tlsdoctor.remedy.files import key_pem, write_atomically
 from tlsdoctor.render.text import make_console
+
+if TYPE_CHECKING:
+    pass
 
 
 def csr(
@@ -58,7 +62,7 @@ def csr(
         raise InputError(f"{folder}: no such directory")
     stem = requested.common_name.replace("*", "wildcard")
     key_path, csr_path = folder / f"{stem}.key", folder / f"{stem}.csr"
-    _refuse_existing((key_path, csr_path), force)
+    refuse_existing((key_path, csr_path), force)
     write_atomically(key_path, _key_bytes(key, passphrase_env), force=force)
     write_atomically(csr_path, request.public_bytes(serialization.Encoding.PEM), force=force)
     if as_json:
@@ -133,322 +137,3 @@ def _print_summary(
         f"  after install:   tlsdoctor check {requested.common_name.removeprefix('*.')}",
         soft_wrap=True,
     )
-
-
-def ca_init(
-    name: str,
-    permits: Sequence[str],
-    *,
-    output: str | None,
-    days: int,
-    key_type: str,
-    force: bool,
-    as_json: bool,
-    trust: bool = False,
-    yes: bool = False,
-) -> int:
-    """``cert ca init``: a name-constrained root and its key, and how to trust it (or
-    ``trust``: trust it in every store here, as ``trust add`` does, asking first)."""
-    from tlsdoctor.certs.ca import new_ca, permitted
-    from tlsdoctor.check import utc_now
-    from tlsdoctor.stores.base import fingerprint
-
-    if trust and as_json:
-        raise InputError("--trust shows each store's plan as text: use it without --json")
-    allowed = permitted(permits)
-    folder = _ca_folder(output)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    cert_path, key_path = folder / "ca.pem", folder / "ca.key"
-    _refuse_existing((cert_path, key_path), force)
-    key = new_key(KeyType(key_type))
-    ca = new_ca(name, allowed, key, now=utc_now(), days=days)
-    write_atomically(key_path, key_pem(key), force=force)
-    write_atomically(cert_path, ca.public_bytes(serialization.Encoding.PEM), force=force)
-    permits_text = [*allowed.dns, *map(str, allowed.networks)]
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "certificate": str(cert_path),
-                    "key": str(key_path),
-                    "sha256": fingerprint(ca),
-                    "permitted": permits_text,
-                }
-            )
-        )
-        return 0
-    console = make_console()
-    console.print(f"[bold]{escape(name)}[/]  sha256 {fingerprint(ca)}")
-    console.print(f"may sign for: {escape(', '.join(permits_text))} (name constraints, critical)")
-    console.print(f"certificate: {escape(str(cert_path))}")
-    console.print(f"key:         {escape(str(key_path))} (0600)")
-    console.print(
-        "\nNext:\n"
-        f"  trust it here:   tlsdoctor trust add {cert_path} --dry-run   (then without)\n"
-        f"  issue a leaf:    tlsdoctor cert issue HOST --ca {folder}\n"
-        "  other machines:  copy ca.pem (never ca.key) and run trust add there",
-        soft_wrap=True,
-    )
-    if trust:
-        from tlsdoctor.cli.trust import change
-
-        console.print()
-        return change("add", str(cert_path), ["all"], dry_run=False, yes=yes, verify=None)
-    return 0
-
-
-def issue_leaf(
-    names: Sequence[str],
-    *,
-    ca_dir: str | None,
-    output: str,
-    days: int,
-    key_type: str,
-    exact: bool,
-    force: bool,
-    as_json: bool,
-) -> int:
-    """``cert issue``: a leaf from the local CA, checked by tlsdoctor before it is kept."""
-    from tlsdoctor.anchors import anchors_from_files
-    from tlsdoctor.certs.ca import issue
-    from tlsdoctor.check import check_chain, utc_now
-    from tlsdoctor.codes import Verdict
-    from tlsdoctor.pem import load_certificates
-    from tlsdoctor.remedy.files import load_private_key
-
-    folder = _ca_folder(ca_dir)
-    cert_path, key_path = folder / "ca.pem", folder / "ca.key"
-    if not cert_path.is_file() or not key_path.is_file():
-        raise InputError(f"{folder}: no ca.pem and ca.key here (tlsdoctor cert ca init makes them)")
-    ca = load_certificates(cert_path)[0]
-    ca_key = load_private_key(key_path)
-    if not isinstance(ca_key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
-        raise InputError(f"{key_path}: an EC or RSA key is needed")
-    requested = requested_names(names, exact=exact)
-    out = Path(output)
-    if not out.is_dir():
-        raise InputError(f"{out}: no such directory")
-    stem = requested.common_name.replace("*", "wildcard")
-    leaf_path, leaf_key_path = out / f"{stem}.pem", out / f"{stem}.key"
-    _refuse_existing((leaf_path, leaf_key_path), force)
-    key = new_key(KeyType(key_type))
-    leaf = issue(ca, ca_key, requested, key, now=utc_now(), days=days)
-    # Called done only once tlsdoctor's own diagnosis trusts it under this CA.
-    host = requested.dns[0].removeprefix("*.") if requested.dns else str(requested.ips[0])
-    report = check_chain(
-        [leaf], host, anchors=anchors_from_files([cert_path]), check_revocation=False
-    )
-    if report.verdict is not Verdict.TRUSTED:
-        problems = "; ".join(f.message for f in report.findings)
-        raise InputError(f"the issued certificate does not pass tlsdoctor's check: {problems}")
-    write_atomically(leaf_key_path, key_pem(key), force=force)
-    write_atomically(leaf_path, leaf.public_bytes(serialization.Encoding.PEM), force=force)
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "certificate": str(leaf_path),
-                    "key": str(leaf_key_path),
-                    "names": [*requested.dns, *map(str, requested.ips)],
-                    "not_after": leaf.not_valid_after_utc.isoformat(),
-                    "ca": str(cert_path),
-                }
-            )
-        )
-        return 0
-    console = make_console()
-    console.print(
-        f"issued {escape(', '.join([*requested.dns, *map(str, requested.ips)]))}, valid "
-        f"{days} days, checked: trusted under {escape(str(cert_path))}"
-    )
-    console.print(f"certificate: {escape(str(leaf_path))}")
-    console.print(f"key:         {escape(str(leaf_key_path))}")
-    console.print(
-        "Serve the certificate alone (the root is never sent): nginx ssl_certificate "
-        f"{leaf_path}; ssl_certificate_key {leaf_key_path};\n"
-        f"Clients need the CA: tlsdoctor trust add {cert_path}",
-        soft_wrap=True,
-    )
-    return 0
-
-
-def _ca_folder(given: str | None) -> Path:
-    if given:
-        return Path(given)
-    from tlsdoctor.stores.system import tlsdoctor_data_dir
-
-    return tlsdoctor_data_dir() / "ca"
-
-
-def _refuse_existing(paths: Sequence[Path], force: bool) -> None:
-    """Before anything is written: never half a pair."""
-    for path in paths:
-        if path.exists() and not force:
-            raise OverwriteRefused(path)
-
-
-def renew(
-    domains: Sequence[str],
-    *,
-    directory: str,
-    webroot: str | None,
-    standalone: bool,
-    http_address: str,
-    http_port: int,
-    output: str | None,
-    email: str | None,
-    agree_tos: bool,
-    key_type: str,
-    reuse_key: bool,
-    if_due: bool,
-    renew_before_days: int | None,
-    deploy_hook: str | None,
-    directory_ca: str | None,
-    ca_files: Sequence[str],
-    timeout: float,
-    as_json: bool,
-) -> int:
-    """``cert renew``: a certificate from an ACME CA, checked, installed, deployed."""
-    import datetime as dt
-
-    from tlsdoctor.certs.acme_issuance import (
-        AcmeSettings,
-        ChallengeResponder,
-        StandaloneResponder,
-        WebrootResponder,
-        issue_certificate,
-        suggested_renewal,
-    )
-    from tlsdoctor.certs.lineage import Lineage
-    from tlsdoctor.certs.renewal import renewal_decision
-    from tlsdoctor.check import utc_now
-    from tlsdoctor.stores.system import tlsdoctor_data_dir
-
-    if (webroot is None) == (not standalone):
-        raise InputError("say how the CA's challenge is answered: --webroot DIR or --standalone")
-    if not domains and output is None:
-        raise InputError("--domain NAME is needed (or -o DIR of an earlier certificate)")
-    lineage = Lineage(output if output is not None else domains[0])
-    current = lineage.current_chain()
-    names = list(domains) or (names_of(current[0]) if current else [])
-    if not names:
-        raise InputError(f"{lineage.folder}: no certificate yet, so --domain NAME is needed")
-    settings = AcmeSettings(
-        directory=directory,
-        account_dir=tlsdoctor_data_dir() / "acme",
-        email=email,
-        agree_tos=agree_tos,
-        directory_ca=None if directory_ca is None else Path(directory_ca),
-        timeout=timeout,
-    )
-    renew_before = None if renew_before_days is None else dt.timedelta(days=renew_before_days)
-    if if_due and current:
-        now = utc_now()
-        decision = renewal_decision(current[0], now, renew_before=renew_before)
-        if not decision.due:
-            suggested = suggested_renewal(settings, current[0])
-            decision = renewal_decision(
-                current[0], now, renew_before=renew_before, suggested=suggested
-            )
-        if not decision.due:
-            skipped: dict[str, object] = {"renewed": False, "reason": decision.reason}
-            _say_renewal(as_json, skipped, f"not renewed, not due yet: {decision.reason}")
-            return 0
-    lineage.prepare()  # an unwritable folder fails before the CA is asked anything
-    key_path = lineage.current_key_path()
-    if reuse_key and key_path is not None:
-        from tlsdoctor.remedy.files import load_private_key
-
-        loaded = load_private_key(key_path)
-        if not isinstance(loaded, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
-            raise InputError(f"{key_path}: an EC or RSA key is needed")
-        key: PrivateKey = loaded
-    else:
-        key = new_key(KeyType(key_type))
-    responder: ChallengeResponder
-    server = None
-    if webroot is not None:
-        responder = WebrootResponder(webroot)
-    else:
-        responder = server = StandaloneResponder(http_address, http_port)
-    try:
-        issuance = issue_certificate(settings, names, key, responder)
-    finally:
-        if server is not None:
-            server.close()
-    _recheck(issuance.chain, names, ca_files)
-    installed = lineage.install(issuance.chain, key)
-    leaf = issuance.chain[0]
-    result: dict[str, object] = {
-        "renewed": True,
-        "names": names,
-        "not_after": leaf.not_valid_after_utc.isoformat(),
-        "fullchain": str(installed.fullchain),
-        "privkey": str(installed.privkey),
-        "version": str(installed.version),
-    }
-    message = (
-        f"issued {', '.join(names)}, valid until {leaf.not_valid_after_utc:%Y-%m-%d}, "
-        f"checked: trusted\nfullchain: {installed.fullchain}\nprivkey:   {installed.privkey}"
-    )
-    if deploy_hook:
-        _run_deploy_hook(deploy_hook, installed.live, names, timeout)
-        result["deploy_hook"] = deploy_hook
-        message += f"\ndeploy hook ran: {deploy_hook}"
-    _say_renewal(as_json, result, message)
-    return 0
-
-
-def _recheck(
-    chain: Sequence[x509.Certificate], names: Sequence[str], ca_files: Sequence[str]
-) -> None:
-    """A new certificate is installed only once tlsdoctor's own diagnosis trusts it for
-    every name: a CA-side mistake (a missing name, a chain to a root nobody has) must not
-    replace a working certificate."""
-    from tlsdoctor.anchors import anchors_from_files, default_anchors
-    from tlsdoctor.check import check_chain
-    from tlsdoctor.codes import Verdict
-
-    anchors = anchors_from_files(ca_files) if ca_files else default_anchors()
-    for name in names:
-        report = check_chain(list(chain), name, anchors=anchors, check_revocation=False)
-        if report.verdict is not Verdict.TRUSTED:
-            problems = "; ".join(f.message for f in report.findings)
-            raise InputError(
-                f"the CA's certificate for {name} does not pass tlsdoctor's check, so it was "
-                f"not installed (the one in use stays): {problems}"
-                + ("" if ca_files else " (a private or test CA's root: --ca-file ROOT)")
-            )
-
-
-def _run_deploy_hook(command: str, live: Path, names: Sequence[str], timeout: float) -> None:
-    """certbot's contract: the hook gets RENEWED_LINEAGE and RENEWED_DOMAINS."""
-    import subprocess
-
-    environment = {**os.environ, "RENEWED_LINEAGE": str(live), "RENEWED_DOMAINS": " ".join(names)}
-    try:
-        done = subprocess.run(
-            command,
-            shell=True,
-            env=environment,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise InputError(
-            f"the certificate is installed, but the deploy hook did not finish in {timeout:.0f} s"
-        ) from exc
-    if done.returncode != 0:
-        said = (done.stderr or done.stdout).decode(errors="replace").strip()[-500:]
-        raise InputError(
-            f"the certificate is installed, but the deploy hook failed with exit code "
-            f"{done.returncode}" + (f": {said}" if said else "")
-        )
-
-
-def _say_renewal(as_json: bool, result: dict[str, object], message: str) -> None:
-    if as_json:
-        print(json.dumps(result))
-    else:
-        make_console().print(escape(message), soft_wrap=True)
