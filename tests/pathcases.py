@@ -391,6 +391,18 @@ def name_constraints() -> Iterator[Case]:
             leaf_args["subject"] = _name(HOST, "Oracle Tests")
         the_leaf = leaf(inter, dns=dns, **leaf_args)  # type: ignore[arg-type]
         yield _case(f"nc_{name}", "name_constraints", [root], [the_leaf, inter], host=host)
+    # OpenSSL (x509_vfy.c check_name_constraints) also holds a leaf's CN to the DNS
+    # constraints when the leaf has no DNS SAN and the CN looks like a host name (cn2dnsid);
+    # Go and browsers use the SAN only.
+    permit_dns = make("NC CN CA", root, permitted=dns_nc)
+    ip_leaf = make("127.0.0.1", permit_dns, ca=False, ips=("127.0.0.1",), eku=(SERVER_AUTH,))
+    yield _case("nc_cn_dnslike_ip_leaf", "name_constraints", [root], [ip_leaf, permit_dns],
+                host="127.0.0.1")  # fmt: skip
+    plain_cn = make("web server", permit_dns, ca=False, ips=("127.0.0.1",), eku=(SERVER_AUTH,))
+    yield _case("nc_cn_not_dnslike_ip_leaf", "name_constraints", [root], [plain_cn, permit_dns],
+                host="127.0.0.1")  # fmt: skip
+    cn_outside = make("www.other.test", permit_dns, ca=False, dns=(HOST,), eku=(SERVER_AUTH,))
+    yield _case("nc_cn_outside_with_dns_san", "name_constraints", [root], [cn_outside, permit_dns])
     # Constraints on the root itself (applied by Go and OpenSSL; a root's are ignored by
     # some verifiers: cryptography's webpki applies them).
     nc_root = make("NC Constrained Root", None, permitted=dns_nc)

@@ -330,6 +330,8 @@ def _name_constraint_findings(path: Sequence[CertFacts]) -> list[Finding]:
             name for name in leaf.dns_names if not _dns_allowed(name.lower(), constraints)
         )
         violations.extend(ip for ip in leaf.ip_addresses if not _ip_allowed(ip, constraints))
+        if not leaf.dns_names:
+            findings.extend(_cn_constraint_findings(leaf, issuer, path, constraints))
         san = leaf.extension(x509.SubjectAlternativeName)
         emails = san.get_values_for_type(x509.RFC822Name) if san is not None else []
         violations.extend(e for e in emails if not _email_allowed(e.lower(), constraints))
@@ -349,6 +351,60 @@ def _name_constraint_findings(path: Sequence[CertFacts]) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _cn_constraint_findings(
+    leaf: CertFacts, issuer: CertFacts, path: Sequence[CertFacts], constraints: x509.NameConstraints
+) -> list[Finding]:
+    """OpenSSL's extra rule: a leaf without a DNS SAN has each CN that looks like a host
+    name held to the DNS constraints (x509_vfy.c check_name_constraints, cn2dnsid), so an
+    IP-only leaf named ``CN=127.0.0.1`` under a DNS-permitted CA is refused by curl,
+    Python and ``openssl verify`` (and GnuTLS), while Go and browsers read the SAN only."""
+    outside = [
+        cn
+        for cn in leaf.cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        if isinstance(cn.value, str)
+        and _looks_like_dns_name(cn.value)
+        and not _dns_allowed(cn.value.lower(), constraints)
+    ]
+    if not outside:
+        return []
+    names = ", ".join(str(cn.value) for cn in outside[:5])
+    return [
+        invalid_chain(
+            "name_constraints_common_name",
+            f"{sentence_label(issuer, path)} is name-constrained, and the leaf has no DNS name "
+            f"in its SAN, so OpenSSL-based clients hold its common name ({names}) to the DNS "
+            "constraints and refuse it; Go and browsers read only the SAN.",
+            issuer,
+            path,
+            (
+                "Issue the leaf without a common name (the SAN carries its addresses), or "
+                "with a CN inside the CA's permitted names.",
+            ),
+            violating_names=[str(cn.value) for cn in outside[:50]],
+            refused_by=["openssl", "gnutls"],
+        )
+    ]
+
+
+def _looks_like_dns_name(value: str) -> bool:
+    """OpenSSL's cn2dnsid test: letters, digits, inner hyphens and dots, at least two
+    labels (a single trailing dot is ignored)."""
+    text = value[:-1] if value.endswith(".") else value
+    if not text or "." not in text or not text.isascii():
+        return False
+    for index, char in enumerate(text):
+        if char.isalnum():
+            continue
+        inner = 0 < index < len(text) - 1
+        if inner and char == "-":
+            continue
+        neighbours = (text[index - 1], text[index + 1]) if inner else ()
+        if inner and char == "." and "-" not in neighbours and "." not in neighbours:
+            continue
+        return False
+    return True
 
 
 def _in_subtree(name: str, base: str) -> bool:
