@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cryptography.hazmat.primitives import hashes
 
 from pki import make_root
+from tlsdoctor.tryclients import probes
 
 TIMEOUT = 30
-JAVA_SOURCE = Path(__file__).parent / "java" / "TlsProbe.java"
 # The claim (a client id of `trust find --json`) each real client is judged against.
 CLAIMED_AS = {
     "curl": "curl",
@@ -130,8 +130,10 @@ def clients(host: str, port: int, work: Path, env: dict[str, str]) -> dict[str, 
     classes = work / "java-classes"
     if not classes.is_dir():
         classes.mkdir()
-        run(["javac", "-d", str(classes), str(JAVA_SOURCE)], env)
-    code, _ = run(["java", "-cp", str(classes), "TlsProbe", url], env)
+        source = classes / f"{probes.JAVA_CLASS}.java"  # the probe check --try-clients runs
+        source.write_text(probes.JAVA)
+        run(["javac", "-d", str(classes), str(source)], env)
+    code, _ = run(["java", "-cp", str(classes), probes.JAVA_CLASS, url], env)
     results["java"] = code == 0
     if shutil.which("tstclnt"):
         # tstclnt keeps the connection open after the answer: read what it printed by then.
