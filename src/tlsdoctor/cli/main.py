@@ -368,10 +368,11 @@ MAX_PASTE = 1024 * 1024  # bytes of pasted text: error messages and logs, not a 
 
 def _pasted() -> str:
     """What was piped in, bounded; bytes that are not UTF-8 are kept as escapes."""
-    data = sys.stdin.buffer.read(MAX_PASTE + 1)
+    binary = getattr(sys.stdin, "buffer", None)  # None: a text stream put in its place
+    data = binary.read(MAX_PASTE + 1) if binary is not None else sys.stdin.read(MAX_PASTE + 1)
     if len(data) > MAX_PASTE:
         raise click.UsageError(f"more than {MAX_PASTE // 1024} KiB piped in: paste the error")
-    return data.decode("utf-8", "backslashreplace")
+    return data.decode("utf-8", "backslashreplace") if isinstance(data, bytes) else data
 
 
 @cli.group()
