@@ -5,6 +5,7 @@ sentence, exit code 0-3, never a traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -89,3 +90,30 @@ def test_hostile_server_gets_a_verdict_or_one_sentence(
     assert "not handled yet" not in done.stderr
     if done.returncode == 3 and not done.stdout:
         assert done.stderr.count("\n") == 1  # one sentence
+
+
+def test_an_unparseable_certificate_in_the_chain_is_invalid_chain_as_clients_see_it(
+    hostile_port: tuple[int, Path],
+) -> None:
+    """OpenSSL parses every certificate of the Certificate message before verifying
+    anything, so the junk one makes every client abort (curl: (35) ... wrong tag): the
+    report says so, with the unparseable certificate as the reason, never 'trusted'."""
+    port, root = hostile_port
+    done = subprocess.run(
+        [sys.executable, "-m", "tlsdoctor", "check", f"www.example.test:{port}",
+         "--connect", "127.0.0.1", "--ca-file", str(root), "--json"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    report = json.loads(done.stdout)
+    assert done.returncode == 2 and report["verdict"] == "untrusted"
+    finding = report["findings"][0]
+    assert finding["code"] == "invalid_chain"
+    assert finding["evidence"]["reason"] == "unreadable_certificate_message"
+    assert "cannot be parsed" in finding["message"]
+    if shutil.which("curl") is not None:  # the oracle: a real OpenSSL client aborts too
+        curl = subprocess.run(
+            ["curl", "-sS", "-o", os.devnull, "--max-time", "20", "--cacert", str(root),
+             "--resolve", f"www.example.test:{port}:127.0.0.1", f"https://www.example.test:{port}/"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert curl.returncode == 35, curl.stderr

@@ -300,6 +300,11 @@ _MESSAGE_NAMES = {
 _TOO_LARGE = "EXCESSIVE_MESSAGE_SIZE"
 # OpenSSL's reasons when the server's certificate list cannot be decoded.
 _CERTIFICATE_LIST_REASONS = frozenset({"CERT_LENGTH_MISMATCH", "LENGTH_MISMATCH", "BAD_LENGTH"})
+# ...and when a certificate in it is not DER OpenSSL can parse (tls_process_server_certificate:
+# "ASN1 lib"; curl: (35) ... asn1 encoding routines::wrong tag; GnuTLS: "ASN1 parser: Error
+# in TAG"), which every client meets before any verification, so all of them abort.
+_UNPARSEABLE_CERTIFICATE_REASONS = frozenset({"ASN1_LIB"})
+_CERTIFICATE = 11
 # The server refuses the name in SNI (RFC 6066 3: "unrecognized_name").
 _UNRECOGNIZED_NAME = "UNRECOGNIZED_NAME"
 
@@ -360,14 +365,23 @@ def failed_handshake_finding(handshake: Handshake, sni: str | None) -> Finding:
         )
     last = handshake.server_messages[-1] if handshake.server_messages else None
     before_certificate = last in (2, 8)  # the Certificate follows ServerHello (1.2) / EE (1.3)
-    if alert is None and (reason == _TOO_LARGE or reason in _CERTIFICATE_LIST_REASONS):
+    unparseable = last == _CERTIFICATE and reason in _UNPARSEABLE_CERTIFICATE_REASONS
+    if alert is None and (
+        reason == _TOO_LARGE or reason in _CERTIFICATE_LIST_REASONS or unparseable
+    ):
         too_large = reason == _TOO_LARGE
         what = (
             "is larger than clients accept (OpenSSL: 100 KiB, Go: 64 KiB)"
             if too_large
             else "cannot be decoded"
         )
-        message_name = "Certificate message" if before_certificate else "next handshake message"
+        if unparseable:
+            what = "holds a certificate that cannot be parsed"
+        message_name = (
+            "Certificate message"
+            if before_certificate or last == _CERTIFICATE
+            else "next handshake message"
+        )
         return Finding(
             FindingCode.INVALID_CHAIN,
             Severity.ERROR,
@@ -382,6 +396,16 @@ def failed_handshake_finding(handshake: Handshake, sni: str | None) -> Finding:
             (
                 "Send only the leaf and its intermediates (no roots, no unrelated or "
                 "duplicated certificates): the chain file should hold a few kilobytes.",
+                *(
+                    (
+                        "Check each certificate of the server's chain file with `openssl "
+                        "x509 -noout -in FILE` (one per file): replace the one that does not "
+                        "parse (a truncated copy, a key or CSR pasted in, a corrupted "
+                        "download).",
+                    )
+                    if unparseable
+                    else ()
+                ),
             ),
         )
     if alert is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -138,7 +139,7 @@ async def _handshake_on(
         try:
             await asyncio.wait_for(start_tls(writer, context, sni), deadline.left())
         except ssl.SSLError as exc:
-            reason = exc.reason or type(exc).__name__
+            reason = exc.reason or _reason_in_text(exc) or type(exc).__name__
             if recorder is None:
                 # A shared context cannot say what the server sent before failing (a
                 # ServerHello? an alert?): the caller asks again on a dedicated one.
@@ -331,3 +332,12 @@ async def probe_again(
         return handshake
     except ProbeError:
         return None
+
+
+def _reason_in_text(exc: ssl.SSLError) -> str | None:
+    """OpenSSL's reason when Python has no mnemonic for it: common reasons such as
+    ERR_R_ASN1_LIB (an unparseable certificate in the server's Certificate message) come
+    as ``[SSL] ASN1 lib (_ssl.c:1006)`` with ``reason`` None; ``ASN1_LIB`` is returned."""
+    text = str(exc.args[1]) if len(exc.args) > 1 else ""
+    match = re.match(r"\[\w+\] ([A-Za-z0-9 ]{1,60}) \(", text)
+    return match.group(1).strip().upper().replace(" ", "_") if match else None
