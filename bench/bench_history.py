@@ -42,7 +42,7 @@ from tlsdoctor.check import check_chain
 from tlsdoctor.codes import FindingCode, Verdict
 from tlsdoctor.history import History
 from tlsdoctor.models import TrustAnchorSource
-from tlsdoctor.monitor.model import Observation, WatchTarget
+from tlsdoctor.watch_model import Observation, WatchTarget
 from tlsdoctor.render.json_report import report_to_dict
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)

@@ -20,8 +20,8 @@ from tlsdoctor.errors import InputError
 from tlsdoctor.models import Report
 from tlsdoctor.monitor.calendar import event_uid, expiry_calendar
 from tlsdoctor.monitor.metrics import exposition, write_textfile
-from tlsdoctor.monitor.model import Observation, WatchTarget
 from tlsdoctor.render.json_report import report_to_dict
+from tlsdoctor.watch_model import Observation, WatchTarget
 
 WWW = WatchTarget("www.example.test")
 API = WatchTarget("api.example.test:8443", labels=("team-a",))

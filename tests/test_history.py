@@ -26,7 +26,7 @@ import postgres
 from tlsdoctor.codes import FindingCode, Verdict
 from tlsdoctor.errors import InputError
 from tlsdoctor.history import DeliveryStatus, History, HistoryError, default_url, schema, store
-from tlsdoctor.monitor.model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
+from tlsdoctor.watch_model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 HOUR = dt.timedelta(hours=1)
@@ -559,7 +559,7 @@ WRITER = """
 import datetime as dt, sys
 from tlsdoctor.codes import FindingCode, Verdict
 from tlsdoctor.history import History
-from tlsdoctor.monitor.model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
+from tlsdoctor.watch_model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
 history = History.open(sys.argv[1])

@@ -189,7 +189,7 @@ def test_a_scripted_timeline_alerts_exactly_once_per_state(
     assert watch(tmp_path, config, "prune", "--keep", "1d") == 0
     assert capsys.readouterr().out.startswith("deleted 0 states and 0 alerts")
     time.sleep(1.1)  # the database keeps whole seconds
-    assert watch(tmp_path, config, "prune", "--keep", "0s") == 0
+    assert watch(tmp_path, config, "prune", "--keep", "0d", "--yes") == 0
     assert capsys.readouterr().out.startswith("deleted 3 states and")
     assert watch(tmp_path, config, "history", target, "--json") == 0
     assert [s["checks"] for s in json.loads(capsys.readouterr().out)["states"]] == [2]

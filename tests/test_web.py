@@ -44,8 +44,8 @@ from tlsdoctor.errors import InputError
 from tlsdoctor.history.store import History, HistoryError
 from tlsdoctor.lab import Lab
 from tlsdoctor.monitor.config import WatchSettings, watch_target
-from tlsdoctor.monitor.model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
 from tlsdoctor.monitor.sweep import Sweeper
+from tlsdoctor.watch_model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
 from tlsdoctor.web import create_app, serve
 from tlsdoctor.web.app import COOKIE
 from tlsdoctor.web.serve import is_loopback

@@ -15,8 +15,8 @@ import click
 if TYPE_CHECKING:
     from tlsdoctor.history.store import History
     from tlsdoctor.monitor.config import WatchSettings
-    from tlsdoctor.monitor.model import Observation, WatchTarget
     from tlsdoctor.monitor.notify import Notifier
+    from tlsdoctor.watch_model import Observation, WatchTarget
 
 STARTTLS = ("smtp", "imap", "pop3", "ftp", "xmpp", "ldap", "postgres", "mysql")
 
@@ -86,6 +86,7 @@ def watch_add(
     from tlsdoctor.check import utc_now
     from tlsdoctor.errors import InputError
     from tlsdoctor.monitor.config import parse_every, watch_target
+    from tlsdoctor.watch_model import format_every
 
     if connect and len(targets) > 1:
         raise InputError("--connect names one address: give one target with it")
@@ -105,7 +106,7 @@ def watch_add(
         added = set(history.add_targets(wanted, utc_now()))
     for target in wanted:
         state = "added" if target.name in added else "updated"
-        click.echo(f"{state}: {target.name} every {every}")
+        click.echo(f"{state}: {target.name} every {format_every(interval)}")
     return 0
 
 
@@ -290,16 +291,33 @@ def watch_history(context: Context, target: str, limit: int, as_json: bool) -> i
 
 
 @watch.command("prune")
-@click.option("--keep", default="400d", show_default=True, help="History to keep: 90d, 2w, ...")
+@click.option(
+    "--keep", default="400d", show_default=True, help="History to keep: 90d, 26w, 1y, ..."
+)
+@click.option("--yes", is_flag=True, help="Do not ask before deleting most of the history.")
 @pass_context
-def watch_prune(context: Context, keep: str) -> int:
+def watch_prune(context: Context, keep: str, yes: bool) -> int:
     """Delete states and settled alerts older than --keep (each target's current state
-    and every alert still holding back a repeat stay)."""
+    and every alert still holding back a repeat stay). Deleting more than half of the
+    states asks first (--yes: do not ask; without a terminal it is an error)."""
     from tlsdoctor.check import utc_now
-    from tlsdoctor.monitor.config import parse_duration
+    from tlsdoctor.errors import InputError
+    from tlsdoctor.monitor.config import parse_keep
 
-    before = utc_now() - parse_duration(keep)
+    before = utc_now() - parse_keep(keep)
     with context.history() as history:
+        planned = history.prune(before, dry_run=True)
+        total = history.counts()["runs"]
+        if planned.runs * 2 > total and not yes:
+            question = (
+                f"--keep {keep} deletes {planned.runs} of the {total} states kept"
+                f" (everything before {before:%Y-%m-%d %H:%M} UTC)"
+            )
+            if not sys.stdin.isatty():
+                raise InputError(f"{question}: add --yes to do it")
+            if not click.confirm(f"{question}. Delete them?", default=False, err=True):
+                click.echo("nothing deleted", err=True)
+                return 0
         pruned = history.prune(before)
     click.echo(
         f"deleted {pruned.runs} states and {pruned.alerts} alerts older than "
@@ -352,10 +370,10 @@ def watch_calendar(context: Context, output: str | None, alarms: Sequence[int]) 
 def watch_metrics(context: Context, output: str | None) -> int:
     """Prometheus metrics (ssl_exporter / blackbox names); -o for the textfile collector."""
     from tlsdoctor.check import utc_now
-    from tlsdoctor.monitor.metrics import exposition, write_textfile
+    from tlsdoctor.monitor.metrics import history_exposition, write_textfile
 
     with context.history() as history:
-        data = exposition(history.latest_all(), utc_now())
+        data = history_exposition(history, utc_now())
     if output is None:
         sys.stdout.buffer.write(data)
     else:
@@ -451,6 +469,7 @@ def _print_status(rows: Sequence[tuple[WatchTarget, Observation | None]], as_jso
     from rich.table import Table
 
     from tlsdoctor.render.text import make_console
+    from tlsdoctor.watch_model import days_left
 
     table = Table(box=None, pad_edge=False)
     for column in ("target", "verdict", "days left", "findings", "checked"):
@@ -459,7 +478,7 @@ def _print_status(rows: Sequence[tuple[WatchTarget, Observation | None]], as_jso
         if latest is None:
             table.add_row(target.name, "not checked yet", "", "", "")
             continue
-        left = "" if latest.expires_at is None else str((latest.expires_at - now).days)
+        left = "" if latest.expires_at is None else str(days_left(latest.expires_at, now))
         table.add_row(
             target.name,
             latest.verdict.value,

@@ -53,7 +53,7 @@ from tlsdoctor.history.schema import alerts as t_alerts
 from tlsdoctor.history.schema import deliveries as t_deliveries
 from tlsdoctor.history.schema import runs as t_runs
 from tlsdoctor.history.schema import targets as t_targets
-from tlsdoctor.monitor.model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
+from tlsdoctor.watch_model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -986,23 +986,27 @@ class History:
             )
             return [_run_of(row, name, row.first_report) for row in rows]
 
-    def prune(self, before: dt.datetime) -> Pruned:
+    def prune(self, before: dt.datetime, *, dry_run: bool = False) -> Pruned:
         """Delete runs last seen before ``before`` (never a target's newest), and forgotten
-        alerts raised before it whose deliveries are all settled."""
-        with self._begin(write=True) as conn:
-            current = sa.select(t_targets.c.current_run).where(t_targets.c.current_run.is_not(None))
-            runs = conn.execute(
-                t_runs.delete().where(t_runs.c.last_seen < before, t_runs.c.id.not_in(current))
-            ).rowcount
-            unsettled = sa.select(t_deliveries.c.alert_id).where(t_deliveries.c.status.in_(_OPEN))
-            alerts = conn.execute(
-                t_alerts.delete().where(
-                    t_alerts.c.active_key.is_(None),
-                    t_alerts.c.raised_at < before,
-                    t_alerts.c.id.not_in(unsettled),
-                )
-            ).rowcount
-        return Pruned(int(runs), int(alerts))
+        alerts raised before it whose deliveries are all settled; ``dry_run`` only counts
+        them (what ``watch prune`` asks about before deleting most of the history)."""
+        current = sa.select(t_targets.c.current_run).where(t_targets.c.current_run.is_not(None))
+        old_runs = sa.and_(t_runs.c.last_seen < before, t_runs.c.id.not_in(current))
+        unsettled = sa.select(t_deliveries.c.alert_id).where(t_deliveries.c.status.in_(_OPEN))
+        old_alerts = sa.and_(
+            t_alerts.c.active_key.is_(None),
+            t_alerts.c.raised_at < before,
+            t_alerts.c.id.not_in(unsettled),
+        )
+        with self._begin(write=not dry_run) as conn:
+            if dry_run:
+                count = sa.select(sa.func.count())
+                runs = conn.execute(count.select_from(t_runs).where(old_runs)).scalar()
+                alerts = conn.execute(count.select_from(t_alerts).where(old_alerts)).scalar()
+            else:
+                runs = conn.execute(t_runs.delete().where(old_runs)).rowcount
+                alerts = conn.execute(t_alerts.delete().where(old_alerts)).rowcount
+        return Pruned(int(runs or 0), int(alerts or 0))
 
     def counts(self) -> dict[str, int]:
         """Rows per table, for ``watch status`` and the benchmark."""

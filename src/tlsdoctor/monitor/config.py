@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from tlsdoctor.errors import InputError
-from tlsdoctor.monitor.model import DEFAULT_EVERY, WatchTarget
 from tlsdoctor.monitor.rules import AlertPolicy
 from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target, read_targets
+from tlsdoctor.watch_model import DEFAULT_EVERY, WatchTarget, format_every
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,6 +51,7 @@ _POLICY_FLAGS = ("lifetime_relative", "new_findings", "certificate_changes")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _EVERY = re.compile(r"(\d+)\s*([smhdw])")
 MIN_EVERY = dt.timedelta(minutes=1)
+_TARGET_HEADER = re.compile(r"\s*\[\[\s*target\s*\]\]")
 
 
 def parse_duration(text: str) -> dt.timedelta:
@@ -62,24 +63,31 @@ def parse_duration(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
 
 
+_KEEP = re.compile(r"(\d+)\s*([dwy])")
+_KEEP_UNITS = {"d": 1, "w": 7, "y": 365}
+
+
+def parse_keep(text: str) -> dt.timedelta:
+    """How much history ``watch prune`` keeps: days, weeks or years (``90d``, ``26w``,
+    ``1y``). Minutes and hours are refused: ``6m`` reads as six months to some and six
+    minutes to others, and a prune cannot be undone."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _KEEP.findall(compact)
+    if not compact or "".join(f"{n}{u}" for n, u in parts) != compact:
+        raise InputError(
+            f"--keep '{text}' is not a length of history: give days, weeks or years,"
+            " e.g. 180d, 26w or 1y (m, h and s are not accepted: 6m could mean minutes"
+            " or months)"
+        )
+    return dt.timedelta(days=sum(int(n) * _KEEP_UNITS[u] for n, u in parts))
+
+
 def parse_every(text: str) -> dt.timedelta:
     """How often a target is checked: a duration of at least a minute."""
     every = parse_duration(text)
     if every < MIN_EVERY:
         raise InputError(f"'{text}': checking more often than once a minute is not supported")
     return every
-
-
-def format_every(every: dt.timedelta) -> str:
-    seconds = int(every.total_seconds())
-    out = []
-    for unit, size in sorted(_UNITS.items(), key=lambda item: -item[1]):
-        if unit == "w":
-            continue
-        count, seconds = divmod(seconds, size)
-        if count:
-            out.append(f"{count}{unit}")
-    return "".join(out) or "0s"
 
 
 def watch_target(
@@ -151,10 +159,13 @@ def read_watchlist(path: str | Path) -> list[WatchTarget]:
     entries = data.get("target", [])
     if not isinstance(entries, list):
         raise InputError(f"{source}: 'target' must be an array of tables ([[target]])")
+    # Where each [[target]] table starts, so that an error names the line to fix.
+    starts = [n for n, line in enumerate(text.splitlines(), 1) if _TARGET_HEADER.match(line)]
     targets = []
     for number, raw in enumerate(entries, start=1):
-        entry = _table(raw, f"{source} target {number}")
-        where = f"{source} target {number}"
+        line = f":{starts[number - 1]}" if len(starts) == len(entries) else ""
+        where = f"{source}{line} target {number}"
+        entry = _table(raw, where)
         unknown = set(entry) - {"name", "every", "starttls", "servername", "connect", "labels"}
         if unknown:
             raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")

@@ -46,9 +46,10 @@ from prometheus_client.registry import Collector
 
 from tlsdoctor.codes import Verdict, default_severity
 from tlsdoctor.errors import InputError
-from tlsdoctor.monitor.model import Observation, WatchTarget
+from tlsdoctor.history.store import History
+from tlsdoctor.watch_model import Observation, WatchTarget
 
-__all__ = ["exposition", "write_textfile"]
+__all__ = ["exposition", "history_exposition", "write_textfile"]
 
 _CERT_LABELS = ("target", "serial_no", "issuer_cn", "cn", "dnsnames", "ips", "emails", "ou")
 
@@ -360,6 +361,14 @@ def exposition(
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_WatchCollector(tuple(entries), now))
     return generate_latest(registry)
+
+
+def history_exposition(history: History, now: dt.datetime) -> bytes:
+    """The metrics of every watched target's latest check: the one source of both
+    ``watch metrics`` (the textfile route) and the dashboard's ``/metrics``, so the two
+    never differ in families or labels. The reports are read because the certificate
+    families and ``probe_ssl_last_chain_info``'s labels come from them."""
+    return exposition(history.latest_all(with_reports=True), now)
 
 
 def write_textfile(path: str | os.PathLike[str], data: bytes) -> None:

@@ -47,7 +47,7 @@ import httpx
 
 from tlsdoctor.errors import InputError, TlsDoctorError
 from tlsdoctor.models import rfc3339
-from tlsdoctor.monitor.model import Alert, AlertKind, AlertSeverity
+from tlsdoctor.watch_model import Alert, AlertKind, AlertSeverity
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -311,7 +311,10 @@ def _one_line(text: str) -> str:
 def _message_id(alert: Alert) -> str:
     # Derived from the alert, not random: when a retry re-sends a mail whose first copy
     # did arrive (the connection broke after DATA), mail clients fold the two into one.
-    digest = hashlib.sha256(f"{alert.target}\n{alert.key}".encode()).hexdigest()[:32]
+    # The moment it was raised is part of it: a second outage of the same kind is
+    # another incident, and a mail client must not hide it as a duplicate of the first.
+    incident = f"{alert.target}\n{alert.key}\n{rfc3339(alert.raised_at)}"
+    digest = hashlib.sha256(incident.encode()).hexdigest()[:32]
     return f"<{digest}@tlsdoctor>"
 
 

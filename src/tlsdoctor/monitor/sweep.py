@@ -16,27 +16,67 @@ import datetime as dt
 import random
 import signal
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tlsdoctor.anchors import TrustAnchors
 from tlsdoctor.check import utc_now
-from tlsdoctor.history.store import History
+from tlsdoctor.history.store import History, HistoryError
 from tlsdoctor.live import LiveOptions
 from tlsdoctor.models import Report
 from tlsdoctor.monitor.config import WatchSettings
-from tlsdoctor.monitor.model import Alert, Observation, WatchTarget
 from tlsdoctor.monitor.notify import Notifier, NotifyError, deliver, next_attempt
 from tlsdoctor.monitor.observe import observation_of
 from tlsdoctor.monitor.rules import evaluate
 from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target
 from tlsdoctor.scan import scan
+from tlsdoctor.watch_model import Alert, Observation, WatchTarget
 
 BATCH = 64  # at most this many results stored per transaction
 FLUSH_AFTER = 0.25  # seconds a result waits for others to share its transaction
 JITTER_SHARE = 0.1  # next checks spread over +-10% of the interval ...
 JITTER_CAP = dt.timedelta(minutes=15)  # ... but never more than this
 IDLE_POLL = dt.timedelta(seconds=30)  # the daemon looks again at least this often
+STORE_RETRY = dt.timedelta(seconds=1)  # a failed store is tried once more after this
+
+
+class SweepStoreError(HistoryError):
+    """The history refused a sweep's results: the sweep stopped, and says how many
+    results it could not keep."""
+
+    def __init__(self, cause: HistoryError, unstored: int) -> None:
+        super().__init__(
+            f"{cause}; the sweep stopped and {unstored} check result(s) were not stored"
+            " (their targets are checked again when their leases run out)"
+        )
+        self.unstored = unstored
+
+
+async def _drain_until(reports: AsyncIterator[Report], stop: asyncio.Event) -> None:
+    """Consume ``reports`` until they end or ``stop`` is set; then the checks still in
+    flight are cancelled (closing the scan cancels its tasks)."""
+
+    async def drain() -> None:
+        async for _ in reports:
+            if stop.is_set():
+                return
+
+    consumer = asyncio.ensure_future(drain())
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopper
+        consumer.cancel()
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer  # re-raises what a check raised, if anything
+        finally:
+            aclose = getattr(reports, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 def endpoint_of(target: WatchTarget) -> Endpoint:
@@ -93,28 +133,43 @@ class Sweeper:
         few transactions. Storing runs on the event loop's thread: a writer thread would
         fight the handshakes for the GIL at every SQLite and zlib call, which costs more
         than the few milliseconds a batch takes.
+
+        A batch leaves the pending list only once it is stored. When the database fails
+        (read-only, full, gone), the sweep stops at once: checks in flight are
+        cancelled, storing is tried once more after STORE_RETRY, and then one
+        :class:`SweepStoreError` says what failed and how many results were not kept
+        (their targets are due again when their leases run out).
         """
         loop = asyncio.get_running_loop()
         observations: list[Observation] = []
         alerts: list[Alert] = []
         pending: list[tuple[WatchTarget, Observation]] = []
         timer: asyncio.TimerHandle | None = None
+        failed = asyncio.Event()
+        failures: list[HistoryError] = []
 
         def flush() -> None:
             nonlocal timer
             if timer is not None:
                 timer.cancel()
                 timer = None
-            while pending:
+            while pending and not failed.is_set():
                 batch = pending[:BATCH]
-                del pending[:BATCH]
-                alerts.extend(self._store(batch))
+                try:
+                    alerts.extend(self._store(batch))
+                except HistoryError as exc:
+                    failures.append(exc)
+                    failed.set()
+                    return
+                del pending[: len(batch)]
 
         # SNI is an option of the whole scan: targets that set their own are scanned apart.
         groups: dict[str | None, list[WatchTarget]] = {}
         for target in targets:
             groups.setdefault(target.servername, []).append(target)
         for servername, members in groups.items():
+            if failed.is_set():
+                break
             # Watched names are the endpoints' canonical host:port, unique in the database.
             by_endpoint = {(e.host, e.port): t for t in members for e in [endpoint_of(t)]}
 
@@ -127,6 +182,8 @@ class Sweeper:
                 observation = observation_of(target.name, report)
                 observations.append(observation)
                 pending.append((target, observation))
+                if failed.is_set():
+                    return
                 if len(pending) >= BATCH:
                     flush()
                 elif timer is None:
@@ -141,9 +198,13 @@ class Sweeper:
                 concurrency=self.settings.concurrency,
                 on_report=finished,
             )
-            async for _ in reports:
-                pass
+            await _drain_until(reports, failed)
+        if failed.is_set():
+            await asyncio.sleep(STORE_RETRY.total_seconds())
+            failed.clear()
         flush()
+        if failed.is_set():
+            raise SweepStoreError(failures[-1], unstored=len(pending))
         return SweepResult(tuple(observations), tuple(alerts))
 
     def _store(self, batch: Sequence[tuple[WatchTarget, Observation]]) -> list[Alert]:
@@ -161,6 +222,7 @@ class Sweeper:
                     self.settings.policy,
                     frozenset(keys[target.name]),
                     previous_checks=1 if run is None else run.seen_count,
+                    previous_since=None if run is None else run.first_seen,
                 )
                 if outcome.forget:
                     tx.forget_alerts(target.name, outcome.forget)
@@ -248,6 +310,7 @@ class Daemon:
         self.on_sweep = on_sweep
         self.stopping = threading.Event()
         self._outbox_due = threading.Event()  # set when a sweep raised alerts
+        self.failure: HistoryError | None = None  # what stopped the outbox, if anything
 
     def stop(self, *_: object) -> None:
         self.stopping.set()
@@ -263,8 +326,10 @@ class Daemon:
         try:
             asyncio.run(self._checks())
         finally:
-            self.stopping.set()
+            self.stop()
             outbox.join(timeout=self.sweeper.settings.timeout + 35)
+        if self.failure is not None:
+            raise self.failure
 
     async def _checks(self) -> None:
         batch = max(self.sweeper.settings.concurrency * 4, 64)
@@ -287,10 +352,17 @@ class Daemon:
 
     def _outbox(self) -> None:
         history = self.sweeper.history
-        while not self.stopping.is_set():
-            deliver_due(history, self.notifiers)
-            moment = history.next_delivery_at()
-            wait = IDLE_POLL if moment is None else min(moment - utc_now(), IDLE_POLL)
-            self._outbox_due.wait(max(wait.total_seconds(), 0.2))
-            self._outbox_due.clear()
-        deliver_due(history, self.notifiers, timeout=10.0)  # a last round on the way out
+        try:
+            while not self.stopping.is_set():
+                deliver_due(history, self.notifiers)
+                moment = history.next_delivery_at()
+                wait = IDLE_POLL if moment is None else min(moment - utc_now(), IDLE_POLL)
+                self._outbox_due.wait(max(wait.total_seconds(), 0.2))
+                self._outbox_due.clear()
+            deliver_due(history, self.notifiers, timeout=10.0)  # a last round on the way out
+        except HistoryError as exc:
+            # The database failed under the outbox: the watch cannot keep its promises
+            # (no lost alert, none twice), so it stops and says why, once.
+            if not self.stopping.is_set():
+                self.failure = exc
+                self.stop()

@@ -110,7 +110,10 @@ def parse_target(
         raise InputError("an empty target")
     scheme = None
     if "://" in value:
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError as exc:  # "https://[::1": an unclosed IPv6 bracket
+            raise InputError(f"'{text}' is not a valid URL ({exc})") from None
         scheme = parts.scheme.lower()
         if scheme == "http":
             raise InputError(f"'{text}' is plain HTTP: there is no TLS to check (use https://)")

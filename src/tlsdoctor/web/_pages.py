@@ -17,12 +17,11 @@ from typing import Any
 from urllib.parse import quote
 
 from tlsdoctor.history.store import AlertRecord, DeliveryStatus, StateRun
-from tlsdoctor.monitor.model import Observation, WatchTarget
+from tlsdoctor.watch_model import Observation, WatchTarget, days_left, format_every
 from tlsdoctor.web._views import (
     Entry,
     Expiry,
     api_path,
-    days_left,
     expires_at,
     mappings,
     page_path,
@@ -535,8 +534,7 @@ def _alerts(records: Sequence[AlertRecord]) -> Markup:
 
 
 def _facts(target: WatchTarget, observation: Observation | None, now: dt.datetime) -> Markup:
-    every = target.every.total_seconds()
-    facts: list[tuple[str, object]] = [("Checked every", f"{every / 3600:g} h")]
+    facts: list[tuple[str, object]] = [("Checked every", format_every(target.every))]
     if target.starttls:
         facts.append(("STARTTLS", target.starttls))
     if target.servername:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from tlsdoctor.codes import Verdict
 from tlsdoctor.history.store import AlertRecord, Delivery, StateRun
 from tlsdoctor.models import rfc3339
-from tlsdoctor.monitor.model import Observation, WatchTarget
+from tlsdoctor.watch_model import Observation, WatchTarget, days_left
 
 Entry: TypeAlias = tuple[WatchTarget, Observation | None]
 
@@ -33,13 +33,6 @@ _NEVER = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
 def when(moment: dt.datetime | None) -> str | None:
     """A time as the JSON of the spec writes it (RFC 3339, UTC, Z), or None."""
     return None if moment is None else rfc3339(moment)
-
-
-def days_left(moment: dt.datetime | None, now: dt.datetime) -> int | None:
-    """Whole days from ``now`` until ``moment``, rounded toward zero: -30 once it passed
-    30 days ago, as the findings count; 0 on both sides of the moment itself, so the
-    dashboard says "expired" from the times, never from the sign of this."""
-    return None if moment is None else int((moment - now) / dt.timedelta(days=1))
 
 
 def rank(observation: Observation | None) -> int:

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tlsdoctor.check import utc_now
 from tlsdoctor.history.store import History, HistoryError
 from tlsdoctor.monitor.calendar import expiry_calendar
-from tlsdoctor.monitor.metrics import exposition
+from tlsdoctor.monitor.metrics import history_exposition
 from tlsdoctor.web import _pages, _views
 from tlsdoctor.web._openapi import openapi_document
 
@@ -299,7 +299,7 @@ def create_app(
         return JSONResponse(document)
 
     def metrics(request: Request) -> Response:
-        data = exposition(source.get().latest_all(with_reports=True), clock())
+        data = history_exposition(source.get(), clock())
         return Response(data, media_type=METRICS_TYPE)
 
     def calendar(request: Request) -> Response:
