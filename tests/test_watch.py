@@ -200,7 +200,7 @@ def test_mail_server_down_checks_go_on_and_the_alert_arrives_later(
 ) -> None:
     from tlsdoctor.history.store import History
     from tlsdoctor.monitor.notify import notifiers_from_config
-    from tlsdoctor.monitor.sweep import deliver_due
+    from tlsdoctor.monitor.notify.outbox import deliver_due
 
     mail_port = free_port()  # nothing listens there yet
     with receiver() as (hook_url, hooks):

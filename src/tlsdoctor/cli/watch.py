@@ -173,7 +173,8 @@ def watch_once(context: Context, everything: bool, as_json: bool) -> int:
     """One sweep of the due targets, then the alerts; for cron. Exit code: the worst
     current state of the whole list, like `check`."""
     from tlsdoctor.check import utc_now
-    from tlsdoctor.monitor.sweep import Sweeper, current_exit_code, deliver_due
+    from tlsdoctor.monitor.notify.outbox import deliver_due
+    from tlsdoctor.monitor.sweep import Sweeper, current_exit_code
 
     settings = context.settings()
     notifiers = context.notifiers(settings)

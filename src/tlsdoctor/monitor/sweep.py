@@ -25,7 +25,8 @@ from tlsdoctor.history.store import History, HistoryError
 from tlsdoctor.live import LiveOptions
 from tlsdoctor.models import Report
 from tlsdoctor.monitor.config import WatchSettings
-from tlsdoctor.monitor.notify import Notifier, NotifyError, deliver, next_attempt
+from tlsdoctor.monitor.notify import Notifier
+from tlsdoctor.monitor.notify.outbox import deliver_due
 from tlsdoctor.monitor.observe import observation_of
 from tlsdoctor.monitor.rules import evaluate
 from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target
@@ -247,45 +248,6 @@ class Sweeper:
             with contextlib.suppress(Exception):
                 self.history.release(t.name for t in due if t.name not in self._stored)
             raise
-
-
-@dataclass(frozen=True)
-class DeliveryReport:
-    delivered: int
-    failed: int
-    gave_up: int
-
-
-def deliver_due(
-    history: History,
-    notifiers: Mapping[str, Notifier],
-    now: Callable[[], dt.datetime] = utc_now,
-    *,
-    timeout: float = 30.0,
-    limit: int = 100,
-) -> DeliveryReport:
-    """Send what the outbox holds and is due; failures are retried with backoff."""
-    delivered = failed = gave_up = 0
-    for delivery in history.due_deliveries(now(), limit=limit):
-        notifier = notifiers.get(delivery.notifier)
-        if notifier is None:
-            history.gave_up(delivery.id, now(), "this notifier is no longer configured")
-            gave_up += 1
-            continue
-        try:
-            deliver(notifier, delivery.alert, timeout)
-        except NotifyError as exc:
-            retry = None if exc.permanent else next_attempt(delivery.attempts + 1, now())
-            if retry is None:
-                history.gave_up(delivery.id, now(), str(exc))
-                gave_up += 1
-            else:
-                history.delivery_failed(delivery.id, now(), str(exc), retry)
-                failed += 1
-            continue
-        history.delivered(delivery.id, now())
-        delivered += 1
-    return DeliveryReport(delivered, failed, gave_up)
 
 
 def current_exit_code(rows: Iterable[tuple[WatchTarget, Observation | None]]) -> int:

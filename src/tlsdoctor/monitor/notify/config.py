@@ -1,0 +1,322 @@
+"""The ``[[notify]]`` tables of the settings: one frozen config per notifier, with
+errors that name the table and the key. No secret is read here."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Union
+
+from tlsdoctor.errors import InputError
+from tlsdoctor.monitor.notify.base import DEFAULT_TIMEOUT, Secret, redact_url
+
+
+class EmailSecurity(str, enum.Enum):
+    """How the SMTP connection is protected."""
+
+    STARTTLS = "starttls"  # plain connect, then STARTTLS (submission, port 587)
+    TLS = "tls"  # TLS from the first byte (SMTPS, port 465)
+    NONE = "none"  # a local relay on a trusted network; no password allowed
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_DEFAULT_PORTS = {EmailSecurity.STARTTLS: 587, EmailSecurity.TLS: 465, EmailSecurity.NONE: 25}
+
+
+class WebhookFormat(str, enum.Enum):
+    """The JSON a webhook receives."""
+
+    JSON = "json"  # every field of the alert
+    SLACK = "slack"  # Slack incoming webhook (text + Block Kit)
+    TEAMS = "teams"  # Teams Workflows "post when a webhook request is received"
+    DISCORD = "discord"  # Discord channel webhook (content + embed)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    """An SMTP relay and who gets the mail."""
+
+    name: str
+    host: str
+    sender: str
+    recipients: tuple[str, ...]
+    port: int | None = None  # None: 587, 465 or 25 after ``security``
+    security: EmailSecurity = EmailSecurity.STARTTLS
+    username: str | None = None
+    password: Secret | None = None
+    ca_file: str | None = None  # trust anchors for a relay with a private CA
+    helo: str | None = None  # the name we greet with; None: the local FQDN
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else _DEFAULT_PORTS[self.security]
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """An HTTP(S) endpoint that receives each alert as a JSON POST."""
+
+    name: str
+    url: Secret
+    format: WebhookFormat = WebhookFormat.JSON
+    headers: tuple[tuple[str, Secret], ...] = ()
+    ca_file: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class CommandConfig:
+    """A program run per alert: the alert as JSON on stdin, its fields in the environment.
+
+    Exactly one of ``argv`` (run directly) and ``shell`` (run by ``/bin/sh -c``) is set.
+    """
+
+    name: str
+    argv: tuple[str, ...] | None = None
+    shell: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+
+NotifierConfig = Union[EmailConfig, WebhookConfig, CommandConfig]  # noqa: UP007 - run time
+
+
+_COMMON_KEYS = frozenset({"name", "kind", "timeout"})
+_EMAIL_KEYS = _COMMON_KEYS | {
+    "host",
+    "port",
+    "security",
+    "username",
+    "password_env",
+    "password_file",
+    "sender",
+    "recipients",
+    "ca_file",
+    "helo",
+}
+_WEBHOOK_KEYS = _COMMON_KEYS | {"url", "url_env", "url_file", "format", "headers", "ca_file"}
+_COMMAND_KEYS = _COMMON_KEYS | {"command"}
+_KINDS = {"email": _EMAIL_KEYS, "webhook": _WEBHOOK_KEYS, "command": _COMMAND_KEYS}
+
+
+class _Section:
+    """One ``[[notify]]`` table, with errors that say where they are."""
+
+    def __init__(self, where: str, data: Mapping[str, object]) -> None:
+        self.where = where
+        self.data = data
+
+    def fail(self, message: str) -> InputError:
+        return InputError(f"{self.where}: {message}")
+
+    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise self.fail(f"'{key}' is required")
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"'{key}' must be a non-empty string")
+        return value.strip()
+
+    def required_text(self, key: str) -> str:
+        value = self.text(key, required=True)
+        assert value is not None
+        return value
+
+    def number(self, key: str, default: float) -> float:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.fail(f"'{key}' must be a positive number of seconds")
+        return float(value)
+
+    def secret(self, key: str, what: str, *, inline: bool) -> Secret | None:
+        """``key_env`` or ``key_file`` (or ``key`` itself when ``inline``), at most one."""
+        env = self.text(f"{key}_env")
+        file = self.text(f"{key}_file")
+        literal = self.data.get(key) if inline else None
+        given = [
+            name
+            for name, value in ((key, literal), (f"{key}_env", env), (f"{key}_file", file))
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise self.fail(f"give the {what} once: {' and '.join(given)} are both set")
+        if env is not None:
+            return Secret(env=env)
+        if file is not None:
+            return Secret(file=file)
+        if literal is None:
+            return None
+        if not isinstance(literal, str) or not literal.strip():
+            raise self.fail(f"'{key}' must be a non-empty string")
+        return Secret(literal=literal.strip())
+
+
+def _check_keys(section: _Section, known: frozenset[str]) -> None:
+    unknown = sorted(set(section.data) - known)
+    if not unknown:
+        return
+    if "password" in unknown:
+        raise section.fail(
+            'a password is not written in the config: use password_env = "VAR" or'
+            ' password_file = "/path"'
+        )
+    raise section.fail(
+        f"unknown key {', '.join(repr(k) for k in unknown)}; known: {', '.join(sorted(known))}"
+    )
+
+
+def _email(section: _Section, name: str) -> EmailConfig:
+    security_text = section.text("security", EmailSecurity.STARTTLS.value)
+    try:
+        security = EmailSecurity(security_text)
+    except ValueError:
+        raise section.fail(
+            f"security must be one of {', '.join(s.value for s in EmailSecurity)},"
+            f" not {security_text!r}"
+        ) from None
+    port = section.data.get("port")
+    if port is not None and (
+        isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536
+    ):
+        raise section.fail("'port' must be a number from 1 to 65535")
+    recipients_value = section.data.get("recipients")
+    if isinstance(recipients_value, str):
+        recipients_value = [recipients_value]
+    if (
+        not isinstance(recipients_value, list)
+        or not recipients_value
+        or not all(isinstance(r, str) and "@" in r for r in recipients_value)
+    ):
+        raise section.fail("'recipients' must be a list of mail addresses")
+    sender = section.required_text("sender")
+    if "@" not in sender:
+        raise section.fail("'sender' must be a mail address")
+    username = section.text("username")
+    password = section.secret("password", "password", inline=False)
+    if (username is None) != (password is None):
+        raise section.fail("'username' and password_env/password_file go together")
+    if password is not None and security is EmailSecurity.NONE:
+        raise section.fail(
+            'a password would be sent unencrypted: use security = "starttls" or "tls"'
+        )
+    return EmailConfig(
+        name=name,
+        host=section.required_text("host"),
+        sender=sender,
+        recipients=tuple(r.strip() for r in recipients_value),
+        port=port,
+        security=security,
+        username=username,
+        password=password,
+        ca_file=section.text("ca_file"),
+        helo=section.text("helo"),
+        timeout=section.number("timeout", DEFAULT_TIMEOUT),
+    )
+
+
+def _webhook(section: _Section, name: str) -> WebhookConfig:
+    url = section.secret("url", "URL", inline=True)
+    if url is None:
+        raise section.fail("one of 'url', 'url_env' or 'url_file' is required")
+    if url.literal is not None:
+        if not url.literal.lower().startswith(("http://", "https://")):
+            raise section.fail("'url' must start with http:// or https://")
+        url = dataclasses.replace(url, shown=repr(redact_url(url.literal) + "/…"))
+    format_text = section.text("format", WebhookFormat.JSON.value)
+    try:
+        format = WebhookFormat(format_text)
+    except ValueError:
+        raise section.fail(
+            f"format must be one of {', '.join(f.value for f in WebhookFormat)},"
+            f" not {format_text!r}"
+        ) from None
+    headers_value = section.data.get("headers", {})
+    if not isinstance(headers_value, Mapping):
+        raise section.fail("'headers' must be a table of header = value")
+    headers: list[tuple[str, Secret]] = []
+    for key, value in headers_value.items():
+        if isinstance(value, str):
+            headers.append((str(key), Secret(literal=value)))
+            continue
+        header = (
+            _Section(f"{section.where}.headers.{key}", value)
+            if isinstance(value, Mapping)
+            else None
+        )
+        if header is None or set(header.data) - {"env", "file"} or len(header.data) != 1:
+            raise section.fail(
+                f'header {key!r} must be a string or {{env = "VAR"}} or {{file = "/path"}}'
+            )
+        env, file = header.text("env"), header.text("file")
+        headers.append((str(key), Secret(env=env, file=file)))
+    return WebhookConfig(
+        name=name,
+        url=url,
+        format=format,
+        headers=tuple(headers),
+        ca_file=section.text("ca_file"),
+        timeout=section.number("timeout", DEFAULT_TIMEOUT),
+    )
+
+
+def _command(section: _Section, name: str) -> CommandConfig:
+    command = section.data.get("command")
+    timeout = section.number("timeout", DEFAULT_TIMEOUT)
+    if isinstance(command, str) and command.strip():
+        return CommandConfig(name=name, shell=command, timeout=timeout)
+    if (
+        isinstance(command, list)
+        and command
+        and all(isinstance(part, str) for part in command)
+        and command[0]
+    ):
+        return CommandConfig(name=name, argv=tuple(command), timeout=timeout)
+    raise section.fail(
+        '\'command\' must be a shell command string or a list like ["/path/to/program", "arg"]'
+    )
+
+
+def notifier_configs(data: Mapping[str, object]) -> list[NotifierConfig]:
+    """The notifiers of a TOML-shaped config: ``{"notify": [{"kind": "email", ...}, ...]}``.
+
+    Raises InputError naming the table and key at fault. No secret is read here.
+    """
+    sections = data.get("notify", [])
+    if isinstance(sections, Mapping):
+        sections = [sections]  # a single [notify] table
+    if not isinstance(sections, list):
+        raise InputError("notify: must be a list of tables ([[notify]])")
+    configs: list[NotifierConfig] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(sections):
+        where = f"notify[{index}]"
+        if not isinstance(raw, Mapping):
+            raise InputError(f"{where}: must be a table")
+        section = _Section(where, raw)
+        kind = section.text("kind", required=True)
+        if kind not in _KINDS:
+            raise section.fail(f"kind must be one of {', '.join(_KINDS)}, not {kind!r}")
+        name = section.text("name") or f"{kind}-{index + 1}"
+        section.where = f"{where} ({name})"
+        _check_keys(section, _KINDS[kind])
+        if name in seen:
+            raise section.fail(f"the name {name!r} is used twice; each notifier needs its own")
+        seen.add(name)
+        config: NotifierConfig
+        if kind == "email":
+            config = _email(section, name)
+        elif kind == "webhook":
+            config = _webhook(section, name)
+        else:
+            config = _command(section, name)
+        configs.append(config)
+    return configs
