@@ -591,7 +591,10 @@ BASE_MAIL = {"kind": "email", "host": "mx", "sender": "a@b", "recipients": ["c@d
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"kind": "pager"}, "notify[0]: kind must be one of email, webhook, command, not 'pager'"),
+        (
+            {"kind": "pager"},
+            "notify[0]: kind must be one of email, webhook, command, alertmanager, not 'pager'",
+        ),
         ({**BASE_MAIL, "pasword_env": "X"}, "unknown key 'pasword_env'"),
         (
             {**BASE_MAIL, "username": "u", "password": "hunter2"},

@@ -21,7 +21,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loopback import Inbox, smtp_server
 from pki import Issued, make_root
-from servers import free_port, running
 from tlsdoctor.check import utc_now
 from tlsdoctor.cli.main import main
 from tlsdoctor.errors import InputError
@@ -30,6 +29,7 @@ from tlsdoctor.monitor.config import parse_keep, read_watchlist
 from tlsdoctor.monitor.metrics import exposition
 from tlsdoctor.monitor.notify import email_message
 from tlsdoctor.web import create_app
+from watchsites import Endpoint
 
 with warnings.catch_warnings():
     # Starlette 1.x asks for httpx2 and warns when it falls back to httpx (as test_web).
@@ -38,24 +38,6 @@ with warnings.catch_warnings():
 
 NAME = "www.example.test"
 DAY = dt.timedelta(days=1)
-
-
-class Endpoint:
-    """An `openssl s_server` for NAME on one fixed port that the test starts and stops."""
-
-    def __init__(self, folder: Path, root: Issued, *, not_after: dt.datetime) -> None:
-        leaf = root.issue_leaf([NAME], not_before=not_after - 90 * DAY, not_after=not_after)
-        self.cert, self.key = folder / f"{NAME}.pem", folder / f"{NAME}.key"
-        self.cert.write_bytes(leaf.pem())
-        self.key.write_bytes(leaf.key_pem())
-        self.port = free_port()
-
-    @contextmanager
-    def up(self) -> Iterator[None]:
-        argv = ["openssl", "s_server", "-accept", f"127.0.0.1:{self.port}"]
-        argv += ["-cert", str(self.cert), "-key", str(self.key), "-quiet"]
-        with running(argv, "127.0.0.1", self.port):
-            yield
 
 
 @pytest.fixture

@@ -638,6 +638,15 @@ class Transaction:
         )
         return int(result.rowcount)
 
+    def active_alert(self, target: str, key: str) -> Alert | None:
+        """The alert of ``target`` that holds ``key`` now, if one does."""
+        row = self._conn.execute(
+            sa.select(*_ALERT_COLUMNS)
+            .select_from(t_alerts.join(t_targets))
+            .where(t_targets.c.name == target, t_alerts.c.active_key == key)
+        ).first()
+        return None if row is None else _alert_of(row)
+
     def alert_keys(self, target: str) -> set[str]:
         """The keys that would make a new alert of ``target`` a repeat."""
         return set(

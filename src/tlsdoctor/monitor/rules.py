@@ -204,6 +204,7 @@ def _broken(
             current,
             was=None if previous is None or outage_began else previous.verdict.value,
             since=since.isoformat(),
+            code=_primary_code(current),
         ),
     )
 
@@ -297,6 +298,15 @@ def _messages(current: Observation) -> list[tuple[str, str]]:
 def _primary(current: Observation) -> tuple[str, str] | None:
     messages = _messages(current)
     return messages[0] if messages else None
+
+
+def _primary_code(current: Observation) -> str:
+    """The code the trouble is known by (Alertmanager's ``code`` label): the first
+    finding's, else the first code, else the verdict."""
+    first = _primary(current)
+    if first is not None and first[1]:
+        return first[1]
+    return current.codes[0].value if current.codes else current.verdict.value
 
 
 def _fixes(current: Observation, code: FindingCode | None) -> list[str]:

@@ -17,11 +17,11 @@ import random
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tlsdoctor.anchors import TrustAnchors
 from tlsdoctor.check import utc_now
-from tlsdoctor.history.store import History, HistoryError
+from tlsdoctor.history.store import History, HistoryError, Transaction
 from tlsdoctor.live import LiveOptions
 from tlsdoctor.models import Report
 from tlsdoctor.monitor.config import WatchSettings
@@ -31,7 +31,7 @@ from tlsdoctor.monitor.observe import observation_of
 from tlsdoctor.monitor.rules import evaluate
 from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target
 from tlsdoctor.scan import scan
-from tlsdoctor.watch_model import Alert, Observation, WatchTarget
+from tlsdoctor.watch_model import Alert, AlertKind, Observation, WatchTarget
 
 BATCH = 64  # at most this many results stored per transaction
 FLUSH_AFTER = 0.25  # seconds a result waits for others to share its transaction
@@ -225,15 +225,27 @@ class Sweeper:
                     previous_checks=1 if run is None else run.seen_count,
                     previous_since=None if run is None else run.first_seen,
                 )
+                told = [self._resolving(tx, alert) for alert in outcome.alerts]
                 if outcome.forget:
                     tx.forget_alerts(target.name, outcome.forget)
-                raised.extend(a for a in outcome.alerts if tx.raise_alert(a, self.notifiers))
+                raised.extend(a for a in told if tx.raise_alert(a, self.notifiers))
             tx.record_many(
                 (observation, next_due(target, observation.checked_at, self._rng))
                 for target, observation in batch
             )
         self._stored.update(names)
         return raised
+
+    @staticmethod
+    def _resolving(tx: Transaction, alert: Alert) -> Alert:
+        """A recovery carries the code of the outage it ends, which the rules, seeing
+        only the last check, do not know: Alertmanager resolves an alert by its labels."""
+        if alert.kind is not AlertKind.RECOVERED:
+            return alert
+        broken = tx.active_alert(alert.target, "broken")
+        if broken is None or broken.facts.get("code") is None:
+            return alert
+        return replace(alert, facts={**alert.facts, "code": broken.facts["code"]})
 
     async def sweep_due(self, now: dt.datetime, limit: int) -> SweepResult:
         """Lease the due targets (at most ``limit``) and sweep them."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tlsdoctor.monitor.notify.alertmanager import AlertmanagerNotifier, alertmanager_payload
 from tlsdoctor.monitor.notify.base import (
     DEFAULT_TIMEOUT,
     Notifier,
@@ -26,6 +27,7 @@ from tlsdoctor.monitor.notify.base import (
 )
 from tlsdoctor.monitor.notify.command import CommandNotifier, command_env
 from tlsdoctor.monitor.notify.config import (
+    AlertmanagerConfig,
     CommandConfig,
     EmailConfig,
     EmailSecurity,
@@ -42,6 +44,8 @@ from tlsdoctor.monitor.notify.webhook import WebhookNotifier
 __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_ATTEMPTS",
+    "AlertmanagerConfig",
+    "AlertmanagerNotifier",
     "CommandConfig",
     "CommandNotifier",
     "EmailConfig",
@@ -54,6 +58,7 @@ __all__ = [
     "WebhookFormat",
     "WebhookNotifier",
     "alert_to_dict",
+    "alertmanager_payload",
     "command_env",
     "deliver",
     "email_message",
@@ -72,6 +77,8 @@ def notifier_from_config(config: NotifierConfig) -> Notifier:
         return EmailNotifier(config)
     if isinstance(config, WebhookConfig):
         return WebhookNotifier(config)
+    if isinstance(config, AlertmanagerConfig):
+        return AlertmanagerNotifier(config)
     return CommandNotifier(config)
 
 

@@ -4,7 +4,9 @@ errors that name the table and the key. No secret is read here."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Union
@@ -85,7 +87,30 @@ class CommandConfig:
     timeout: float = DEFAULT_TIMEOUT
 
 
-NotifierConfig = Union[EmailConfig, WebhookConfig, CommandConfig]  # noqa: UP007 - run time
+DEFAULT_HOLD = dt.timedelta(days=7)
+# The labels tlsdoctor sets on every Alertmanager alert; a user label may not replace them.
+ALERTMANAGER_LABELS = frozenset({"alertname", "target", "code", "severity"})
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class AlertmanagerConfig:
+    """Prometheus Alertmanager: alerts POSTed to ``<url>/api/v2/alerts``.
+
+    ``endpoint`` carries the base URL (which may hold credentials, so it is a secret),
+    headers (e.g. ``Authorization``), ``ca_file`` and timeout. An alert that tlsdoctor
+    does not resolve itself ends after ``hold`` (Alertmanager needs an end time; an
+    expiry alert ends when the certificate does).
+    """
+
+    name: str
+    endpoint: WebhookConfig
+    labels: tuple[tuple[str, str], ...] = ()
+    dashboard_url: str | None = None  # links: <dashboard_url>/target/<target>
+    hold: dt.timedelta = DEFAULT_HOLD
+
+
+NotifierConfig = Union[EmailConfig, WebhookConfig, CommandConfig, AlertmanagerConfig]  # noqa: UP007
 
 
 _COMMON_KEYS = frozenset({"name", "kind", "timeout"})
@@ -103,7 +128,13 @@ _EMAIL_KEYS = _COMMON_KEYS | {
 }
 _WEBHOOK_KEYS = _COMMON_KEYS | {"url", "url_env", "url_file", "format", "headers", "ca_file"}
 _COMMAND_KEYS = _COMMON_KEYS | {"command"}
-_KINDS = {"email": _EMAIL_KEYS, "webhook": _WEBHOOK_KEYS, "command": _COMMAND_KEYS}
+_ALERTMANAGER_KEYS = (_WEBHOOK_KEYS - {"format"}) | {"labels", "dashboard_url", "hold"}
+_KINDS = {
+    "email": _EMAIL_KEYS,
+    "webhook": _WEBHOOK_KEYS,
+    "command": _COMMAND_KEYS,
+    "alertmanager": _ALERTMANAGER_KEYS,
+}
 
 
 class _Section:
@@ -268,6 +299,34 @@ def _webhook(section: _Section, name: str) -> WebhookConfig:
     )
 
 
+def _alertmanager(section: _Section, name: str) -> AlertmanagerConfig:
+    from tlsdoctor.monitor.config import parse_duration
+
+    labels_value = section.data.get("labels", {})
+    if not isinstance(labels_value, Mapping) or not all(
+        isinstance(v, str) for v in labels_value.values()
+    ):
+        raise section.fail("'labels' must be a table of name = \"value\"")
+    for key in labels_value:
+        if not _LABEL_NAME.fullmatch(str(key)) or str(key).startswith("__"):
+            raise section.fail(f"label name {key!r} is not a Prometheus label name")
+        if key in ALERTMANAGER_LABELS:
+            raise section.fail(f"label {key!r} is set by tlsdoctor and cannot be replaced")
+    dashboard = section.text("dashboard_url")
+    if dashboard is not None and not dashboard.lower().startswith(("http://", "https://")):
+        raise section.fail("'dashboard_url' must start with http:// or https://")
+    hold = parse_duration(section.text("hold") or "7d")
+    if hold < dt.timedelta(minutes=5):
+        raise section.fail("'hold' must be at least 5m")
+    return AlertmanagerConfig(
+        name=name,
+        endpoint=_webhook(section, name),
+        labels=tuple(sorted((str(k), str(v)) for k, v in labels_value.items())),
+        dashboard_url=dashboard.rstrip("/") if dashboard else None,
+        hold=hold,
+    )
+
+
 def _command(section: _Section, name: str) -> CommandConfig:
     command = section.data.get("command")
     timeout = section.number("timeout", DEFAULT_TIMEOUT)
@@ -316,6 +375,8 @@ def notifier_configs(data: Mapping[str, object]) -> list[NotifierConfig]:
             config = _email(section, name)
         elif kind == "webhook":
             config = _webhook(section, name)
+        elif kind == "alertmanager":
+            config = _alertmanager(section, name)
         else:
             config = _command(section, name)
         configs.append(config)
