@@ -20,12 +20,18 @@ class Endpoint:
     def __init__(
         self, folder: Path, root: Issued, *, not_after: dt.datetime, name: str = "www.example.test"
     ) -> None:
-        leaf = root.issue_leaf([name], not_before=not_after - 90 * DAY, not_after=not_after)
-        self.name = name
+        self.name, self.root = name, root
         self.cert, self.key = folder / f"{name}.pem", folder / f"{name}.key"
+        self.serve(not_after)
+        self.port = free_port()
+
+    def serve(self, not_after: dt.datetime, lifetime: dt.timedelta = 90 * DAY) -> None:
+        """A new certificate (takes effect at the next ``up``)."""
+        leaf = self.root.issue_leaf(
+            [self.name], not_before=not_after - lifetime, not_after=not_after
+        )
         self.cert.write_bytes(leaf.pem())
         self.key.write_bytes(leaf.key_pem())
-        self.port = free_port()
 
     @property
     def target(self) -> str:

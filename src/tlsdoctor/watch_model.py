@@ -48,6 +48,14 @@ class WatchTarget:
     servername: str | None = None  # SNI, when it differs from the host
     connect: str | None = None  # dial this address instead of resolving the host
     labels: tuple[str, ...] = ()
+    ca_files: tuple[str, ...] = ()  # roots trusted for this target besides the public ones
+    warn_days: int | None = None  # the first expiry alert this many days ahead
+    ignore: tuple[str, ...] = ()  # finding codes that raise no alert here ...
+    ignore_reason: str | None = None  # ... and why (shown on the dashboard)
+    mute_until: dt.datetime | None = None  # alerts are kept but told to nobody until then
+
+    def muted(self, now: dt.datetime) -> bool:
+        return self.mute_until is not None and now < self.mute_until
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from tlsdoctor.history.store import History
     from tlsdoctor.monitor.config import WatchSettings
     from tlsdoctor.monitor.notify import Notifier
+    from tlsdoctor.monitor.sweep import Sweeper
     from tlsdoctor.watch_model import Observation, WatchTarget
 
 STARTTLS = ("smtp", "imap", "pop3", "ftp", "xmpp", "ldap", "postgres", "mysql")
@@ -42,6 +43,13 @@ class Context:
         from tlsdoctor.monitor.notify import notifiers_from_config
 
         return {n.name: n for n in notifiers_from_config({"notify": list(settings.notify)})}
+
+    def sweeper(self, history: History, settings: WatchSettings) -> Sweeper:
+        from tlsdoctor.monitor.notify import routes_from_config
+        from tlsdoctor.monitor.sweep import Sweeper
+
+        routes = routes_from_config({"notify": list(settings.notify)})
+        return Sweeper(history, settings, list(routes), routes=routes)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -174,12 +182,12 @@ def watch_once(context: Context, everything: bool, as_json: bool) -> int:
     current state of the whole list, like `check`."""
     from tlsdoctor.check import utc_now
     from tlsdoctor.monitor.notify.outbox import deliver_due
-    from tlsdoctor.monitor.sweep import Sweeper, current_exit_code
+    from tlsdoctor.monitor.sweep import current_exit_code
 
     settings = context.settings()
     notifiers = context.notifiers(settings)
     with context.history() as history:
-        sweeper = Sweeper(history, settings, list(notifiers))
+        sweeper = context.sweeper(history, settings)
         if everything:
             result = asyncio.run(sweeper.sweep(history.targets()))
         else:
@@ -204,7 +212,7 @@ def watch_once(context: Context, everything: bool, as_json: bool) -> int:
 @pass_context
 def watch_run(context: Context) -> int:
     """The daemon: check targets when due, store, alert; stops cleanly on SIGTERM/Ctrl-C."""
-    from tlsdoctor.monitor.sweep import Daemon, Sweeper, SweepResult
+    from tlsdoctor.monitor.sweep import Daemon, SweepResult
 
     settings = context.settings()
     notifiers = context.notifiers(settings)
@@ -219,7 +227,7 @@ def watch_run(context: Context) -> int:
     with context.history() as history:
         count = len(history.targets())
         click.echo(f"watching {count} targets ({len(notifiers)} notifiers); Ctrl-C stops", err=True)
-        sweeper = Sweeper(history, settings, list(notifiers))
+        sweeper = context.sweeper(history, settings)
         Daemon(sweeper, notifiers, on_sweep=said).run()
     click.echo("stopped", err=True)
     return 0

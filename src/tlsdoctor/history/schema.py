@@ -81,6 +81,9 @@ targets = sa.Table(
     sa.Column("servername", sa.String(512)),
     sa.Column("connect", sa.String(512)),  # dial this address instead of resolving
     sa.Column("labels", sa.Text, nullable=False, server_default="[]"),  # JSON list
+    # JSON object of the per-target settings (ca_files, warn_days, ignore, mute_until...):
+    # added in schema 2; a setting added later needs no migration.
+    sa.Column("settings", sa.Text, nullable=False, server_default="{}"),
     sa.Column("added_at", UtcDateTime, nullable=False),
     sa.Column("next_due", UtcDateTime, nullable=False),
     sa.Column("lease_until", UtcDateTime),
@@ -242,9 +245,16 @@ def _v1_initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[targets, runs, alerts, deliveries], checkfirst=False)
 
 
+def _v2_target_settings(conn: Connection) -> None:
+    """Per-target settings. A database made by this version's _v1_initial has the column
+    already (the tables are created from the current definitions)."""
+    if "settings" not in {c["name"] for c in sa.inspect(conn).get_columns("targets")}:
+        conn.execute(sa.text("ALTER TABLE targets ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'"))
+
+
 Migration = Callable[[Connection], None]
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_target_settings)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Any constant works; it only has to be the same in every tlsdoctor process.

@@ -264,7 +264,38 @@ def _target_of(row: _Row) -> WatchTarget:
         servername=row.servername,
         connect=row.connect,
         labels=tuple(json.loads(row.labels)),
+        **_settings_of(row.settings),
     )
+
+
+def _settings_text(target: WatchTarget) -> str:
+    """The per-target settings as the ``settings`` column keeps them (JSON)."""
+    settings: dict[str, Any] = {
+        "ca_files": list(target.ca_files),
+        "warn_days": target.warn_days,
+        "ignore": list(target.ignore),
+        "ignore_reason": target.ignore_reason,
+        "mute_until": None if target.mute_until is None else target.mute_until.isoformat(),
+    }
+    return json.dumps({k: v for k, v in settings.items() if v not in (None, [])}, sort_keys=True)
+
+
+def _settings_of(text: str | None) -> dict[str, Any]:
+    data = json.loads(text or "{}")
+    if not isinstance(data, dict):
+        return {}
+    settings: dict[str, Any] = {}
+    if isinstance(data.get("ca_files"), list):
+        settings["ca_files"] = tuple(str(path) for path in data["ca_files"])
+    if isinstance(data.get("warn_days"), int):
+        settings["warn_days"] = data["warn_days"]
+    if isinstance(data.get("ignore"), list):
+        settings["ignore"] = tuple(str(code) for code in data["ignore"])
+    if isinstance(data.get("ignore_reason"), str):
+        settings["ignore_reason"] = data["ignore_reason"]
+    if isinstance(data.get("mute_until"), str):
+        settings["mute_until"] = dt.datetime.fromisoformat(data["mute_until"])
+    return settings
 
 
 def _alert_of(row: _Row) -> Alert:
@@ -297,6 +328,7 @@ _TARGET_COLUMNS = (
     t_targets.c.servername,
     t_targets.c.connect,
     t_targets.c.labels,
+    t_targets.c.settings,
 )
 _RUN_COLUMNS = (
     t_runs.c.id.label("run_id"),
@@ -830,6 +862,7 @@ class History:
                                 "servername": target.servername,
                                 "connect": target.connect,
                                 "labels": json.dumps(list(target.labels)),
+                                "settings": _settings_text(target),
                                 "added_at": now,
                                 "next_due": now,
                             }
@@ -847,6 +880,7 @@ class History:
                         "servername": target.servername,
                         "connect": target.connect,
                         "labels": json.dumps(list(target.labels)),
+                        "settings": _settings_text(target),
                     }
                     if row.every_seconds != values["every_seconds"] and row.last_checked_at:
                         values["next_due"] = row.last_checked_at + dt.timedelta(

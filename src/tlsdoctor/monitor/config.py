@@ -21,7 +21,8 @@ or a plain list, one ``HOST[:PORT] [ADDR]`` a line, as ``check -f`` reads. The s
     [check]
     timeout = 10
     concurrency = 50
-    ca_files = ["internal-root.pem"]   # trust only these roots (relative to this file)
+    ca_files = ["internal-root.pem"]   # trusted besides the public roots (relative to this file)
+    public_roots = true                # false: trust only ca_files
     [[notify]]
     kind = "email"               # see tlsdoctor.monitor.notify for every key
 """
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tlsdoctor.codes import FindingCode
 from tlsdoctor.errors import InputError
 from tlsdoctor.monitor.rules import AlertPolicy
 from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target, read_targets
@@ -151,11 +153,18 @@ def read_watchlist(path: str | Path) -> list[WatchTarget]:
     if source.suffix.lower() != ".toml" and "[[target]]" not in text:
         return _plain_list(source)
     data = _toml(source, text)
-    unknown = set(data) - {"defaults", "target"}
+    unknown = set(data) - {"defaults", "target", "group"}
     if unknown:
         raise InputError(f"{source}: unknown section(s) {', '.join(sorted(unknown))}")
     defaults = _table(data.get("defaults", {}), f"{source} [defaults]")
-    every = parse_every(str(defaults.get("every", format_every(DEFAULT_EVERY))))
+    _known_keys(defaults, _SETTING_KEYS | {"every"}, f"{source} [defaults]")
+    groups = _table(data.get("group", {}), f"{source} [group]")
+    for group, table in groups.items():
+        _known_keys(
+            _table(table, f"{source} [group.{group}]"),
+            _SETTING_KEYS | {"every", "labels"},
+            f"{source} [group.{group}]",
+        )
     entries = data.get("target", [])
     if not isinstance(entries, list):
         raise InputError(f"{source}: 'target' must be an array of tables ([[target]])")
@@ -166,28 +175,90 @@ def read_watchlist(path: str | Path) -> list[WatchTarget]:
         line = f":{starts[number - 1]}" if len(starts) == len(entries) else ""
         where = f"{source}{line} target {number}"
         entry = _table(raw, where)
-        unknown = set(entry) - {"name", "every", "starttls", "servername", "connect", "labels"}
-        if unknown:
-            raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        _known_keys(entry, _TARGET_KEYS, where)
         if not isinstance(entry.get("name"), str):
             raise InputError(f"{where}: 'name' (a host, host:port or URL) is required")
-        labels = entry.get("labels", [])
+        group_name = entry.get("group")
+        if group_name is not None and group_name not in groups:
+            raise InputError(f"{where}: group {group_name!r} has no [group.{group_name}] table")
+        # The target's own keys win over its group's, which win over [defaults].
+        merged = {**defaults, **(groups[group_name] if group_name else {}), **entry}
+        labels = merged.get("labels", [])
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise InputError(f"{where}: 'labels' must be a list of strings")
         try:
-            targets.append(
-                watch_target(
-                    entry["name"],
-                    every=parse_every(str(entry["every"])) if "every" in entry else every,
-                    starttls=_optional_text(entry, "starttls", where),
-                    servername=_optional_text(entry, "servername", where),
-                    connect=_optional_text(entry, "connect", where),
-                    labels=labels,
-                )
+            target = watch_target(
+                entry["name"],
+                every=parse_every(str(merged.get("every", format_every(DEFAULT_EVERY)))),
+                starttls=_optional_text(entry, "starttls", where),
+                servername=_optional_text(entry, "servername", where),
+                connect=_optional_text(entry, "connect", where),
+                labels=labels,
             )
+            targets.append(replace(target, **_target_settings(merged, source.parent)))
         except InputError as exc:
             raise InputError(f"{where}: {exc}") from exc
     return targets
+
+
+_SETTING_KEYS = frozenset({"ca_files", "warn_days", "ignore", "ignore_reason", "mute_until"})
+_TARGET_KEYS = _SETTING_KEYS | {
+    "name",
+    "every",
+    "starttls",
+    "servername",
+    "connect",
+    "labels",
+    "group",
+}
+
+
+def _known_keys(table: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+    unknown = set(table) - known
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+
+
+def _target_settings(entry: Mapping[str, Any], folder: Path) -> dict[str, Any]:
+    """The per-target settings of a watch-list entry (its group's and defaults merged)."""
+    settings: dict[str, Any] = {}
+    ca_files = entry.get("ca_files", [])
+    if not isinstance(ca_files, list) or not all(isinstance(v, str) and v for v in ca_files):
+        raise InputError("'ca_files' must be a list of file names")
+    settings["ca_files"] = tuple(str(folder / name) for name in ca_files)  # relative to the list
+    warn_days = entry.get("warn_days")
+    if warn_days is not None:
+        if isinstance(warn_days, bool) or not isinstance(warn_days, int) or warn_days < 1:
+            raise InputError("'warn_days' must be a whole number of days, at least 1")
+        settings["warn_days"] = warn_days
+    ignore = entry.get("ignore", [])
+    if not isinstance(ignore, list) or not all(isinstance(v, str) for v in ignore):
+        raise InputError("'ignore' must be a list of finding codes")
+    unknown = sorted(set(ignore) - set(FindingCode._value2member_map_))
+    if unknown:
+        raise InputError(f"'ignore': {', '.join(unknown)} is not a finding code")
+    settings["ignore"] = tuple(ignore)
+    reason = entry.get("ignore_reason")
+    if reason is not None and not isinstance(reason, str):
+        raise InputError("'ignore_reason' must be a string")
+    if ignore and not reason:
+        raise InputError("'ignore' needs an 'ignore_reason': say why, for whoever reads it next")
+    settings["ignore_reason"] = reason
+    settings["mute_until"] = _moment(entry.get("mute_until"))
+    return settings
+
+
+def _moment(value: object) -> dt.datetime | None:
+    """A TOML date (2026-12-31: its start, UTC) or date-time (with an offset)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise InputError("'mute_until' needs an offset (2026-12-31T08:00:00Z) or a date")
+        return value.astimezone(dt.timezone.utc)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+    raise InputError("'mute_until' must be a TOML date (2026-12-31) or date-time")
 
 
 def _plain_list(source: Path) -> list[WatchTarget]:
@@ -208,6 +279,12 @@ def watchlist_toml(targets: Iterable[WatchTarget]) -> str:
                 entry[key] = value
         if target.labels:
             entry["labels"] = list(target.labels)
+        for key in ("ca_files", "ignore"):
+            if getattr(target, key):
+                entry[key] = list(getattr(target, key))
+        for key in ("warn_days", "ignore_reason", "mute_until"):
+            if getattr(target, key) is not None:
+                entry[key] = getattr(target, key)
         entries.append(entry)
     return tomli_w.dumps({"target": entries})
 
@@ -220,7 +297,8 @@ class WatchSettings:
     notify: tuple[Mapping[str, Any], ...] = ()  # for notify.notifiers_from_config
     timeout: float = 10.0
     concurrency: int = 50
-    ca_files: tuple[str, ...] = ()  # trust only these roots (a private PKI, the lab)
+    ca_files: tuple[str, ...] = ()  # roots trusted besides the public ones (a private PKI)
+    public_roots: bool = True  # false: trust only ca_files (the lab, an air-gapped PKI)
     source: Path | None = None
 
 
@@ -280,6 +358,7 @@ def read_settings(path: str | Path | None = None) -> WatchSettings:
             raise InputError(f"{where}: unknown setting")
     check = _table(data.get("check", {}), f"{source} [check]")
     timeout, concurrency, ca_files = settings.timeout, settings.concurrency, settings.ca_files
+    public_roots = settings.public_roots
     for key, value in check.items():
         where = f"{source} [check] {key}"
         if key == "timeout" and isinstance(value, (int, float)) and value > 0:
@@ -290,6 +369,8 @@ def read_settings(path: str | Path | None = None) -> WatchSettings:
             if not all(isinstance(v, str) for v in value):
                 raise InputError(f"{where}: a list of file names")
             ca_files = tuple(str(source.parent / v) for v in value)  # relative to the file
+        elif key == "public_roots" and isinstance(value, bool):
+            public_roots = value
         else:
             raise InputError(f"{where}: unknown setting or not a positive number")
     notify = data.get("notify", [])
@@ -302,6 +383,7 @@ def read_settings(path: str | Path | None = None) -> WatchSettings:
         timeout=timeout,
         concurrency=concurrency,
         ca_files=ca_files,
+        public_roots=public_roots,
     )
 
 

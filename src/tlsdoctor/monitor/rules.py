@@ -38,6 +38,8 @@ class AlertPolicy:
     # Checks in a row that could not connect before it counts as broken: one timeout is
     # often the network, and a flapping endpoint must not alert at every flap.
     confirm_errors: int = 2
+    # Finding codes a target ignores (its watch-list ``ignore``): no new-finding alert.
+    ignore: frozenset[FindingCode] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,9 @@ def evaluate(
     verdict_changed = was_trusted != now_trusted
     if policy.new_findings and previous is not None and not verdict_changed:
         for code in current.codes:
-            if code in before or code in _TOLD_ELSEWHERE or f"finding:{code}" in raised:
+            if code in before or code in _TOLD_ELSEWHERE or code in policy.ignore:
+                continue
+            if f"finding:{code}" in raised:
                 continue
             alerts.append(_new_finding(current, code))
     # Only keys that are held need forgetting: the common case costs the history nothing.

@@ -27,7 +27,15 @@ from tlsdoctor.models import Report
 from tlsdoctor.monitor.config import WatchSettings
 from tlsdoctor.monitor.notify import Notifier
 from tlsdoctor.monitor.notify.outbox import deliver_due
+from tlsdoctor.monitor.notify.routing import Route
 from tlsdoctor.monitor.observe import observation_of
+from tlsdoctor.monitor.per_target import (
+    anchors_key,
+    policy_for,
+    recipients,
+    trust_for,
+    with_ignored,
+)
 from tlsdoctor.monitor.rules import evaluate
 from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target
 from tlsdoctor.scan import scan
@@ -108,17 +116,15 @@ class Sweeper:
         settings: WatchSettings,
         notifiers: Sequence[str],
         *,
+        routes: Mapping[str, Route] | None = None,
         anchors: TrustAnchors | None = None,
         seed: int | None = None,
     ) -> None:
         self.history = history
         self.settings = settings
         self.notifiers = tuple(notifiers)
-        if anchors is None and settings.ca_files:
-            from tlsdoctor.anchors import anchors_from_files
-
-            anchors = anchors_from_files(settings.ca_files)
-        self.anchors = anchors
+        self.routes: Mapping[str, Route] = routes or {}
+        self.anchors = anchors  # given: used for every target (tests, the lab)
         self._rng = random.Random(seed)
         self._stored: set[str] = set()  # names whose check is in the database
 
@@ -164,11 +170,13 @@ class Sweeper:
                     return
                 del pending[: len(batch)]
 
-        # SNI is an option of the whole scan: targets that set their own are scanned apart.
-        groups: dict[str | None, list[WatchTarget]] = {}
+        # SNI and the trusted roots are options of a whole scan: targets that set their
+        # own are scanned apart.
+        groups: dict[tuple[str | None, tuple[str, ...]], list[WatchTarget]] = {}
         for target in targets:
-            groups.setdefault(target.servername, []).append(target)
-        for servername, members in groups.items():
+            key = (target.servername, anchors_key(target, self.settings))
+            groups.setdefault(key, []).append(target)
+        for (servername, ca_files), members in groups.items():
             if failed.is_set():
                 break
             # Watched names are the endpoints' canonical host:port, unique in the database.
@@ -180,7 +188,7 @@ class Sweeper:
             ) -> None:
                 nonlocal timer
                 target = by_endpoint[(report.target.host or "", report.target.port or 0)]
-                observation = observation_of(target.name, report)
+                observation = with_ignored(target, observation_of(target.name, report))
                 observations.append(observation)
                 pending.append((target, observation))
                 if failed.is_set():
@@ -190,8 +198,9 @@ class Sweeper:
                 elif timer is None:
                     timer = loop.call_later(FLUSH_AFTER, flush)
 
+            anchors = self.anchors or trust_for(ca_files, self.settings.public_roots)
             options = LiveOptions(
-                anchors=self.anchors, timeout=self.settings.timeout, servername=servername
+                anchors=anchors, timeout=self.settings.timeout, servername=servername
             )
             reports = scan(
                 (endpoint_of(t) for t in members),
@@ -220,7 +229,7 @@ class Sweeper:
                 outcome = evaluate(
                     None if run is None else run.observation(),
                     observation,
-                    self.settings.policy,
+                    policy_for(target, self.settings.policy),
                     frozenset(keys[target.name]),
                     previous_checks=1 if run is None else run.seen_count,
                     previous_since=None if run is None else run.first_seen,
@@ -228,7 +237,11 @@ class Sweeper:
                 told = [self._resolving(tx, alert) for alert in outcome.alerts]
                 if outcome.forget:
                     tx.forget_alerts(target.name, outcome.forget)
-                raised.extend(a for a in told if tx.raise_alert(a, self.notifiers))
+                raised.extend(
+                    alert
+                    for alert in told
+                    if tx.raise_alert(alert, recipients(alert, target, self.notifiers, self.routes))
+                )
             tx.record_many(
                 (observation, next_due(target, observation.checked_at, self._rng))
                 for target, observation in batch

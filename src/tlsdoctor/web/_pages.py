@@ -541,6 +541,15 @@ def _facts(target: WatchTarget, observation: Observation | None, now: dt.datetim
         facts.append(("SNI name", target.servername))
     if target.labels:
         facts.append(("Labels", ", ".join(target.labels)))
+    if target.ca_files:
+        facts.append(("Also trusts", ", ".join(target.ca_files)))
+    if target.warn_days is not None:
+        facts.append(("Expiry warning", f"{target.warn_days} days ahead"))
+    if target.ignore:
+        facts.append(("Ignored findings", f"{', '.join(target.ignore)}: {target.ignore_reason}"))
+    if target.mute_until is not None:
+        muted = "muted" if target.muted(now) else "was muted"
+        facts.append(("Alerts", render("{m} until {t}", m=muted, t=_time(target.mute_until))))
     if observation is not None:
         moment = expires_at(observation)
         facts += [

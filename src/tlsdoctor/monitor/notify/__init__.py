@@ -31,14 +31,17 @@ from tlsdoctor.monitor.notify.config import (
     CommandConfig,
     EmailConfig,
     EmailSecurity,
+    LogConfig,
     NotifierConfig,
     WebhookConfig,
     WebhookFormat,
     notifier_configs,
 )
 from tlsdoctor.monitor.notify.formats import webhook_payload
+from tlsdoctor.monitor.notify.log import LogNotifier
 from tlsdoctor.monitor.notify.mail import EmailNotifier, email_message
 from tlsdoctor.monitor.notify.outbox import MAX_ATTEMPTS, deliver, next_attempt
+from tlsdoctor.monitor.notify.routing import Route, bundle
 from tlsdoctor.monitor.notify.webhook import WebhookNotifier
 
 __all__ = [
@@ -51,14 +54,18 @@ __all__ = [
     "EmailConfig",
     "EmailNotifier",
     "EmailSecurity",
+    "LogConfig",
+    "LogNotifier",
     "Notifier",
     "NotifyError",
+    "Route",
     "Secret",
     "WebhookConfig",
     "WebhookFormat",
     "WebhookNotifier",
     "alert_to_dict",
     "alertmanager_payload",
+    "bundle",
     "command_env",
     "deliver",
     "email_message",
@@ -66,6 +73,7 @@ __all__ = [
     "notifier_from_config",
     "notifiers_from_config",
     "redact_url",
+    "routes_from_config",
     "sample_alert",
     "webhook_payload",
 ]
@@ -79,6 +87,8 @@ def notifier_from_config(config: NotifierConfig) -> Notifier:
         return WebhookNotifier(config)
     if isinstance(config, AlertmanagerConfig):
         return AlertmanagerNotifier(config)
+    if isinstance(config, LogConfig):
+        return LogNotifier(config)
     return CommandNotifier(config)
 
 
@@ -87,4 +97,10 @@ def notifiers_from_config(data: Mapping[str, object]) -> list[Notifier]:
 
     Raises InputError naming the table and key at fault. No secret is read here.
     """
-    return [notifier_from_config(config) for config in notifier_configs(data)]
+    return [notifier_from_config(config) for config, _ in notifier_configs(data)]
+
+
+def routes_from_config(data: Mapping[str, object]) -> dict[str, Route]:
+    """Each notifier's :class:`Route`, by name (the same config as
+    :func:`notifiers_from_config`)."""
+    return {config.name: route for config, route in notifier_configs(data)}

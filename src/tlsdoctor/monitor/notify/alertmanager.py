@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -164,8 +164,14 @@ class AlertmanagerNotifier:
         return self.config.name
 
     def send(self, alert: Alert) -> None:
-        payload = alertmanager_payload(alert, self.config)
+        self.send_all([alert])
+
+    def send_all(self, alerts: Sequence[Alert]) -> None:
+        """Alerts raised together, in one POST: Alertmanager takes a list and groups."""
+        payload = [
+            posted for alert in alerts for posted in alertmanager_payload(alert, self.config)
+        ]
         if not payload:
             return
         post_json(self.config.endpoint, API_PATH, payload, what="Alertmanager URL")
-        log.debug("%s: posted %s (%s)", self.config.name, alert.key, alert.target)
+        log.debug("%s: posted %d alerts", self.config.name, len(payload))

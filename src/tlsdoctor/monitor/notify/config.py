@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Union
 
+from tlsdoctor.codes import FindingCode
 from tlsdoctor.errors import InputError
 from tlsdoctor.monitor.notify.base import DEFAULT_TIMEOUT, Secret, redact_url
+from tlsdoctor.monitor.notify.routing import ROUTE_KEYS, Route
+from tlsdoctor.watch_model import AlertSeverity
 
 
 class EmailSecurity(str, enum.Enum):
@@ -110,7 +113,17 @@ class AlertmanagerConfig:
     hold: dt.timedelta = DEFAULT_HOLD
 
 
-NotifierConfig = Union[EmailConfig, WebhookConfig, CommandConfig, AlertmanagerConfig]  # noqa: UP007
+@dataclass(frozen=True)
+class LogConfig:
+    """Alerts appended to a file as JSON Lines (where info-level alerts can go alone)."""
+
+    name: str
+    path: str
+
+
+NotifierConfig = Union[  # noqa: UP007 - used at run time
+    EmailConfig, WebhookConfig, CommandConfig, AlertmanagerConfig, LogConfig
+]
 
 
 _COMMON_KEYS = frozenset({"name", "kind", "timeout"})
@@ -129,11 +142,16 @@ _EMAIL_KEYS = _COMMON_KEYS | {
 _WEBHOOK_KEYS = _COMMON_KEYS | {"url", "url_env", "url_file", "format", "headers", "ca_file"}
 _COMMAND_KEYS = _COMMON_KEYS | {"command"}
 _ALERTMANAGER_KEYS = (_WEBHOOK_KEYS - {"format"}) | {"labels", "dashboard_url", "hold"}
+_LOG_KEYS = frozenset({"name", "kind", "path"})
 _KINDS = {
-    "email": _EMAIL_KEYS,
-    "webhook": _WEBHOOK_KEYS,
-    "command": _COMMAND_KEYS,
-    "alertmanager": _ALERTMANAGER_KEYS,
+    kind: keys | ROUTE_KEYS
+    for kind, keys in {
+        "email": _EMAIL_KEYS,
+        "webhook": _WEBHOOK_KEYS,
+        "command": _COMMAND_KEYS,
+        "alertmanager": _ALERTMANAGER_KEYS,
+        "log": _LOG_KEYS,
+    }.items()
 }
 
 
@@ -344,7 +362,36 @@ def _command(section: _Section, name: str) -> CommandConfig:
     )
 
 
-def notifier_configs(data: Mapping[str, object]) -> list[NotifierConfig]:
+def _route(section: _Section) -> Route:
+    severity_text = section.text("min_severity", AlertSeverity.INFO.value)
+    try:
+        severity = AlertSeverity(severity_text)
+    except ValueError:
+        raise section.fail(
+            f"min_severity must be one of {', '.join(s.value for s in AlertSeverity)},"
+            f" not {severity_text!r}"
+        ) from None
+    known = FindingCode._value2member_map_
+    lists: dict[str, frozenset[str]] = {}
+    for key in ("codes", "exclude_codes", "target_labels"):
+        value = section.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise section.fail(f"'{key}' must be a list of strings")
+        if key != "target_labels":
+            unknown = sorted(set(value) - set(known))
+            if unknown:
+                raise section.fail(
+                    f"'{key}': {', '.join(unknown)} is not a finding code (see docs/findings.md)"
+                )
+        lists[key] = frozenset(value)
+    return Route(severity, lists["codes"], lists["exclude_codes"], lists["target_labels"])
+
+
+def _log(section: _Section, name: str) -> LogConfig:
+    return LogConfig(name=name, path=section.required_text("path"))
+
+
+def notifier_configs(data: Mapping[str, object]) -> list[tuple[NotifierConfig, Route]]:
     """The notifiers of a TOML-shaped config: ``{"notify": [{"kind": "email", ...}, ...]}``.
 
     Raises InputError naming the table and key at fault. No secret is read here.
@@ -354,7 +401,7 @@ def notifier_configs(data: Mapping[str, object]) -> list[NotifierConfig]:
         sections = [sections]  # a single [notify] table
     if not isinstance(sections, list):
         raise InputError("notify: must be a list of tables ([[notify]])")
-    configs: list[NotifierConfig] = []
+    configs: list[tuple[NotifierConfig, Route]] = []
     seen: set[str] = set()
     for index, raw in enumerate(sections):
         where = f"notify[{index}]"
@@ -377,7 +424,9 @@ def notifier_configs(data: Mapping[str, object]) -> list[NotifierConfig]:
             config = _webhook(section, name)
         elif kind == "alertmanager":
             config = _alertmanager(section, name)
+        elif kind == "log":
+            config = _log(section, name)
         else:
             config = _command(section, name)
-        configs.append(config)
+        configs.append((config, _route(section)))
     return configs

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tlsdoctor.check import utc_now
-from tlsdoctor.history.store import History
+from tlsdoctor.history.store import Delivery, History
 from tlsdoctor.monitor.notify.base import Notifier, NotifyError
+from tlsdoctor.monitor.notify.routing import bundle
 from tlsdoctor.watch_model import Alert
 
 # Backoff: 30 s, 1 min, 2 min, ... doubling up to an hour between tries; after
@@ -47,8 +48,12 @@ def next_attempt(
     return now + min(delay, cap)
 
 
-def deliver(notifier: Notifier, alert: Alert, timeout: float) -> None:
+def deliver(notifier: Notifier, alert: Alert | Sequence[Alert], timeout: float) -> None:
     """``notifier.send(alert)`` with an overall deadline of ``timeout`` seconds.
+
+    Several alerts (raised by one check of one target) go as one message: to a notifier
+    with ``send_all`` (Alertmanager, which takes a list) as they are, to the others as
+    their :func:`bundle`.
 
     The send runs in a daemon thread: a server that trickles bytes can keep a socket
     alive far beyond its per-operation timeout, and a check must never wait for that. On
@@ -58,9 +63,15 @@ def deliver(notifier: Notifier, alert: Alert, timeout: float) -> None:
     """
     outcome: list[BaseException | None] = []
 
+    alerts = [alert] if isinstance(alert, Alert) else list(alert)
+    send_all = getattr(notifier, "send_all", None)
+
     def run() -> None:
         try:
-            notifier.send(alert)
+            if send_all is not None:
+                send_all(alerts)
+            else:
+                notifier.send(bundle(alerts))
         except BaseException as exc:  # handed over to the caller's thread below
             outcome.append(exc)
         else:
@@ -99,23 +110,34 @@ def deliver_due(
 ) -> DeliveryReport:
     """Send what the outbox holds and is due; failures are retried with backoff."""
     delivered = failed = gave_up = 0
+    # One message per notifier for the alerts one check of one target raised together.
+    together: dict[tuple[str, str, dt.datetime], list[Delivery]] = {}
     for delivery in history.due_deliveries(now(), limit=limit):
-        notifier = notifiers.get(delivery.notifier)
+        alert = delivery.alert
+        together.setdefault((delivery.notifier, alert.target, alert.raised_at), []).append(delivery)
+    for (name, _, _), group in together.items():
+        notifier = notifiers.get(name)
         if notifier is None:
-            history.gave_up(delivery.id, now(), "this notifier is no longer configured")
-            gave_up += 1
+            for delivery in group:
+                history.gave_up(delivery.id, now(), "this notifier is no longer configured")
+            gave_up += len(group)
             continue
         try:
-            deliver(notifier, delivery.alert, timeout)
+            deliver(notifier, [delivery.alert for delivery in group], timeout)
         except NotifyError as exc:
-            retry = None if exc.permanent else next_attempt(delivery.attempts + 1, now())
+            attempts = max(delivery.attempts for delivery in group)
+            retry = None if exc.permanent else next_attempt(attempts + 1, now())
+            for delivery in group:
+                if retry is None:
+                    history.gave_up(delivery.id, now(), str(exc))
+                else:
+                    history.delivery_failed(delivery.id, now(), str(exc), retry)
             if retry is None:
-                history.gave_up(delivery.id, now(), str(exc))
-                gave_up += 1
+                gave_up += len(group)
             else:
-                history.delivery_failed(delivery.id, now(), str(exc), retry)
-                failed += 1
+                failed += len(group)
             continue
-        history.delivered(delivery.id, now())
-        delivered += 1
+        for delivery in group:
+            history.delivered(delivery.id, now())
+        delivered += len(group)
     return DeliveryReport(delivered, failed, gave_up)
