@@ -594,7 +594,7 @@ BASE_MAIL = {"kind": "email", "host": "mx", "sender": "a@b", "recipients": ["c@d
         (
             {"kind": "pager"},
             "notify[0]: kind must be one of email, webhook, command, alertmanager, log,"
-            " not 'pager'",
+            " apprise, not 'pager'",
         ),
         ({**BASE_MAIL, "pasword_env": "X"}, "unknown key 'pasword_env'"),
         (

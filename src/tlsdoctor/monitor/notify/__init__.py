@@ -1,5 +1,6 @@
 """Telling people: e-mail, webhooks (generic JSON, Slack, Teams, Discord), a command
-hook and Prometheus Alertmanager; one module each, assembled here.
+hook, Prometheus Alertmanager, every chat and push service apprise knows, and a log
+file; one module each, assembled here.
 
 What each channel sends is built by pure functions (:func:`email_message`,
 :func:`webhook_payload`, :func:`command_env`, :func:`alertmanager_payload`), so every byte
@@ -25,9 +26,11 @@ from tlsdoctor.monitor.notify.base import (
     redact_url,
     sample_alert,
 )
+from tlsdoctor.monitor.notify.chat import AppriseNotifier
 from tlsdoctor.monitor.notify.command import CommandNotifier, command_env
 from tlsdoctor.monitor.notify.config import (
     AlertmanagerConfig,
+    AppriseConfig,
     CommandConfig,
     EmailConfig,
     EmailSecurity,
@@ -49,6 +52,8 @@ __all__ = [
     "MAX_ATTEMPTS",
     "AlertmanagerConfig",
     "AlertmanagerNotifier",
+    "AppriseConfig",
+    "AppriseNotifier",
     "CommandConfig",
     "CommandNotifier",
     "EmailConfig",
@@ -89,6 +94,8 @@ def notifier_from_config(config: NotifierConfig) -> Notifier:
         return AlertmanagerNotifier(config)
     if isinstance(config, LogConfig):
         return LogNotifier(config)
+    if isinstance(config, AppriseConfig):
+        return AppriseNotifier(config)
     return CommandNotifier(config)
 
 

@@ -114,6 +114,14 @@ class AlertmanagerConfig:
 
 
 @dataclass(frozen=True)
+class AppriseConfig:
+    """A chat or push service by its apprise URL (a secret: it holds the credentials)."""
+
+    name: str
+    url: Secret
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Alerts appended to a file as JSON Lines (where info-level alerts can go alone)."""
 
@@ -122,7 +130,7 @@ class LogConfig:
 
 
 NotifierConfig = Union[  # noqa: UP007 - used at run time
-    EmailConfig, WebhookConfig, CommandConfig, AlertmanagerConfig, LogConfig
+    EmailConfig, WebhookConfig, CommandConfig, AlertmanagerConfig, LogConfig, AppriseConfig
 ]
 
 
@@ -143,6 +151,7 @@ _WEBHOOK_KEYS = _COMMON_KEYS | {"url", "url_env", "url_file", "format", "headers
 _COMMAND_KEYS = _COMMON_KEYS | {"command"}
 _ALERTMANAGER_KEYS = (_WEBHOOK_KEYS - {"format"}) | {"labels", "dashboard_url", "hold"}
 _LOG_KEYS = frozenset({"name", "kind", "path"})
+_APPRISE_KEYS = frozenset({"name", "kind", "url", "url_env", "url_file"})
 _KINDS = {
     kind: keys | ROUTE_KEYS
     for kind, keys in {
@@ -151,6 +160,7 @@ _KINDS = {
         "command": _COMMAND_KEYS,
         "alertmanager": _ALERTMANAGER_KEYS,
         "log": _LOG_KEYS,
+        "apprise": _APPRISE_KEYS,
     }.items()
 }
 
@@ -387,6 +397,22 @@ def _route(section: _Section) -> Route:
     return Route(severity, lists["codes"], lists["exclude_codes"], lists["target_labels"])
 
 
+def _apprise(section: _Section, name: str) -> AppriseConfig:
+    from tlsdoctor.monitor.notify.chat import known_service, url_scheme
+
+    url = section.secret("url", "service URL", inline=True)
+    if url is None:
+        raise section.fail("one of 'url_env', 'url_file' or 'url' (an apprise URL) is required")
+    if url.literal is not None:
+        shown = url_scheme(url.literal)
+        if not known_service(url.literal):
+            raise section.fail(
+                f"apprise does not know this {shown} URL (a service it has, well formed?)"
+            )
+        url = dataclasses.replace(url, shown=repr(shown + "…"))
+    return AppriseConfig(name=name, url=url)
+
+
 def _log(section: _Section, name: str) -> LogConfig:
     return LogConfig(name=name, path=section.required_text("path"))
 
@@ -426,6 +452,8 @@ def notifier_configs(data: Mapping[str, object]) -> list[tuple[NotifierConfig, R
             config = _alertmanager(section, name)
         elif kind == "log":
             config = _log(section, name)
+        elif kind == "apprise":
+            config = _apprise(section, name)
         else:
             config = _command(section, name)
         configs.append((config, _route(section)))
