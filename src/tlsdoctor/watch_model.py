@@ -83,8 +83,16 @@ class Observation:
 
     @property
     def state(self) -> tuple[Verdict, tuple[FindingCode, ...], str | None]:
-        """What must change for this observation to count as a change in history."""
-        return (self.verdict, tuple(sorted(set(self.codes), key=str)), self.leaf_sha256)
+        """What must change for this observation to count as a change in history. Behind
+        a load balancer whose backends serve different certificates
+        (``inconsistent_backends``), which leaf a check saw is chance: the state is the
+        set of findings, not the leaf, so it stays one state instead of flapping."""
+        leaf = None if self.serves_several_leaves else self.leaf_sha256
+        return (self.verdict, tuple(sorted(set(self.codes), key=str)), leaf)
+
+    @property
+    def serves_several_leaves(self) -> bool:
+        return FindingCode.INCONSISTENT_BACKENDS in self.codes
 
 
 class AlertKind(str, enum.Enum):

@@ -176,8 +176,11 @@ def watch_list(context: Context, as_json: bool) -> int:
 @watch.command("once")
 @click.option("--all", "everything", is_flag=True, help="Check every target now, due or not.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines: one observation each.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print only problems (for cron: no mail when all is well)."
+)
 @pass_context
-def watch_once(context: Context, everything: bool, as_json: bool) -> int:
+def watch_once(context: Context, everything: bool, as_json: bool, quiet: bool) -> int:
     """One sweep of the due targets, then the alerts; for cron. Exit code: the worst
     current state of the whole list, like `check`."""
     from tlsdoctor.check import utc_now
@@ -196,15 +199,19 @@ def watch_once(context: Context, everything: bool, as_json: bool) -> int:
         rows = history.latest_all()
     if as_json:
         for observation in result.observations:
-            click.echo(json.dumps(_observation_dict(observation)))
-    else:
+            if not quiet or observation.exit_code != 0:
+                click.echo(json.dumps(_observation_dict(observation)))
+        return current_exit_code(rows)
+    if not quiet or sent.failed or sent.gave_up:
         click.echo(
             f"checked {len(result.observations)} targets, {len(result.alerts)} new alerts; "
             f"notifications: {sent.delivered} sent, {sent.failed} to retry, "
             f"{sent.gave_up} given up",
             err=True,
         )
-        _print_status(rows, False)
+    problems = [(t, o) for t, o in rows if o is None or o.exit_code != 0]
+    if not quiet or problems:
+        _print_status(problems if quiet else rows, False)
     return current_exit_code(rows)
 
 
@@ -429,12 +436,28 @@ def watch_test_notify(context: Context, only: str | None) -> int:
     metavar="VAR",
     help="Require this bearer token ($VAR) on every request; needed off loopback.",
 )
+@click.option("--tls-cert", metavar="FILE", help="Serve HTTPS with this certificate chain.")
+@click.option("--tls-key", metavar="FILE", help="... and this private key.")
 @pass_context
-def watch_serve(context: Context, host: str, port: int, token_env: str | None) -> int:
+def watch_serve(
+    context: Context,
+    host: str,
+    port: int,
+    token_env: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+) -> int:
     """The dashboard, a JSON API (/api, /openapi.json) and /metrics."""
     from tlsdoctor.web.serve import serve
 
-    return serve(context.db, host=host, port=port, token_env=token_env)
+    return serve(
+        context.db,
+        host=host,
+        port=port,
+        token_env=token_env,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
 
 
 def _emit(data: bytes, output: str | None) -> None:

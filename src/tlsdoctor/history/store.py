@@ -32,6 +32,7 @@ import datetime as dt
 import enum
 import json
 import os
+import re
 import sys
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -49,6 +50,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from tlsdoctor.codes import FindingCode, Verdict
 from tlsdoctor.errors import InputError
 from tlsdoctor.history import schema
+from tlsdoctor.history.health import WatchHealth, record_sweep, watch_health
 from tlsdoctor.history.schema import alerts as t_alerts
 from tlsdoctor.history.schema import deliveries as t_deliveries
 from tlsdoctor.history.schema import runs as t_runs
@@ -68,6 +70,7 @@ DEFAULT_LEASE = dt.timedelta(minutes=5)
 # and smaller statements keep PostgreSQL's plans simple.
 _CHUNK = 500
 _SQLITE_BUSY_SECONDS = 30.0
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _PG_CONNECT_TIMEOUT = 10
 
 
@@ -243,7 +246,11 @@ def _identity(
 ) -> tuple[object, ...]:
     # Observation.state, plus the chain's expiry and the exit code: a new intermediate
     # on the same leaf changes what breaks when, and that is a change worth keeping.
-    return (verdict, tuple(sorted(set(codes))), leaf, expires, exit)
+    # Backends that serve different certificates are one state (see Observation.state).
+    found = tuple(sorted(set(codes)))
+    if FindingCode.INCONSISTENT_BACKENDS.value in found:
+        leaf, expires = None, None
+    return (verdict, found, leaf, expires, exit)
 
 
 def _observation_identity(obs: Observation) -> tuple[object, ...]:
@@ -731,8 +738,19 @@ _UPDATE_TARGET = (
 
 def _engine_url(url: str) -> sa.URL:
     if "://" not in url:
-        # A bare path is the friendliest spelling of an SQLite file for --db.
-        return sa.URL.create("sqlite", database=str(Path(url).expanduser()))
+        # A bare path is the friendliest spelling of an SQLite file for --db; but a value
+        # that looks like neither a path nor a URL ("not a url", a mistyped
+        # "postgresql:/host") is a mistake, not the name of a new file.
+        path = Path(url).expanduser()
+        looks_like_a_path = (
+            os.sep in url or path.suffix.lower() in _SQLITE_SUFFIXES or path.is_file()
+        )
+        if not looks_like_a_path or re.match(r"[A-Za-z][A-Za-z0-9+.-]+:", url):
+            raise HistoryError(
+                f"{url!r} is not a database URL: give sqlite:///path/to/watch.db, a file"
+                " path (./watch.db) or postgresql://host/db"
+            )
+        return sa.URL.create("sqlite", database=str(path))
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError as exc:
@@ -1050,6 +1068,16 @@ class History:
                 runs = conn.execute(t_runs.delete().where(old_runs)).rowcount
                 alerts = conn.execute(t_alerts.delete().where(old_alerts)).rowcount
         return Pruned(int(runs or 0), int(alerts or 0))
+
+    def record_sweep(self, started: dt.datetime, finished: dt.datetime, checked: int) -> None:
+        """Note a finished sweep (for /healthz and the self-metrics)."""
+        with self._begin(write=True) as conn:
+            record_sweep(conn, started, finished, checked)
+
+    def health(self, now: dt.datetime) -> WatchHealth:
+        """The watch's own state: last sweep, overdue targets, outbox backlog."""
+        with self._begin(write=False) as conn:
+            return watch_health(conn, now)
 
     def counts(self) -> dict[str, int]:
         """Rows per table, for ``watch status`` and the benchmark."""

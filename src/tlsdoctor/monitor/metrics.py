@@ -46,6 +46,7 @@ from prometheus_client.registry import Collector
 
 from tlsdoctor.codes import Verdict, default_severity
 from tlsdoctor.errors import InputError
+from tlsdoctor.history.health import WatchHealth
 from tlsdoctor.history.store import History
 from tlsdoctor.watch_model import Observation, WatchTarget
 
@@ -171,10 +172,14 @@ class _WatchCollector(Collector):
     """Every metric of a set of observations, made afresh on each collect()."""
 
     def __init__(
-        self, entries: Sequence[tuple[WatchTarget, Observation | None]], now: dt.datetime
+        self,
+        entries: Sequence[tuple[WatchTarget, Observation | None]],
+        now: dt.datetime,
+        health: WatchHealth | None = None,
     ) -> None:
         self.entries = entries
         self.now = now
+        self.health = health
 
     def collect(self) -> Iterator[Metric]:
         f = _families()
@@ -185,6 +190,8 @@ class _WatchCollector(Collector):
         for family in f.values():
             if family.samples:
                 yield family.metric()
+        if self.health is not None:
+            yield from _self_families(self.health)
 
 
 def _families() -> dict[str, _Family]:
@@ -349,7 +356,9 @@ def _observe(
 
 
 def exposition(
-    entries: Iterable[tuple[WatchTarget, Observation | None]], now: dt.datetime
+    entries: Iterable[tuple[WatchTarget, Observation | None]],
+    now: dt.datetime,
+    health: WatchHealth | None = None,
 ) -> bytes:
     """The Prometheus text exposition (format 0.0.4) of the last observation per target.
 
@@ -359,16 +368,57 @@ def exposition(
     seconds`` says how old each value is.
     """
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_WatchCollector(tuple(entries), now))
+    registry.register(_WatchCollector(tuple(entries), now, health))
     return generate_latest(registry)
 
 
 def history_exposition(history: History, now: dt.datetime) -> bytes:
-    """The metrics of every watched target's latest check: the one source of both
-    ``watch metrics`` (the textfile route) and the dashboard's ``/metrics``, so the two
-    never differ in families or labels. The reports are read because the certificate
-    families and ``probe_ssl_last_chain_info``'s labels come from them."""
-    return exposition(history.latest_all(with_reports=True), now)
+    """The metrics of every watched target's latest check and of the watch itself: the
+    one source of both ``watch metrics`` (the textfile route) and the dashboard's
+    ``/metrics``, so the two never differ in families or labels. The reports are read
+    because the certificate families and ``probe_ssl_last_chain_info``'s labels come
+    from them."""
+    return exposition(history.latest_all(with_reports=True), now, history.health(now))
+
+
+def _self_families(health: WatchHealth) -> Iterator[Metric]:
+    """The watch's own state (``tlsdoctor_watch_*``): alert on these to know the watch
+    itself is running and telling people."""
+
+    def gauge(name: str, documentation: str, value: float | None) -> Iterator[Metric]:
+        if value is not None:
+            family = GaugeMetricFamily(f"tlsdoctor_watch_{name}", documentation)
+            family.add_metric([], value)
+            yield family
+
+    started, finished = health.last_sweep_started, health.last_sweep_finished
+    yield from gauge("targets", "Targets under watch", health.targets)
+    yield from gauge(
+        "overdue_targets",
+        "Targets not checked for two of their intervals (no sweep is running)",
+        health.overdue,
+    )
+    yield from gauge(
+        "last_sweep_timestamp_seconds",
+        "When the last sweep finished, in unixtime",
+        None if finished is None else finished.timestamp(),
+    )
+    yield from gauge(
+        "last_sweep_duration_seconds",
+        "How long the last sweep took",
+        None if started is None or finished is None else (finished - started).total_seconds(),
+    )
+    yield from gauge("last_sweep_checks", "Checks of the last sweep", health.last_sweep_checked)
+    yield from gauge(
+        "outbox_pending",
+        "Notifications not delivered yet (pending or to retry)",
+        health.outbox_pending,
+    )
+    yield from gauge(
+        "outbox_oldest_pending_timestamp_seconds",
+        "When the oldest undelivered alert was raised, in unixtime",
+        None if health.oldest_pending is None else health.oldest_pending.timestamp(),
+    )
 
 
 def write_textfile(path: str | os.PathLike[str], data: bytes) -> None:

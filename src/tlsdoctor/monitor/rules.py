@@ -240,6 +240,8 @@ def _certificate_changed(
 ) -> Alert | None:
     if previous is None or previous.leaf_sha256 is None or current.leaf_sha256 is None:
         return None  # a first sight, or a connection failure, is not a change
+    if previous.serves_several_leaves or current.serves_several_leaves:
+        return None  # which backend answered is chance, not a change
     if previous.leaf_sha256 == current.leaf_sha256:
         return None
     key = f"certificate:{current.leaf_sha256}"

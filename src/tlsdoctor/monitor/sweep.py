@@ -148,6 +148,7 @@ class Sweeper:
         (their targets are due again when their leases run out).
         """
         loop = asyncio.get_running_loop()
+        started = utc_now()
         observations: list[Observation] = []
         alerts: list[Alert] = []
         pending: list[tuple[WatchTarget, Observation]] = []
@@ -215,6 +216,8 @@ class Sweeper:
         flush()
         if failed.is_set():
             raise SweepStoreError(failures[-1], unstored=len(pending))
+        if observations:
+            self.history.record_sweep(started, utc_now(), len(observations))
         return SweepResult(tuple(observations), tuple(alerts))
 
     def _store(self, batch: Sequence[tuple[WatchTarget, Observation]]) -> list[Alert]:

@@ -129,9 +129,14 @@ class _Guard:
     """Host check, token check and security headers, around the whole app."""
 
     def __init__(
-        self, app: ASGIApp, token: str | None, allowed_hosts: Collection[str] | None
+        self,
+        app: ASGIApp,
+        token: str | None,
+        allowed_hosts: Collection[str] | None,
+        https: bool = False,
     ) -> None:
         self.app = app
+        self.https = https
         self.token = token or None
         self.cookie = _cookie_value(token) if token else ""
         self.allowed_hosts = (
@@ -183,9 +188,16 @@ class _Guard:
             if rest:
                 location += "?" + urlencode(rest)
             response = RedirectResponse(location, status_code=303)
-            # No Secure flag: the server speaks plain HTTP (TLS belongs to a proxy in
-            # front), and a Secure cookie would never come back over it.
-            response.set_cookie(COOKIE, self.cookie, httponly=True, samesite="strict", path="/")
+            # Secure when the server speaks HTTPS itself; over plain HTTP (TLS at a proxy
+            # in front, or none on loopback) a Secure cookie would never come back.
+            response.set_cookie(
+                COOKIE,
+                self.cookie,
+                httponly=True,
+                samesite="strict",
+                path="/",
+                secure=self.https,
+            )
             return response
         refused = _error(
             request,
@@ -227,6 +239,7 @@ def create_app(
     token: str | None,
     allowed_hosts: Collection[str] | None = None,
     clock: Callable[[], dt.datetime] = utc_now,
+    https: bool = False,
 ) -> Starlette:
     """The dashboard over a watch history.
 
@@ -312,9 +325,18 @@ def create_app(
         )
 
     def healthz(request: Request) -> Response:
-        # One indexed lookup: proves the database answers without scanning it.
-        source.get().target("")
-        return JSONResponse({"status": "ok"})
+        # Unhealthy when targets went unchecked for two of their intervals: the database
+        # answers, but no watch is sweeping it (a stopped daemon, a dead cron job).
+        health = source.get().health(clock())
+        finished = health.last_sweep_finished
+        body = {
+            "status": "ok" if health.healthy else "unhealthy",
+            "targets": health.targets,
+            "overdue_targets": health.overdue,
+            "last_sweep": None if finished is None else _views.when(finished),
+            "outbox_pending": health.outbox_pending,
+        }
+        return JSONResponse(body, status_code=200 if health.healthy else 503)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -353,6 +375,6 @@ def create_app(
     return Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_error, HistoryError: history_error},
-        middleware=[Middleware(_Guard, token=token, allowed_hosts=allowed_hosts)],
+        middleware=[Middleware(_Guard, token=token, allowed_hosts=allowed_hosts, https=https)],
         lifespan=lifespan,
     )
