@@ -267,6 +267,33 @@ def test_overview_lists_every_endpoint_with_its_verdict_worst_first(
     assert watched.lab_names["plain-http"] not in entries  # no certificate, no expiry
 
 
+def test_overview_pages_filters_and_searches(client: TestClient, history: History) -> None:
+    everything = parse_page(client.get("/?per_page=1000").text).rows
+    assert len(everything) == len(history.targets()) > 6
+    first = parse_page(client.get("/?per_page=5").text)
+    second = parse_page(client.get("/?per_page=5&page=2").text)
+    assert len(first.rows) == len(second.rows) == 5
+    assert not set(first.rows) & set(second.rows)
+    assert list(first.rows) == list(everything)[:5]  # worst first, page by page
+    assert "/?page=2&per_page=5" in first.links and "/?per_page=5" in second.links
+    # Filters: a state, a part of the name; and both together with the API.
+    untrusted = parse_page(client.get("/?state=untrusted").text).rows
+    assert untrusted and {v for v, _ in untrusted.values()} == {"untrusted"}
+    assert set(untrusted) == {n for n, (v, _) in everything.items() if v == "untrusted"}
+    some = sorted(everything)[0]
+    part = some.split(".")[0][-6:]
+    found = parse_page(client.get("/", params={"q": part.upper()}).text).rows
+    assert some in found and all(part in name for name in found)
+    api = client.get("/api/targets", params={"state": "untrusted", "per_page": 2})
+    assert len(api.json()) == min(2, len(untrusted))
+    assert api.headers["x-total-count"] == str(len(untrusted))
+    # Mistakes are a 400 with the reason, not an empty page.
+    assert "state must be one of" in client.get("/?state=broken").text
+    assert client.get("/?page=0").status_code == 400
+    nothing = client.get("/", params={"q": "no-such-name-anywhere"}).text
+    assert "No target matches" in nothing and not parse_page(nothing).rows
+
+
 def test_endpoint_page_shows_findings_fixes_chain_clients_and_history(
     client: TestClient, watched: Watched
 ) -> None:

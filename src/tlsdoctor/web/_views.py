@@ -84,6 +84,41 @@ class Expiry:
     expired: bool
 
 
+STATES = ("untrusted", "error", "unchecked", "warnings", "trusted")
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which targets a page or an API answer shows: a search in the names, a state, a
+    label, and one page of the result (a fleet of thousands is never one page)."""
+
+    search: str = ""  # part of the name, case-insensitive
+    state: str | None = None  # one of STATES
+    label: str | None = None
+    page: int = 1  # from 1
+    per_page: int = PAGE_SIZE
+
+    def matches(self, entry: Entry) -> bool:
+        target, observation = entry
+        if self.search and self.search.lower() not in target.name:
+            return False
+        if self.state is not None and state(observation) != self.state:
+            return False
+        return self.label is None or self.label in target.labels
+
+    def pick(self, ordered: Sequence[Entry]) -> tuple[list[Entry], int]:
+        """This page of the matching entries, and how many match in all."""
+        matching = [entry for entry in ordered if self.matches(entry)]
+        start = (self.page - 1) * self.per_page
+        return matching[start : start + self.per_page], len(matching)
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.search or self.state or self.label)
+
+
 def upcoming(entries: Iterable[Entry], now: dt.datetime) -> list[Expiry]:
     """Every target with a known expiry, soonest first; those already expired lead."""
     found = []

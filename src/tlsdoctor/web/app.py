@@ -51,9 +51,10 @@ METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_LIMIT = 1000
 SECURITY_HEADERS: Mapping[str, str] = {
     # No script may run, whatever a page holds; styles are inline (one file, no CDN);
-    # data: only for the empty icon that spares browsers a /favicon.ico request.
+    # data: only for the empty icon that spares browsers a /favicon.ico request; forms
+    # (the overview's search, a GET) only to the dashboard itself.
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -229,6 +230,27 @@ def _limit(request: Request) -> int:
     return value
 
 
+def _selection(request: Request, per_page: int) -> _views.Selection:
+    """The search, state, label and page asked for in the query string."""
+    params = request.query_params
+    state = params.get("state") or None
+    if state is not None and state not in _views.STATES:
+        raise HTTPException(400, f"state must be one of {', '.join(_views.STATES)}")
+    numbers = {}
+    for name, default, top in (("page", 1, 1_000_000), ("per_page", per_page, MAX_LIMIT)):
+        text = params.get(name, str(default))
+        if not text.isdigit() or not 1 <= int(text) <= top:
+            raise HTTPException(400, f"{name} must be a whole number from 1 to {top}")
+        numbers[name] = int(text)
+    return _views.Selection(
+        search=(params.get("q") or "").strip().lower()[:200],
+        state=state,
+        label=params.get("label") or None,
+        page=numbers["page"],
+        per_page=numbers["per_page"],
+    )
+
+
 def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "").lower() in ("1", "true", "yes")
 
@@ -260,7 +282,9 @@ def create_app(
 
     def index(request: Request) -> Response:
         entries = source.get().latest_all()
-        return HTMLResponse(_pages.index_page(entries, clock(), root=root(request)))
+        chosen = _selection(request, _views.PAGE_SIZE)
+        page = _pages.index_page(entries, clock(), root=root(request), selection=chosen)
+        return HTMLResponse(page)
 
     def target_page(request: Request) -> Response:
         name = name_of(request)
@@ -281,7 +305,12 @@ def create_app(
     def api_targets(request: Request) -> Response:
         now = clock()
         entries = _views.worst_first(source.get().latest_all(), now)
-        return JSONResponse([_views.target_json(t, o, now, root(request)) for t, o in entries])
+        if request.query_params:  # without parameters: every target, as before
+            entries, total = _selection(request, _views.MAX_PAGE_SIZE).pick(entries)
+        else:
+            total = len(entries)
+        answer = [_views.target_json(t, o, now, root(request)) for t, o in entries]
+        return JSONResponse(answer, headers={"X-Total-Count": str(total)})
 
     def api_target(request: Request) -> Response:
         name = name_of(request)
