@@ -1034,6 +1034,20 @@ class History:
                 for row in rows
             ]
 
+    def latest_reports(self, names: Iterable[str]) -> dict[str, dict[str, object]]:
+        """The report of the newest check of each of ``names`` that has one."""
+        found: dict[str, dict[str, object]] = {}
+        with self._begin(write=False) as conn:
+            for chunk in _chunks(sorted(set(names))):
+                rows = conn.execute(
+                    sa.select(t_targets.c.name, t_targets.c.last_report).where(
+                        t_targets.c.name.in_(chunk), t_targets.c.last_report.is_not(None)
+                    )
+                )
+                for name, blob in rows:
+                    found[name] = _unpack(blob)
+        return found
+
     def history(self, name: str, limit: int = 100, with_reports: bool = True) -> list[StateRun]:
         """The state runs of ``name``, newest first: every change it went through."""
         report = t_runs.c.first_report if with_reports else sa.null().label("first_report")

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tlsdoctor.check import utc_now
 from tlsdoctor.history.store import History, HistoryError
 from tlsdoctor.monitor.calendar import expiry_calendar
-from tlsdoctor.monitor.metrics import history_exposition
+from tlsdoctor.monitor.metrics import MetricsCache, history_exposition
 from tlsdoctor.web import _pages, _views
 from tlsdoctor.web._openapi import openapi_document
 
@@ -272,6 +272,7 @@ def create_app(
     "now" that days left count from.
     """
     source = _HistorySource(history_factory)
+    metrics_cache = MetricsCache()  # each check rendered once, not at every scrape
     document = openapi_document(token_required=bool(token), version=_version())
 
     def root(request: Request) -> str:
@@ -341,7 +342,7 @@ def create_app(
         return JSONResponse(document)
 
     def metrics(request: Request) -> Response:
-        data = history_exposition(source.get(), clock())
+        data = history_exposition(source.get(), clock(), metrics_cache)
         return Response(data, media_type=METRICS_TYPE)
 
     def calendar(request: Request) -> Response:
