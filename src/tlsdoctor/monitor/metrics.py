@@ -99,6 +99,8 @@ def _go_float(value: float) -> str:
 
 def _escape_label(value: str) -> str:
     # The text format's three escapes in a label value (prometheus_client's too).
+    if "\\" not in value and '"' not in value and "\n" not in value:
+        return value
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
