@@ -9,7 +9,7 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeVar, Union
 
 from tlsdoctor.codes import FindingCode
 from tlsdoctor.errors import InputError
@@ -165,6 +165,9 @@ _KINDS = {
 }
 
 
+_Choice = TypeVar("_Choice", bound=enum.Enum)
+
+
 class _Section:
     """One ``[[notify]]`` table, with errors that say where they are."""
 
@@ -189,6 +192,16 @@ class _Section:
         value = self.text(key, required=True)
         assert value is not None
         return value
+
+    def choice(self, key: str, kind: type[_Choice], default: _Choice) -> _Choice:
+        """One of an enum's values, by its text; the error lists them."""
+        text = self.text(key, default.value)
+        try:
+            return kind(text)
+        except ValueError:
+            raise self.fail(
+                f"{key} must be one of {', '.join(c.value for c in kind)}, not {text!r}"
+            ) from None
 
     def number(self, key: str, default: float) -> float:
         value = self.data.get(key, default)
@@ -234,14 +247,7 @@ def _check_keys(section: _Section, known: frozenset[str]) -> None:
 
 
 def _email(section: _Section, name: str) -> EmailConfig:
-    security_text = section.text("security", EmailSecurity.STARTTLS.value)
-    try:
-        security = EmailSecurity(security_text)
-    except ValueError:
-        raise section.fail(
-            f"security must be one of {', '.join(s.value for s in EmailSecurity)},"
-            f" not {security_text!r}"
-        ) from None
+    security = section.choice("security", EmailSecurity, EmailSecurity.STARTTLS)
     port = section.data.get("port")
     if port is not None and (
         isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536
@@ -290,14 +296,7 @@ def _webhook(section: _Section, name: str) -> WebhookConfig:
         if not url.literal.lower().startswith(("http://", "https://")):
             raise section.fail("'url' must start with http:// or https://")
         url = dataclasses.replace(url, shown=repr(redact_url(url.literal) + "/…"))
-    format_text = section.text("format", WebhookFormat.JSON.value)
-    try:
-        format = WebhookFormat(format_text)
-    except ValueError:
-        raise section.fail(
-            f"format must be one of {', '.join(f.value for f in WebhookFormat)},"
-            f" not {format_text!r}"
-        ) from None
+    format = section.choice("format", WebhookFormat, WebhookFormat.JSON)
     headers_value = section.data.get("headers", {})
     if not isinstance(headers_value, Mapping):
         raise section.fail("'headers' must be a table of header = value")
@@ -373,14 +372,7 @@ def _command(section: _Section, name: str) -> CommandConfig:
 
 
 def _route(section: _Section) -> Route:
-    severity_text = section.text("min_severity", AlertSeverity.INFO.value)
-    try:
-        severity = AlertSeverity(severity_text)
-    except ValueError:
-        raise section.fail(
-            f"min_severity must be one of {', '.join(s.value for s in AlertSeverity)},"
-            f" not {severity_text!r}"
-        ) from None
+    severity = section.choice("min_severity", AlertSeverity, AlertSeverity.INFO)
     known = FindingCode._value2member_map_
     lists: dict[str, frozenset[str]] = {}
     for key in ("codes", "exclude_codes", "target_labels"):
