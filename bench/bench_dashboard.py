@@ -24,7 +24,6 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from bench_history import START, Endpoint, templates  # noqa: E402 - beside this script
-
 from tlsdoctor.history import History  # noqa: E402
 from tlsdoctor.monitor.metrics import history_exposition  # noqa: E402
 from tlsdoctor.watch_model import WatchTarget  # noqa: E402
@@ -32,7 +31,7 @@ from tlsdoctor.web import create_app  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx2")
-    from starlette.testclient import TestClient  # noqa: E402
+    from starlette.testclient import TestClient
 
 
 def main() -> None:
@@ -72,9 +71,8 @@ def main() -> None:
                     timed("GET /healthz", lambda: len(client.get("/healthz").content))
         print(f"{args.targets} targets, median of {args.runs} runs:")
         for name, values in timings.items():
-            print(
-                f"  {name:<28} {statistics.median(values) * 1000:8.0f} ms  {sizes[name] / 1024:8.0f} KiB"
-            )
+            took = statistics.median(values) * 1000
+            print(f"  {name:<28} {took:8.0f} ms  {sizes[name] / 1024:8.0f} KiB")
 
 
 if __name__ == "__main__":
