@@ -56,7 +56,7 @@ class SweepStoreError(HistoryError):
     def __init__(self, cause: HistoryError, unstored: int) -> None:
         super().__init__(
             f"{cause}; the sweep stopped and {unstored} check result(s) were not stored"
-            " (their targets are checked again when their leases run out)"
+            " (their targets are checked again by the next sweep)"
         )
         self.unstored = unstored
 
@@ -145,7 +145,7 @@ class Sweeper:
         (read-only, full, gone), the sweep stops at once: checks in flight are
         cancelled, storing is tried once more after STORE_RETRY, and then one
         :class:`SweepStoreError` says what failed and how many results were not kept
-        (their targets are due again when their leases run out).
+        (their leases are given back, or run out, and they are due again).
         """
         loop = asyncio.get_running_loop()
         started = utc_now()
