@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,46 @@ def test_state_keys_on_the_findings_not_the_leaf_when_backends_differ() -> None:
     assert one.state == other.state
     plain = behind_a_balancer(T0, "a", inconsistent=False)
     assert plain.state != dataclasses.replace(plain, leaf_sha256="b" * 64).state
+
+
+def test_mute_for_maintenance_keeps_alerts_and_tells_nobody(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "alerts.jsonl"
+    settings = tmp_path / "watch.toml"
+    notify = f'[[notify]]\nkind = "log"\npath = "{log}"\n'
+    settings.write_text(f"[check]\ntimeout = 5\n[alerts]\nconfirm_errors = 1\n{notify}")
+    db = str(tmp_path / "watch.db")
+    quiet, loud = f"quiet.example.test:{free_port()}", f"loud.example.test:{free_port()}"
+
+    def watch(*argv: str) -> int:
+        return main(["watch", "--db", db, "--config", str(settings), *argv])
+
+    (tmp_path / "list.toml").write_text(
+        f'[[target]]\nname = "{quiet}"\nconnect = "127.0.0.1"\nignore = ["timeout"]\n'
+        f'ignore_reason = "kept"\n[[target]]\nname = "{loud}"\nconnect = "127.0.0.1"\n'
+    )
+    assert watch("import", str(tmp_path / "list.toml")) == 0
+    assert watch("mute", quiet, "--for", "1d") == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"muted: {quiet} until ")
+    watch("once", "--all")  # both refused: only loud is told
+    told = [json.loads(line)["target"] for line in log.read_text().splitlines()]
+    assert told == [loud]
+    capsys.readouterr()
+    assert watch("history", quiet, "--json") == 0
+    assert [a["kind"] for a in json.loads(capsys.readouterr().out)["alerts"]] == ["broken"]
+    # Muting kept the target's other settings.
+    with History.open(db) as history:
+        target = history.target(quiet)
+        assert target is not None and target.ignore == ("timeout",) and target.mute_until
+    assert watch("mute", quiet, "--off") == 0
+    assert capsys.readouterr().out == f"unmuted: {quiet}\n"
+    with History.open(db) as history:
+        assert history.target(quiet).mute_until is None  # type: ignore[union-attr]
+    # Mistakes: one sentence each, exit 3.
+    assert watch("mute", quiet) == 3
+    assert "give one of --until DATE, --for DURATION or --off" in capsys.readouterr().err
+    assert watch("mute", quiet, "--until", "31/12/2026") == 3
+    assert "is not a date" in capsys.readouterr().err
+    assert watch("mute", "nope.example.test", "--until", "2026-12-31") == 3
+    assert "not watched: nope.example.test:443" in capsys.readouterr().out

@@ -133,6 +133,42 @@ def watch_remove(context: Context, targets: Sequence[str]) -> int:
     return 0 if removed == set(names) else 3
 
 
+@watch.command("mute")
+@click.argument("targets", nargs=-1, required=True, metavar="HOST[:PORT] | URL...")
+@click.option("--until", "until", metavar="DATE", help="2026-12-31 or 2026-12-31T08:00:00Z.")
+@click.option("--for", "lasting", metavar="DURATION", help="From now: 2h, 1d, 1w.")
+@click.option("--off", is_flag=True, help="Unmute.")
+@pass_context
+def watch_mute(
+    context: Context, targets: Sequence[str], until: str | None, lasting: str | None, off: bool
+) -> int:
+    """Keep alerts of targets (maintenance) but tell nobody, until a time; --off unmutes."""
+    import datetime as dt
+
+    from tlsdoctor.check import utc_now
+    from tlsdoctor.errors import InputError
+    from tlsdoctor.monitor.config import parse_duration, parse_moment, watch_target
+
+    if sum(x is not None and x is not False for x in (until, lasting, off)) != 1:
+        raise InputError("give one of --until DATE, --for DURATION or --off")
+    moment: dt.datetime | None = None
+    if until is not None:
+        moment = parse_moment(until)
+    elif lasting is not None:
+        moment = utc_now() + parse_duration(lasting)
+    names = [watch_target(text).name for text in targets]
+    with context.history() as history:
+        muted = set(history.mute(names, moment))
+    for name in names:
+        if name not in muted:
+            click.echo(f"not watched: {name}")
+        elif moment is None:
+            click.echo(f"unmuted: {name}")
+        else:
+            click.echo(f"muted: {name} until {moment:%Y-%m-%d %H:%M} UTC")
+    return 0 if muted == set(names) else 3
+
+
 @watch.command("import")
 @click.argument("watchlist", type=click.Path(dir_okay=False))
 @pass_context

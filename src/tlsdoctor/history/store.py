@@ -28,6 +28,7 @@ process being killed; only a power loss can undo the last few, never corrupt the
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -218,6 +219,23 @@ class History(LeasesMixin, OutboxMixin):
                         )
                     conn.execute(t_targets.update().where(t_targets.c.id == row.id).values(values))
         return added
+
+    def mute(self, names: Iterable[str], until: dt.datetime | None) -> list[str]:
+        """Mute these targets until ``until`` (None: unmute); their other settings stay.
+        Returns the names that are watched."""
+        changed: list[str] = []
+        with self._begin(write=True) as conn:
+            for chunk in _chunks(sorted(set(names))):
+                rows = conn.execute(sa.select(*_TARGET_COLUMNS).where(t_targets.c.name.in_(chunk)))
+                for row in rows.all():
+                    target = dataclasses.replace(_target_of(row), mute_until=until)
+                    conn.execute(
+                        t_targets.update()
+                        .where(t_targets.c.id == row.id)
+                        .values(settings=_settings_text(target))
+                    )
+                    changed.append(row.name)
+        return changed
 
     def remove_targets(self, names: Iterable[str]) -> list[str]:
         """Stop watching; return the names that were watched. Their history, alerts and

@@ -248,6 +248,23 @@ def _target_settings(entry: Mapping[str, Any], folder: Path) -> dict[str, Any]:
     return settings
 
 
+def parse_moment(text: str) -> dt.datetime:
+    """``2026-12-31`` (its start, UTC) or ``2026-12-31T08:00:00Z`` (with an offset)."""
+    try:
+        value: dt.date = (
+            dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+            if "T" in text
+            else dt.date.fromisoformat(text.strip())
+        )
+    except ValueError:
+        raise InputError(
+            f"'{text}' is not a date: use 2026-12-31 or 2026-12-31T08:00:00Z"
+        ) from None
+    moment = _moment(value)
+    assert moment is not None
+    return moment
+
+
 def _moment(value: object) -> dt.datetime | None:
     """A TOML date (2026-12-31: its start, UTC) or date-time (with an offset)."""
     if value is None:
