@@ -42,8 +42,8 @@ from tlsdoctor.check import check_chain
 from tlsdoctor.codes import FindingCode, Verdict
 from tlsdoctor.history import History
 from tlsdoctor.models import TrustAnchorSource
-from tlsdoctor.monitor.model import Observation, WatchTarget
 from tlsdoctor.render.json_report import report_to_dict
+from tlsdoctor.watch_model import Observation, WatchTarget
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 LIFETIME = dt.timedelta(days=90)

@@ -20,8 +20,8 @@ from tlsdoctor.errors import InputError
 from tlsdoctor.models import Report
 from tlsdoctor.monitor.calendar import event_uid, expiry_calendar
 from tlsdoctor.monitor.metrics import exposition, write_textfile
-from tlsdoctor.monitor.model import Observation, WatchTarget
 from tlsdoctor.render.json_report import report_to_dict
+from tlsdoctor.watch_model import Observation, WatchTarget
 
 WWW = WatchTarget("www.example.test")
 API = WatchTarget("api.example.test:8443", labels=("team-a",))
@@ -295,6 +295,37 @@ def test_label_values_are_escaped_by_the_library(check: Check, intermediate: Iss
     report = check(intermediate.issue_leaf(), intermediate)
     samples = parse(exposition([(odd, observe(report, odd))], now=NOW))
     assert value(samples, "probe_success", target=odd.name) == 1
+
+
+def test_the_text_is_byte_for_byte_what_prometheus_client_writes(
+    check: Check, intermediate: Issued
+) -> None:
+    """The exposition is written by hand for speed; prometheus_client is the oracle: the
+    families read back by its parser and written by its generate_latest are the same
+    bytes, escapes of odd label values and the self-metrics included."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.registry import Collector
+
+    from tlsdoctor.history.health import WatchHealth
+
+    odd = WatchTarget('odd "name" \\ with\nnewline', labels=("a,b", 'q"uote'))
+    plain = WatchTarget("www.example.test:443", labels=("prod",))
+    good = check(intermediate.issue_leaf(), intermediate)
+    health = WatchHealth(2, 0, NOW, NOW + dt.timedelta(seconds=3), 2, 1, NOW)
+    unchecked = (WatchTarget("new:443"), None)
+    entries = [(odd, observe(good, odd)), (plain, observe(good, plain)), unchecked]
+    ours = exposition(entries, NOW, health)
+
+    class Parsed(Collector):
+        def collect(self):  # type: ignore[no-untyped-def]
+            yield from text_string_to_metric_families(ours.decode())
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Parsed())
+    theirs = generate_latest(registry)
+    assert ours == theirs
+    assert b'target="odd \\"name\\" \\\\ with\\nnewline"' in ours
+    assert b"tlsdoctor_watch_outbox_pending 1.0" in ours
 
 
 def test_textfile_is_replaced_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

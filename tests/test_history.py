@@ -25,8 +25,17 @@ import sqlalchemy as sa
 import postgres
 from tlsdoctor.codes import FindingCode, Verdict
 from tlsdoctor.errors import InputError
-from tlsdoctor.history import DeliveryStatus, History, HistoryError, default_url, schema, store
-from tlsdoctor.monitor.model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
+from tlsdoctor.history import (
+    DeliveryStatus,
+    History,
+    HistoryError,
+    default_url,
+    engine,
+    rows,
+    schema,
+    store,
+)
+from tlsdoctor.watch_model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 HOUR = dt.timedelta(hours=1)
@@ -134,10 +143,10 @@ def test_the_report_dictionary_is_part_of_the_file_format() -> None:
     digest = hashlib.sha256(schema.REPORT_DICTIONARY_V1).hexdigest()
     assert digest == "d0751bdbe5ad8c16fca25cceddef96aa61cc23114a9a80cc75c159fe45aa63b1"
     report = {"target": {"host": "münchen.example.test"}, "findings": [], "n": 1.5}
-    packed = store._pack(report)
+    packed = rows._pack(report)
     assert packed is not None and packed[0] == schema.REPORT_MARKER_V1
-    assert store._unpack(packed) == report
-    assert store._pack({}) is None and store._unpack(None) == {}
+    assert rows._unpack(packed) == report
+    assert rows._pack({}) is None and rows._unpack(None) == {}
 
 
 def test_refuses_a_database_from_a_newer_tlsdoctor(db_url: str) -> None:
@@ -212,7 +221,7 @@ def test_a_silent_postgresql_server_times_out(monkeypatch: pytest.MonkeyPatch) -
     ],
 )
 def test_database_urls(given: str, driver: str, database: str) -> None:
-    url = store._engine_url(given)
+    url = engine._engine_url(given)
     assert (url.drivername, url.database) == (driver, database)
 
 
@@ -559,7 +568,7 @@ WRITER = """
 import datetime as dt, sys
 from tlsdoctor.codes import FindingCode, Verdict
 from tlsdoctor.history import History
-from tlsdoctor.monitor.model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
+from tlsdoctor.watch_model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
 history = History.open(sys.argv[1])

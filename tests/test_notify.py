@@ -26,7 +26,6 @@ from loopback import Inbox, receiver, smtp_server
 from pki import DAY, Issued, make_root
 from servers import free_port
 from tlsdoctor.errors import InputError
-from tlsdoctor.monitor.model import Alert, AlertKind, AlertSeverity
 from tlsdoctor.monitor.notify import (
     MAX_ATTEMPTS,
     CommandConfig,
@@ -48,6 +47,7 @@ from tlsdoctor.monitor.notify import (
     sample_alert,
     webhook_payload,
 )
+from tlsdoctor.watch_model import Alert, AlertKind, AlertSeverity
 
 # TLS on loopback is judged by the real clock, not the test PKI's fixed NOW.
 REAL_NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -591,7 +591,11 @@ BASE_MAIL = {"kind": "email", "host": "mx", "sender": "a@b", "recipients": ["c@d
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"kind": "pager"}, "notify[0]: kind must be one of email, webhook, command, not 'pager'"),
+        (
+            {"kind": "pager"},
+            "notify[0]: kind must be one of email, webhook, command, alertmanager, log,"
+            " apprise, not 'pager'",
+        ),
         ({**BASE_MAIL, "pasword_env": "X"}, "unknown key 'pasword_env'"),
         (
             {**BASE_MAIL, "username": "u", "password": "hunter2"},

@@ -17,7 +17,7 @@ from tlsdoctor.monitor.config import (
     read_watchlist,
     watchlist_toml,
 )
-from tlsdoctor.monitor.model import WatchTarget
+from tlsdoctor.watch_model import WatchTarget
 
 
 @pytest.mark.parametrize(

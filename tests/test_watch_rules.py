@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from tlsdoctor.codes import FindingCode, Verdict
-from tlsdoctor.monitor.model import AlertKind, AlertSeverity, Observation
 from tlsdoctor.monitor.rules import AlertPolicy, evaluate
+from tlsdoctor.watch_model import AlertKind, AlertSeverity, Observation
 
 DAY = dt.timedelta(days=1)
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)

@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -44,8 +45,8 @@ from tlsdoctor.errors import InputError
 from tlsdoctor.history.store import History, HistoryError
 from tlsdoctor.lab import Lab
 from tlsdoctor.monitor.config import WatchSettings, watch_target
-from tlsdoctor.monitor.model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
 from tlsdoctor.monitor.sweep import Sweeper
+from tlsdoctor.watch_model import Alert, AlertKind, AlertSeverity, Observation, WatchTarget
 from tlsdoctor.web import create_app, serve
 from tlsdoctor.web.app import COOKIE
 from tlsdoctor.web.serve import is_loopback
@@ -266,6 +267,33 @@ def test_overview_lists_every_endpoint_with_its_verdict_worst_first(
     assert watched.lab_names["plain-http"] not in entries  # no certificate, no expiry
 
 
+def test_overview_pages_filters_and_searches(client: TestClient, history: History) -> None:
+    everything = parse_page(client.get("/?per_page=1000").text).rows
+    assert len(everything) == len(history.targets()) > 6
+    first = parse_page(client.get("/?per_page=5").text)
+    second = parse_page(client.get("/?per_page=5&page=2").text)
+    assert len(first.rows) == len(second.rows) == 5
+    assert not set(first.rows) & set(second.rows)
+    assert list(first.rows) == list(everything)[:5]  # worst first, page by page
+    assert "/?page=2&per_page=5" in first.links and "/?per_page=5" in second.links
+    # Filters: a state, a part of the name; and both together with the API.
+    untrusted = parse_page(client.get("/?state=untrusted").text).rows
+    assert untrusted and {v for v, _ in untrusted.values()} == {"untrusted"}
+    assert set(untrusted) == {n for n, (v, _) in everything.items() if v == "untrusted"}
+    some = sorted(everything)[0]
+    part = some.split(".")[0][-6:]
+    found = parse_page(client.get("/", params={"q": part.upper()}).text).rows
+    assert some in found and all(part in name for name in found)
+    api = client.get("/api/targets", params={"state": "untrusted", "per_page": 2})
+    assert len(api.json()) == min(2, len(untrusted))
+    assert api.headers["x-total-count"] == str(len(untrusted))
+    # Mistakes are a 400 with the reason, not an empty page.
+    assert "state must be one of" in client.get("/?state=broken").text
+    assert client.get("/?page=0").status_code == 400
+    nothing = client.get("/", params={"q": "no-such-name-anywhere"}).text
+    assert "No target matches" in nothing and not parse_page(nothing).rows
+
+
 def test_endpoint_page_shows_findings_fixes_chain_clients_and_history(
     client: TestClient, watched: Watched
 ) -> None:
@@ -457,8 +485,19 @@ def test_calendar(client: TestClient, watched: Watched) -> None:
     assert not any(watched.lab_names["plain-http"] in s for s in summaries)
 
 
-def test_healthz(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+def test_healthz(client: TestClient, history: History, watched: Watched) -> None:
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    body = health.json()
+    assert body["status"] == "ok" and body["overdue_targets"] == 0
+    assert body["targets"] == len(history.targets()) and body["last_sweep"] is not None
+    # Two intervals (6 h each) and a bit later, with no sweep since: unhealthy.
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=12, minutes=30)
+    with TestClient(create_app(history, token=None, clock=lambda: later)) as stale:
+        answer = stale.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json()["status"] == "unhealthy"
+    assert answer.json()["overdue_targets"] == body["targets"]
 
 
 # -- access ------------------------------------------------------------------------------
@@ -528,6 +567,56 @@ def test_serve_refuses_a_public_address_without_a_token(
     monkeypatch.delenv("TLSDOCTOR_TEST_TOKEN")
     with pytest.raises(InputError, match="is not set"):
         serve(watched.url, host="127.0.0.1", port=0, token_env="TLSDOCTOR_TEST_TOKEN")
+
+
+def test_serve_beyond_loopback_wants_a_long_token(
+    watched: Watched, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TLSDOCTOR_TEST_TOKEN", "hunter2-hunter2")  # 15 characters
+    with pytest.raises(InputError, match=r"too easy to guess .* at least 24"):
+        serve(watched.url, host="0.0.0.0", port=0, token_env="TLSDOCTOR_TEST_TOKEN")
+    with pytest.raises(InputError, match="--tls-cert and --tls-key go together"):
+        serve(watched.url, host="127.0.0.1", port=0, token_env=None, tls_cert="x.pem")
+
+
+def test_the_dashboard_over_https(watched: Watched, tmp_path: Path) -> None:
+    from pki import make_root
+
+    root = make_root("tlsdoctor Dashboard Test Root", not_before=utc_now() - dt.timedelta(days=1))
+    leaf = root.issue_leaf(
+        ["localhost"],
+        ips=["127.0.0.1"],
+        not_before=utc_now() - dt.timedelta(days=1),
+        not_after=utc_now() + dt.timedelta(days=30),
+    )
+    (tmp_path / "ca.pem").write_bytes(root.pem())
+    (tmp_path / "cert.pem").write_bytes(leaf.pem())
+    (tmp_path / "key.pem").write_bytes(leaf.key_pem())
+    tls = ["--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "key.pem")]
+    # On loopback a short token is fine (only beyond loopback is a length required).
+    server = _start_server(watched.url, *tls, "--token-env", "T", env={"T": "short"})
+    try:
+        assert server.url.startswith("https://127.0.0.1:")
+        trust = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        with httpx.Client(verify=trust, timeout=10) as client:
+            assert client.get(urljoin(server.url, "/healthz")).status_code == 200
+            page = client.get(urljoin(server.url, "/?token=short"), follow_redirects=False)
+            assert page.status_code == 303
+            assert "secure" in page.headers["set-cookie"].lower()
+        # Plain HTTP to the same port gets no dashboard.
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(server.url.replace("https://", "http://") + "healthz", timeout=5)
+    finally:
+        assert _stop(server) == 0
+    with pytest.raises(InputError, match="cannot be used"):
+        serve(
+            watched.url,
+            host="127.0.0.1",
+            port=0,
+            token_env=None,
+            tls_cert=str(tmp_path / "key.pem"),
+            tls_key=str(tmp_path / "cert.pem"),
+        )
 
 
 def test_serve_says_when_the_port_is_taken(watched: Watched) -> None:
@@ -619,7 +708,7 @@ def _start_server(url: str, *extra: str, env: Mapping[str, str] | None = None) -
             _stop(Server(process, "", seen, reader), signal.SIGKILL)
             raise AssertionError(f"watch serve said nothing in 30 s: {seen}") from None
         seen.append(line)
-        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        found = re.search(r"https?://127\.0\.0\.1:\d+/", line)
         if found:
             return Server(process, found.group(0), seen, reader)
         if not line:

@@ -17,8 +17,9 @@ from tlsdoctor.render.safe import echo
 if TYPE_CHECKING:
     from tlsdoctor.history.store import History
     from tlsdoctor.monitor.config import WatchSettings
-    from tlsdoctor.monitor.model import Observation, WatchTarget
     from tlsdoctor.monitor.notify import Notifier
+    from tlsdoctor.monitor.sweep import Sweeper
+    from tlsdoctor.watch_model import Observation, WatchTarget
 
 STARTTLS = ("smtp", "imap", "pop3", "ftp", "xmpp", "ldap", "postgres", "mysql")
 
@@ -44,6 +45,13 @@ class Context:
         from tlsdoctor.monitor.notify import notifiers_from_config
 
         return {n.name: n for n in notifiers_from_config({"notify": list(settings.notify)})}
+
+    def sweeper(self, history: History, settings: WatchSettings) -> Sweeper:
+        from tlsdoctor.monitor.notify import routes_from_config
+        from tlsdoctor.monitor.sweep import Sweeper
+
+        routes = routes_from_config({"notify": list(settings.notify)})
+        return Sweeper(history, settings, list(routes), routes=routes)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -101,6 +109,7 @@ def watch_add(
     from tlsdoctor.check import utc_now
     from tlsdoctor.errors import InputError
     from tlsdoctor.monitor.config import parse_every, watch_target
+    from tlsdoctor.watch_model import format_every
 
     if connect and len(targets) > 1:
         raise InputError("--connect names one address: give one target with it")
@@ -120,7 +129,7 @@ def watch_add(
         added = set(history.add_targets(wanted, utc_now()))
     for target in wanted:
         state = "added" if target.name in added else "updated"
-        echo(f"{state}: {target.name} every {every}")
+        echo(f"{state}: {target.name} every {format_every(interval)}")
     return 0
 
 
@@ -137,6 +146,42 @@ def watch_remove(context: Context, targets: Sequence[str]) -> int:
     for name in names:
         echo(f"{'removed' if name in removed else 'not watched'}: {name}")
     return 0 if removed == set(names) else 3
+
+
+@watch.command("mute")
+@click.argument("targets", nargs=-1, required=True, metavar="HOST[:PORT] | URL...")
+@click.option("--until", "until", metavar="DATE", help="2026-12-31 or 2026-12-31T08:00:00Z.")
+@click.option("--for", "lasting", metavar="DURATION", help="From now: 2h, 1d, 1w.")
+@click.option("--off", is_flag=True, help="Unmute.")
+@pass_context
+def watch_mute(
+    context: Context, targets: Sequence[str], until: str | None, lasting: str | None, off: bool
+) -> int:
+    """Keep alerts of targets (maintenance) but tell nobody, until a time; --off unmutes."""
+    import datetime as dt
+
+    from tlsdoctor.check import utc_now
+    from tlsdoctor.errors import InputError
+    from tlsdoctor.monitor.config import parse_duration, parse_moment, watch_target
+
+    if sum(x is not None and x is not False for x in (until, lasting, off)) != 1:
+        raise InputError("give one of --until DATE, --for DURATION or --off")
+    moment: dt.datetime | None = None
+    if until is not None:
+        moment = parse_moment(until)
+    elif lasting is not None:
+        moment = utc_now() + parse_duration(lasting)
+    names = [watch_target(text).name for text in targets]
+    with context.history() as history:
+        muted = set(history.mute(names, moment))
+    for name in names:
+        if name not in muted:
+            echo(f"not watched: {name}")
+        elif moment is None:
+            echo(f"unmuted: {name}")
+        else:
+            echo(f"muted: {name} until {moment:%Y-%m-%d %H:%M} UTC")
+    return 0 if muted == set(names) else 3
 
 
 @watch.command("import")
@@ -180,17 +225,21 @@ def watch_list(context: Context, as_json: bool) -> int:
 @watch.command("once")
 @click.option("--all", "everything", is_flag=True, help="Check every target now, due or not.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines: one observation each.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print only problems (for cron: no mail when all is well)."
+)
 @pass_context
-def watch_once(context: Context, everything: bool, as_json: bool) -> int:
+def watch_once(context: Context, everything: bool, as_json: bool, quiet: bool) -> int:
     """One sweep of the due targets, then the alerts; for cron. Exit code: the worst
     current state of the whole list, like `check`."""
     from tlsdoctor.check import utc_now
-    from tlsdoctor.monitor.sweep import Sweeper, current_exit_code, deliver_due
+    from tlsdoctor.monitor.notify.outbox import deliver_due
+    from tlsdoctor.monitor.sweep import current_exit_code
 
     settings = context.settings()
     notifiers = context.notifiers(settings)
     with context.history() as history:
-        sweeper = Sweeper(history, settings, list(notifiers))
+        sweeper = context.sweeper(history, settings)
         if everything:
             result = asyncio.run(sweeper.sweep(history.targets()))
         else:
@@ -199,15 +248,19 @@ def watch_once(context: Context, everything: bool, as_json: bool) -> int:
         rows = history.latest_all()
     if as_json:
         for observation in result.observations:
-            echo(json.dumps(_observation_dict(observation)))
-    else:
+            if not quiet or observation.exit_code != 0:
+                echo(json.dumps(_observation_dict(observation)))
+        return current_exit_code(rows)
+    if not quiet or sent.failed or sent.gave_up:
         echo(
             f"checked {len(result.observations)} targets, {len(result.alerts)} new alerts; "
             f"notifications: {sent.delivered} sent, {sent.failed} to retry, "
             f"{sent.gave_up} given up",
             err=True,
         )
-        _print_status(rows, False)
+    problems = [(t, o) for t, o in rows if o is None or o.exit_code != 0]
+    if not quiet or problems:
+        _print_status(problems if quiet else rows, False)
     return current_exit_code(rows)
 
 
@@ -215,7 +268,7 @@ def watch_once(context: Context, everything: bool, as_json: bool) -> int:
 @pass_context
 def watch_run(context: Context) -> int:
     """The daemon: check targets when due, store, alert; stops cleanly on SIGTERM/Ctrl-C."""
-    from tlsdoctor.monitor.sweep import Daemon, Sweeper, SweepResult
+    from tlsdoctor.monitor.sweep import Daemon, SweepResult
 
     settings = context.settings()
     notifiers = context.notifiers(settings)
@@ -228,7 +281,7 @@ def watch_run(context: Context) -> int:
     with context.history() as history:
         count = len(history.targets())
         echo(f"watching {count} targets ({len(notifiers)} notifiers); Ctrl-C stops", err=True)
-        sweeper = Sweeper(history, settings, list(notifiers))
+        sweeper = context.sweeper(history, settings)
         Daemon(sweeper, notifiers, on_sweep=said).run()
     echo("stopped", err=True)
     return 0
@@ -301,16 +354,33 @@ def watch_history(context: Context, target: str, limit: int, as_json: bool) -> i
 
 
 @watch.command("prune")
-@click.option("--keep", default="400d", show_default=True, help="History to keep: 90d, 2w, ...")
+@click.option(
+    "--keep", default="400d", show_default=True, help="History to keep: 90d, 26w, 1y, ..."
+)
+@click.option("--yes", is_flag=True, help="Do not ask before deleting most of the history.")
 @pass_context
-def watch_prune(context: Context, keep: str) -> int:
+def watch_prune(context: Context, keep: str, yes: bool) -> int:
     """Delete states and settled alerts older than --keep (each target's current state
-    and every alert still holding back a repeat stay)."""
+    and every alert still holding back a repeat stay). Deleting more than half of the
+    states asks first (--yes: do not ask; without a terminal it is an error)."""
     from tlsdoctor.check import utc_now
-    from tlsdoctor.monitor.config import parse_duration
+    from tlsdoctor.errors import InputError
+    from tlsdoctor.monitor.config import parse_keep
 
-    before = utc_now() - parse_duration(keep)
+    before = utc_now() - parse_keep(keep)
     with context.history() as history:
+        planned = history.prune(before, dry_run=True)
+        total = history.counts()["runs"]
+        if planned.runs * 2 > total and not yes:
+            question = (
+                f"--keep {keep} deletes {planned.runs} of the {total} states kept"
+                f" (everything before {before:%Y-%m-%d %H:%M} UTC)"
+            )
+            if not sys.stdin.isatty():
+                raise InputError(f"{question}: add --yes to do it")
+            if not click.confirm(f"{question}. Delete them?", default=False, err=True):
+                echo("nothing deleted", err=True)
+                return 0
         pruned = history.prune(before)
     echo(
         f"deleted {pruned.runs} states and {pruned.alerts} alerts older than "
@@ -363,10 +433,10 @@ def watch_calendar(context: Context, output: str | None, alarms: Sequence[int]) 
 def watch_metrics(context: Context, output: str | None) -> int:
     """Prometheus metrics (ssl_exporter / blackbox names); -o for the textfile collector."""
     from tlsdoctor.check import utc_now
-    from tlsdoctor.monitor.metrics import exposition, write_textfile
+    from tlsdoctor.monitor.metrics import history_exposition, write_textfile
 
     with context.history() as history:
-        data = exposition(history.latest_all(), utc_now())
+        data = history_exposition(history, utc_now())
     if output is None:
         sys.stdout.buffer.write(data)
     else:
@@ -413,8 +483,17 @@ def watch_test_notify(context: Context, only: str | None) -> int:
     metavar="VAR",
     help="Require this bearer token ($VAR) on every request; needed off loopback.",
 )
+@click.option("--tls-cert", metavar="FILE", help="Serve HTTPS with this certificate chain.")
+@click.option("--tls-key", metavar="FILE", help="... and this private key.")
 @pass_context
-def watch_serve(context: Context, host: str, port: int, token_env: str | None) -> int:
+def watch_serve(
+    context: Context,
+    host: str,
+    port: int,
+    token_env: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+) -> int:
     """The dashboard, a JSON API (/api, /openapi.json) and /metrics."""
     from tlsdoctor.web.serve import is_loopback, serve
 
@@ -424,7 +503,14 @@ def watch_serve(context: Context, host: str, port: int, token_env: str | None) -
 
         allow_private_networks(False)
 
-    return serve(context.db, host=host, port=port, token_env=token_env)
+    return serve(
+        context.db,
+        host=host,
+        port=port,
+        token_env=token_env,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
 
 
 def _emit(data: bytes, output: str | None) -> None:
@@ -468,6 +554,7 @@ def _print_status(rows: Sequence[tuple[WatchTarget, Observation | None]], as_jso
     from rich.table import Table
 
     from tlsdoctor.render.text import make_console
+    from tlsdoctor.watch_model import days_left
 
     table = Table(box=None, pad_edge=False)
     for column in ("target", "verdict", "days left", "findings", "checked"):
@@ -476,7 +563,7 @@ def _print_status(rows: Sequence[tuple[WatchTarget, Observation | None]], as_jso
         if latest is None:
             table.add_row(target.name, "not checked yet", "", "", "")
             continue
-        left = "" if latest.expires_at is None else str((latest.expires_at - now).days)
+        left = "" if latest.expires_at is None else str(days_left(latest.expires_at, now))
         table.add_row(
             target.name,
             latest.verdict.value,

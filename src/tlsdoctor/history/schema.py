@@ -81,6 +81,9 @@ targets = sa.Table(
     sa.Column("servername", sa.String(512)),
     sa.Column("connect", sa.String(512)),  # dial this address instead of resolving
     sa.Column("labels", sa.Text, nullable=False, server_default="[]"),  # JSON list
+    # JSON object of the per-target settings (ca_files, warn_days, ignore, mute_until...):
+    # added in schema 2; a setting added later needs no migration.
+    sa.Column("settings", sa.Text, nullable=False, server_default="{}"),
     sa.Column("added_at", UtcDateTime, nullable=False),
     sa.Column("next_due", UtcDateTime, nullable=False),
     sa.Column("lease_until", UtcDateTime),
@@ -90,6 +93,18 @@ targets = sa.Table(
     sa.Column("current_run", BigId),
     sa.Column("last_report", sa.LargeBinary),
     sa.Index("ix_targets_due", "next_due"),
+)
+
+# One row per finished sweep (the newest few are kept): what /healthz and the watch's
+# own metrics say about the watch itself. Added in schema 2.
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=False),
+    sa.Column("checked", sa.Integer, nullable=False),
+    sa.Index("ix_sweeps_finished", "finished_at"),
 )
 
 runs = sa.Table(
@@ -242,9 +257,18 @@ def _v1_initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[targets, runs, alerts, deliveries], checkfirst=False)
 
 
+def _v2_settings_and_sweeps(conn: Connection) -> None:
+    """Per-target settings, and the sweeps table. A database made by this version's
+    _v1_initial has the settings column already (tables are made from the current
+    definitions)."""
+    if "settings" not in {c["name"] for c in sa.inspect(conn).get_columns("targets")}:
+        conn.execute(sa.text("ALTER TABLE targets ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'"))
+    sweeps.create(conn, checkfirst=True)
+
+
 Migration = Callable[[Connection], None]
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_settings_and_sweeps)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Any constant works; it only has to be the same in every tlsdoctor process.

@@ -19,7 +19,8 @@ Decisions, and why:
   of a certificate that was already renewed, which simply leaving it out would not.
 - **Every alarm is included**, even one whose moment has passed: calendars do not fire
   past alarms, and dropping them would make the event differ from one generation to the
-  next for no reason.
+  next for no reason. A certificate that has already expired gets none: "expires in 30
+  days" on a dead certificate is wrong, and the watch's broken alert tells it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import icalendar
 
 from tlsdoctor.errors import InputError
 from tlsdoctor.models import rfc3339
-from tlsdoctor.monitor.model import Observation, WatchTarget
+from tlsdoctor.watch_model import Observation, WatchTarget
 
 __all__ = ["DEFAULT_ALARMS", "event_uid", "expiry_calendar"]
 
@@ -133,6 +134,8 @@ def _event(
         event.add("status", "CANCELLED")
         return event
     event.add("status", "CONFIRMED")
+    if not_after <= now:
+        return event  # already expired: a reminder to renew weeks ahead would be a lie
     for before in alarms:
         alarm = icalendar.Alarm()
         alarm.add("action", "DISPLAY")

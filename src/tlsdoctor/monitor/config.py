@@ -21,7 +21,8 @@ or a plain list, one ``HOST[:PORT] [ADDR]`` a line, as ``check -f`` reads. The s
     [check]
     timeout = 10
     concurrency = 50
-    ca_files = ["internal-root.pem"]   # trust only these roots (relative to this file)
+    ca_files = ["internal-root.pem"]   # trusted besides the public roots (relative to this file)
+    public_roots = true                # false: trust only ca_files
     [[notify]]
     kind = "email"               # see tlsdoctor.monitor.notify for every key
 """
@@ -37,10 +38,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tlsdoctor.codes import FindingCode
 from tlsdoctor.errors import InputError
-from tlsdoctor.monitor.model import DEFAULT_EVERY, WatchTarget
 from tlsdoctor.monitor.rules import AlertPolicy
 from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target, read_targets
+from tlsdoctor.watch_model import DEFAULT_EVERY, WatchTarget, format_every
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,6 +53,7 @@ _POLICY_FLAGS = ("lifetime_relative", "new_findings", "certificate_changes")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _EVERY = re.compile(r"(\d+)\s*([smhdw])")
 MIN_EVERY = dt.timedelta(minutes=1)
+_TARGET_HEADER = re.compile(r"\s*\[\[\s*target\s*\]\]")
 
 
 def parse_duration(text: str) -> dt.timedelta:
@@ -62,24 +65,31 @@ def parse_duration(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
 
 
+_KEEP = re.compile(r"(\d+)\s*([dwy])")
+_KEEP_UNITS = {"d": 1, "w": 7, "y": 365}
+
+
+def parse_keep(text: str) -> dt.timedelta:
+    """How much history ``watch prune`` keeps: days, weeks or years (``90d``, ``26w``,
+    ``1y``). Minutes and hours are refused: ``6m`` reads as six months to some and six
+    minutes to others, and a prune cannot be undone."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _KEEP.findall(compact)
+    if not compact or "".join(f"{n}{u}" for n, u in parts) != compact:
+        raise InputError(
+            f"--keep '{text}' is not a length of history: give days, weeks or years,"
+            " e.g. 180d, 26w or 1y (m, h and s are not accepted: 6m could mean minutes"
+            " or months)"
+        )
+    return dt.timedelta(days=sum(int(n) * _KEEP_UNITS[u] for n, u in parts))
+
+
 def parse_every(text: str) -> dt.timedelta:
     """How often a target is checked: a duration of at least a minute."""
     every = parse_duration(text)
     if every < MIN_EVERY:
         raise InputError(f"'{text}': checking more often than once a minute is not supported")
     return every
-
-
-def format_every(every: dt.timedelta) -> str:
-    seconds = int(every.total_seconds())
-    out = []
-    for unit, size in sorted(_UNITS.items(), key=lambda item: -item[1]):
-        if unit == "w":
-            continue
-        count, seconds = divmod(seconds, size)
-        if count:
-            out.append(f"{count}{unit}")
-    return "".join(out) or "0s"
 
 
 def watch_target(
@@ -143,40 +153,129 @@ def read_watchlist(path: str | Path) -> list[WatchTarget]:
     if source.suffix.lower() != ".toml" and "[[target]]" not in text:
         return _plain_list(source)
     data = _toml(source, text)
-    unknown = set(data) - {"defaults", "target"}
+    unknown = set(data) - {"defaults", "target", "group"}
     if unknown:
         raise InputError(f"{source}: unknown section(s) {', '.join(sorted(unknown))}")
     defaults = _table(data.get("defaults", {}), f"{source} [defaults]")
-    every = parse_every(str(defaults.get("every", format_every(DEFAULT_EVERY))))
+    _known_keys(defaults, _SETTING_KEYS | {"every"}, f"{source} [defaults]")
+    groups = _table(data.get("group", {}), f"{source} [group]")
+    for group, table in groups.items():
+        _known_keys(
+            _table(table, f"{source} [group.{group}]"),
+            _SETTING_KEYS | {"every", "labels"},
+            f"{source} [group.{group}]",
+        )
     entries = data.get("target", [])
     if not isinstance(entries, list):
         raise InputError(f"{source}: 'target' must be an array of tables ([[target]])")
+    # Where each [[target]] table starts, so that an error names the line to fix.
+    starts = [n for n, line in enumerate(text.splitlines(), 1) if _TARGET_HEADER.match(line)]
     targets = []
     for number, raw in enumerate(entries, start=1):
-        entry = _table(raw, f"{source} target {number}")
-        where = f"{source} target {number}"
-        unknown = set(entry) - {"name", "every", "starttls", "servername", "connect", "labels"}
-        if unknown:
-            raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        line = f":{starts[number - 1]}" if len(starts) == len(entries) else ""
+        where = f"{source}{line} target {number}"
+        entry = _table(raw, where)
+        _known_keys(entry, _TARGET_KEYS, where)
         if not isinstance(entry.get("name"), str):
             raise InputError(f"{where}: 'name' (a host, host:port or URL) is required")
-        labels = entry.get("labels", [])
+        group_name = entry.get("group")
+        if group_name is not None and group_name not in groups:
+            raise InputError(f"{where}: group {group_name!r} has no [group.{group_name}] table")
+        # The target's own keys win over its group's, which win over [defaults].
+        merged = {**defaults, **(groups[group_name] if group_name else {}), **entry}
+        labels = merged.get("labels", [])
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise InputError(f"{where}: 'labels' must be a list of strings")
         try:
-            targets.append(
-                watch_target(
-                    entry["name"],
-                    every=parse_every(str(entry["every"])) if "every" in entry else every,
-                    starttls=_optional_text(entry, "starttls", where),
-                    servername=_optional_text(entry, "servername", where),
-                    connect=_optional_text(entry, "connect", where),
-                    labels=labels,
-                )
+            target = watch_target(
+                entry["name"],
+                every=parse_every(str(merged.get("every", format_every(DEFAULT_EVERY)))),
+                starttls=_optional_text(entry, "starttls", where),
+                servername=_optional_text(entry, "servername", where),
+                connect=_optional_text(entry, "connect", where),
+                labels=labels,
             )
+            targets.append(replace(target, **_target_settings(merged, source.parent)))
         except InputError as exc:
             raise InputError(f"{where}: {exc}") from exc
     return targets
+
+
+_SETTING_KEYS = frozenset({"ca_files", "warn_days", "ignore", "ignore_reason", "mute_until"})
+_TARGET_KEYS = _SETTING_KEYS | {
+    "name",
+    "every",
+    "starttls",
+    "servername",
+    "connect",
+    "labels",
+    "group",
+}
+
+
+def _known_keys(table: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+    unknown = set(table) - known
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+
+
+def _target_settings(entry: Mapping[str, Any], folder: Path) -> dict[str, Any]:
+    """The per-target settings of a watch-list entry (its group's and defaults merged)."""
+    settings: dict[str, Any] = {}
+    ca_files = entry.get("ca_files", [])
+    if not isinstance(ca_files, list) or not all(isinstance(v, str) and v for v in ca_files):
+        raise InputError("'ca_files' must be a list of file names")
+    settings["ca_files"] = tuple(str(folder / name) for name in ca_files)  # relative to the list
+    warn_days = entry.get("warn_days")
+    if warn_days is not None:
+        if isinstance(warn_days, bool) or not isinstance(warn_days, int) or warn_days < 1:
+            raise InputError("'warn_days' must be a whole number of days, at least 1")
+        settings["warn_days"] = warn_days
+    ignore = entry.get("ignore", [])
+    if not isinstance(ignore, list) or not all(isinstance(v, str) for v in ignore):
+        raise InputError("'ignore' must be a list of finding codes")
+    unknown = sorted(set(ignore) - set(FindingCode._value2member_map_))
+    if unknown:
+        raise InputError(f"'ignore': {', '.join(unknown)} is not a finding code")
+    settings["ignore"] = tuple(ignore)
+    reason = entry.get("ignore_reason")
+    if reason is not None and not isinstance(reason, str):
+        raise InputError("'ignore_reason' must be a string")
+    if ignore and not reason:
+        raise InputError("'ignore' needs an 'ignore_reason': say why, for whoever reads it next")
+    settings["ignore_reason"] = reason
+    settings["mute_until"] = _moment(entry.get("mute_until"))
+    return settings
+
+
+def parse_moment(text: str) -> dt.datetime:
+    """``2026-12-31`` (its start, UTC) or ``2026-12-31T08:00:00Z`` (with an offset)."""
+    try:
+        value: dt.date = (
+            dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+            if "T" in text
+            else dt.date.fromisoformat(text.strip())
+        )
+    except ValueError:
+        raise InputError(
+            f"'{text}' is not a date: use 2026-12-31 or 2026-12-31T08:00:00Z"
+        ) from None
+    moment = _moment(value)
+    assert moment is not None
+    return moment
+
+
+def _moment(value: object) -> dt.datetime | None:
+    """A TOML date (2026-12-31: its start, UTC) or date-time (with an offset)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise InputError("'mute_until' needs an offset (2026-12-31T08:00:00Z) or a date")
+        return value.astimezone(dt.timezone.utc)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+    raise InputError("'mute_until' must be a TOML date (2026-12-31) or date-time")
 
 
 def _plain_list(source: Path) -> list[WatchTarget]:
@@ -197,6 +296,12 @@ def watchlist_toml(targets: Iterable[WatchTarget]) -> str:
                 entry[key] = value
         if target.labels:
             entry["labels"] = list(target.labels)
+        for key in ("ca_files", "ignore"):
+            if getattr(target, key):
+                entry[key] = list(getattr(target, key))
+        for key in ("warn_days", "ignore_reason", "mute_until"):
+            if getattr(target, key) is not None:
+                entry[key] = getattr(target, key)
         entries.append(entry)
     return tomli_w.dumps({"target": entries})
 
@@ -209,7 +314,8 @@ class WatchSettings:
     notify: tuple[Mapping[str, Any], ...] = ()  # for notify.notifiers_from_config
     timeout: float = 10.0
     concurrency: int = 50
-    ca_files: tuple[str, ...] = ()  # trust only these roots (a private PKI, the lab)
+    ca_files: tuple[str, ...] = ()  # roots trusted besides the public ones (a private PKI)
+    public_roots: bool = True  # false: trust only ca_files (the lab, an air-gapped PKI)
     source: Path | None = None
 
 
@@ -269,6 +375,7 @@ def read_settings(path: str | Path | None = None) -> WatchSettings:
             raise InputError(f"{where}: unknown setting")
     check = _table(data.get("check", {}), f"{source} [check]")
     timeout, concurrency, ca_files = settings.timeout, settings.concurrency, settings.ca_files
+    public_roots = settings.public_roots
     for key, value in check.items():
         where = f"{source} [check] {key}"
         if key == "timeout" and isinstance(value, (int, float)) and value > 0:
@@ -279,6 +386,8 @@ def read_settings(path: str | Path | None = None) -> WatchSettings:
             if not all(isinstance(v, str) for v in value):
                 raise InputError(f"{where}: a list of file names")
             ca_files = tuple(str(source.parent / v) for v in value)  # relative to the file
+        elif key == "public_roots" and isinstance(value, bool):
+            public_roots = value
         else:
             raise InputError(f"{where}: unknown setting or not a positive number")
     notify = data.get("notify", [])
@@ -291,6 +400,7 @@ def read_settings(path: str | Path | None = None) -> WatchSettings:
         timeout=timeout,
         concurrency=concurrency,
         ca_files=ca_files,
+        public_roots=public_roots,
     )
 
 

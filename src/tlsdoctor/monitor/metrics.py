@@ -25,30 +25,37 @@ exposition here holds every watched target, so each series has a ``target`` labe
 (relabel it to ``instance`` if a dashboard groups by that). On top come
 ``tlsdoctor_verdict``, ``tlsdoctor_finding``, ``tlsdoctor_cert_days_left`` and friends.
 
-The text is made by prometheus_client (a Collector and ``generate_latest``), so names,
-escaping and format are the library's, and :func:`write_textfile` puts it where
-node_exporter's textfile collector reads it, atomically.
+The text format is written here, one line per sample, because ten thousand targets make
+a quarter of a million samples and prometheus_client's ``generate_latest`` takes seconds
+over them; its float formatting is used, and a test checks the output byte for byte
+against ``generate_latest`` of the same families. Each check's lines are kept between
+scrapes (:class:`MetricsCache`), so a scrape reads and renders only the checks made
+since the last one. :func:`write_textfile` puts the text where node_exporter's textfile
+collector reads it, atomically.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import ipaddress
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from tlsdoctor.codes import Verdict, default_severity
 from tlsdoctor.errors import InputError
-from tlsdoctor.monitor.model import Observation, WatchTarget
+from tlsdoctor.history.health import WatchHealth
+from tlsdoctor.history.store import History
+from tlsdoctor.watch_model import Observation, WatchTarget
 
-__all__ = ["exposition", "write_textfile"]
+__all__ = ["MetricsCache", "exposition", "history_exposition", "write_textfile"]
 
 _CERT_LABELS = ("target", "serial_no", "issuer_cn", "cn", "dnsnames", "ips", "emails", "ou")
 
@@ -61,16 +68,40 @@ class _Family:
         self.name = name
         self.documentation = documentation
         self.labels = tuple(labels)
+        # Label names in the order the text format writes them (sorted, as
+        # prometheus_client does), with each one's place among the values.
+        self._order = sorted(range(len(self.labels)), key=lambda i: self.labels[i])
         self.samples: dict[tuple[str, ...], float] = {}
 
     def set(self, value: float, *label_values: str) -> None:
         self.samples[label_values] = float(value)
 
-    def metric(self) -> GaugeMetricFamily:
-        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
+    def header(self) -> str:
+        doc = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
+        return f"# HELP {self.name} {doc}\n# TYPE {self.name} gauge\n"
+
+    def lines(self) -> list[str]:
+        """The samples in the text format (0.0.4), byte for byte what prometheus_client's
+        generate_latest writes (tests compare the two)."""
+        out = []
         for values, value in self.samples.items():
-            family.add_metric(list(values), value)
-        return family
+            labels = ",".join(f'{self.labels[i]}="{_escape_label(values[i])}"' for i in self._order)
+            braced = f"{{{labels}}}" if labels else ""
+            out.append(f"{self.name}{braced} {_go_float(value)}\n")
+        return out
+
+
+def _go_float(value: float) -> str:
+    """A value as Go (and prometheus_client) writes it: 1.0, +Inf, NaN, 1.7e+09."""
+    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
+    return text
+
+
+def _escape_label(value: str) -> str:
+    # The text format's three escapes in a label value (prometheus_client's too).
+    if "\\" not in value and '"' not in value and "\n" not in value:
+        return value
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
 def _time(value: object) -> dt.datetime | None:
@@ -96,14 +127,34 @@ def _presented(report: Mapping[str, object]) -> list[Mapping[str, object]]:
     return [c for c in _certificates(report, "chain") if c.get("presented", True) is not False]
 
 
+_SHORT_NAMES = {NameOID.COMMON_NAME: "CN", NameOID.ORGANIZATIONAL_UNIT_NAME: "OU"}
+
+
 def _name_values(text: object, oid: x509.ObjectIdentifier) -> list[str]:
+    """The values of ``oid`` in an RFC 4514 name, in the certificate's (ASN.1) order."""
     if not isinstance(text, str) or not text:
         return []
+    if not any(c in text for c in '\\#"<>;'):
+        # The common case, no escapes: split it here (ten thousand leaves a scrape make
+        # the library's full parser the slowest part); RFC 4514 lists RDNs last first.
+        short = _SHORT_NAMES[oid]
+        found = [
+            value
+            for part in text.replace("+", ",").split(",")
+            for key, sep, value in [part.partition("=")]
+            if sep and key.strip().upper() == short
+        ]
+        return found[::-1]
+    return list(_parsed_name_values(text, oid))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_name_values(text: str, oid: x509.ObjectIdentifier) -> tuple[str, ...]:
     try:
         name = x509.Name.from_rfc4514_string(text)
     except ValueError:
-        return []
-    return [str(attribute.value) for attribute in name.get_attributes_for_oid(oid)]
+        return ()
+    return tuple(str(attribute.value) for attribute in name.get_attributes_for_oid(oid))
 
 
 def _joined(values: Sequence[str]) -> str:
@@ -166,24 +217,77 @@ def _tls_version(report: Mapping[str, object]) -> str | None:
     return names.get(version, "unknown")
 
 
-class _WatchCollector(Collector):
-    """Every metric of a set of observations, made afresh on each collect()."""
+# Families whose samples are made afresh on every exposition; the others come from a
+# target's check and are kept per (target, check) in a MetricsCache.
+_PER_SCRAPE = ("target_info", "cert_days_left")
+_Lines = dict[str, list[str]]
 
-    def __init__(
-        self, entries: Sequence[tuple[WatchTarget, Observation | None]], now: dt.datetime
-    ) -> None:
-        self.entries = entries
-        self.now = now
 
-    def collect(self) -> Iterator[Metric]:
-        f = _families()
-        for target, observation in self.entries:
-            f["target_info"].set(1, target.name, _joined(list(target.labels)))
-            if observation is not None:
-                _observe(f, target.name, observation, self.now)
-        for family in f.values():
-            if family.samples:
-                yield family.metric()
+class MetricsCache:
+    """The text of each target's check-derived samples, kept between scrapes: a check is
+    rendered (and its report read) once, not at every scrape. Keyed by target and the
+    time of its check, so a new check always replaces it; targets no longer watched
+    drop out at the next exposition."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, tuple[dt.datetime, _Lines]] = {}
+        self._lock = threading.Lock()
+
+    def missing(self, entries: Sequence[tuple[WatchTarget, Observation | None]]) -> list[str]:
+        """Names whose latest check is not rendered yet."""
+        with self._lock:
+            return [
+                target.name
+                for target, observation in entries
+                if observation is not None
+                and self._lines.get(target.name, (None,))[0] != observation.checked_at
+            ]
+
+    def lines(self, observation: Observation, now: dt.datetime) -> _Lines:
+        with self._lock:
+            kept = self._lines.get(observation.target)
+        if kept is not None and kept[0] == observation.checked_at:
+            return kept[1]
+        made = _check_lines(observation, now)
+        with self._lock:
+            self._lines[observation.target] = (observation.checked_at, made)
+        return made
+
+    def keep_only(self, names: Collection[str]) -> None:
+        with self._lock:
+            for name in set(self._lines) - set(names):
+                del self._lines[name]
+
+
+def _check_lines(observation: Observation, now: dt.datetime) -> _Lines:
+    families = _families()
+    _observe(families, observation.target, observation, now)
+    return {name: family.lines() for name, family in families.items() if family.samples}
+
+
+def _assemble(
+    entries: Sequence[tuple[WatchTarget, Observation | None]],
+    now: dt.datetime,
+    cache: MetricsCache,
+) -> str:
+    fresh = _families()
+    by_family: dict[str, list[str]] = {name: [] for name in fresh}
+    for target, observation in entries:
+        fresh["target_info"].set(1, target.name, _joined(list(target.labels)))
+        if observation is None:
+            continue
+        for name, lines in cache.lines(observation, now).items():
+            by_family[name].extend(lines)
+        expires_at = observation.expires_at or observation.leaf_not_after
+        if expires_at is not None:
+            left = (expires_at - now).total_seconds() / 86400
+            fresh["cert_days_left"].set(left, target.name)
+    for name in _PER_SCRAPE:
+        by_family[name] = fresh[name].lines()
+    cache.keep_only([target.name for target, _ in entries])
+    return "".join(
+        fresh[name].header() + "".join(lines) for name, lines in by_family.items() if lines
+    )
 
 
 def _families() -> dict[str, _Family]:
@@ -329,7 +433,6 @@ def _observe(
     expires_at = observation.expires_at or observation.leaf_not_after
     if expires_at is not None:
         f["probe_ssl_earliest_cert_expiry"].set(expires_at.timestamp(), target)
-        f["cert_days_left"].set((expires_at - now).total_seconds() / 86400, target)
 
     if observation.leaf_sha256 is not None:
         leaf = next(
@@ -348,18 +451,103 @@ def _observe(
 
 
 def exposition(
-    entries: Iterable[tuple[WatchTarget, Observation | None]], now: dt.datetime
+    entries: Iterable[tuple[WatchTarget, Observation | None]],
+    now: dt.datetime,
+    health: WatchHealth | None = None,
+    cache: MetricsCache | None = None,
 ) -> bytes:
     """The Prometheus text exposition (format 0.0.4) of the last observation per target.
 
     A target with None (not checked yet) only appears in ``tlsdoctor_target_info``.
     ``now`` is what ``tlsdoctor_cert_days_left`` counts from. Samples carry no
     timestamps: the textfile collector refuses them, and ``..._last_check_timestamp_
-    seconds`` says how old each value is.
+    seconds`` says how old each value is. ``cache`` keeps each check's text for the next
+    call (the dashboard's); without one everything is rendered now.
     """
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_WatchCollector(tuple(entries), now))
-    return generate_latest(registry)
+    text = _assemble(tuple(entries), now, cache or MetricsCache())
+    if health is not None:
+        text += "".join(family.header() + "".join(family.lines()) for family in _self(health))
+    return text.encode()
+
+
+def history_exposition(
+    history: History, now: dt.datetime, cache: MetricsCache | None = None
+) -> bytes:
+    """The metrics of every watched target's latest check and of the watch itself: the
+    one source of both ``watch metrics`` (the textfile route) and the dashboard's
+    ``/metrics``, so the two never differ in families or labels.
+
+    The certificate families and ``probe_ssl_last_chain_info``'s labels come from the
+    stored reports; only the reports of checks ``cache`` has not rendered yet are read
+    (decompressing ten thousand of them is most of a cold exposition's time).
+    """
+    entries = history.latest_all()
+    cache = cache or MetricsCache()
+    wanted = set(cache.missing(entries))
+    if wanted:
+        reports = history.latest_reports(wanted)
+        entries = [
+            (
+                target,
+                None
+                if o is None
+                else dataclasses.replace(o, report=reports.get(o.target, o.report)),
+            )
+            if target.name in wanted
+            else (target, o)
+            for target, o in entries
+        ]
+    return exposition(entries, now, history.health(now), cache)
+
+
+def _with_report(
+    observation: Observation | None, reports: Mapping[str, Mapping[str, object]]
+) -> Observation | None:
+    if observation is None or observation.target not in reports:
+        return observation
+    return dataclasses.replace(observation, report=reports[observation.target])
+
+
+def _self(health: WatchHealth) -> list[_Family]:
+    """The watch's own state (``tlsdoctor_watch_*``): alert on these to know the watch
+    itself is running and telling people."""
+    started, finished = health.last_sweep_started, health.last_sweep_finished
+    values = [
+        ("targets", "Targets under watch", health.targets),
+        (
+            "overdue_targets",
+            "Targets not checked for two of their intervals (no sweep is running)",
+            health.overdue,
+        ),
+        (
+            "last_sweep_timestamp_seconds",
+            "When the last sweep finished, in unixtime",
+            None if finished is None else finished.timestamp(),
+        ),
+        (
+            "last_sweep_duration_seconds",
+            "How long the last sweep took",
+            None if started is None or finished is None else (finished - started).total_seconds(),
+        ),
+        ("last_sweep_checks", "Checks of the last sweep", health.last_sweep_checked),
+        (
+            "outbox_pending",
+            "Notifications not delivered yet (pending or to retry)",
+            health.outbox_pending,
+        ),
+        (
+            "outbox_oldest_pending_timestamp_seconds",
+            "When the oldest undelivered alert was raised, in unixtime",
+            None if health.oldest_pending is None else health.oldest_pending.timestamp(),
+        ),
+    ]
+    families = []
+    for name, documentation, value in values:
+        if value is not None:
+            family = _Family(f"tlsdoctor_watch_{name}", documentation, ())
+            family.set(value)
+            families.append(family)
+    return families
 
 
 def write_textfile(path: str | os.PathLike[str], data: bytes) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tlsdoctor.codes import Verdict
 from tlsdoctor.models import Report
-from tlsdoctor.monitor.model import Observation
 from tlsdoctor.render.json_report import report_to_dict
+from tlsdoctor.watch_model import Observation
 
 
 def observation_of(name: str, report: Report) -> Observation:

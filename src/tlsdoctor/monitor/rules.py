@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from tlsdoctor.codes import COULD_NOT_CHECK, FindingCode, Verdict
-from tlsdoctor.monitor.model import Alert, AlertKind, AlertSeverity, Observation
+from tlsdoctor.watch_model import Alert, AlertKind, AlertSeverity, Observation
 
 DAY = dt.timedelta(days=1)
 LIFETIME_WINDOW_CAP = 30 * DAY  # the spec's expiring_soon rule: min(30 days, a third)
@@ -38,6 +38,8 @@ class AlertPolicy:
     # Checks in a row that could not connect before it counts as broken: one timeout is
     # often the network, and a flapping endpoint must not alert at every flap.
     confirm_errors: int = 2
+    # Finding codes a target ignores (its watch-list ``ignore``): no new-finding alert.
+    ignore: frozenset[FindingCode] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -52,17 +54,22 @@ def evaluate(
     policy: AlertPolicy,
     raised: Set[str],
     previous_checks: int = 1,
+    previous_since: dt.datetime | None = None,
 ) -> Outcome:
     """The alerts ``current`` calls for, given ``previous`` (seen ``previous_checks``
-    times in a row) and the keys ``raised`` so far."""
+    times in a row, the first of them at ``previous_since``) and the keys ``raised`` so
+    far."""
     alerts: list[Alert] = []
     forget: list[str] = []
     was_trusted = previous is None or previous.verdict is Verdict.TRUSTED
     now_trusted = current.verdict is Verdict.TRUSTED
     if not now_trusted:
-        if "broken" not in raised and _confirmed(previous, current, policy, previous_checks):
+        in_a_row = _failures_in_a_row(previous, current, previous_checks)
+        if "broken" not in raised and (
+            current.verdict is not Verdict.ERROR or in_a_row >= policy.confirm_errors
+        ):
             forget.append("recovered")
-            alerts.append(_broken(previous, current))
+            alerts.append(_broken(previous, current, in_a_row, previous_since))
     else:
         forget.append("broken")
         # Recovered pairs with broken: an unconfirmed failure recovers silently.
@@ -82,24 +89,24 @@ def evaluate(
     verdict_changed = was_trusted != now_trusted
     if policy.new_findings and previous is not None and not verdict_changed:
         for code in current.codes:
-            if code in before or code in _TOLD_ELSEWHERE or f"finding:{code}" in raised:
+            if code in before or code in _TOLD_ELSEWHERE or code in policy.ignore:
+                continue
+            if f"finding:{code}" in raised:
                 continue
             alerts.append(_new_finding(current, code))
     # Only keys that are held need forgetting: the common case costs the history nothing.
     return Outcome(tuple(alerts), tuple(key for key in forget if key in raised))
 
 
-def _confirmed(
-    previous: Observation | None, current: Observation, policy: AlertPolicy, checks: int
-) -> bool:
-    """Whether a failure has lasted long enough to tell: a certificate problem at once,
-    a failure to connect after ``policy.confirm_errors`` checks in a row."""
+def _failures_in_a_row(previous: Observation | None, current: Observation, checks: int) -> int:
+    """How many checks in a row, ``current`` included, could not connect: a failure to
+    connect is told after ``policy.confirm_errors`` of them (a certificate problem at
+    once), since one timeout is often the network."""
     if current.verdict is not Verdict.ERROR:
-        return True
-    in_a_row = 1
-    if previous is not None and previous.verdict is Verdict.ERROR:
-        in_a_row += checks if previous.state == current.state else 1
-    return in_a_row >= policy.confirm_errors
+        return 0
+    if previous is None or previous.verdict is not Verdict.ERROR:
+        return 1
+    return 1 + (checks if previous.state == current.state else 1)
 
 
 def expiry_windows(current: Observation, policy: AlertPolicy) -> list[tuple[str, dt.timedelta]]:
@@ -155,10 +162,26 @@ def _expiry(current: Observation, policy: AlertPolicy, raised: Set[str]) -> Aler
     )
 
 
-def _broken(previous: Observation | None, current: Observation) -> Alert:
+def _broken(
+    previous: Observation | None,
+    current: Observation,
+    in_a_row: int,
+    previous_since: dt.datetime | None,
+) -> Alert:
     first = _primary(current)
-    was = "" if previous is None else f" (was {previous.verdict})"
     could_not_check = current.verdict is Verdict.ERROR
+    # A confirmed failure to connect started with the first failed check, not with the
+    # one that confirmed it; and "(was error)" would tell nothing.
+    outage_began = (
+        (previous_since or previous.checked_at)
+        if could_not_check and previous is not None and previous.verdict is Verdict.ERROR
+        else None
+    )
+    since = current.checked_at if outage_began is None else outage_began
+    if outage_began is not None:
+        was = f" ({in_a_row} checks in a row)"
+    else:
+        was = "" if previous is None else f" (was {previous.verdict})"
     title = (
         f"{current.target}: could not be checked: {first[0] if first else current.error}"
         if could_not_check
@@ -172,13 +195,21 @@ def _broken(previous: Observation | None, current: Observation) -> Alert:
         raised_at=current.checked_at,
         title=_one_line(title),
         body=_lines(
-            f"{current.target} is {current.verdict}{was} since "
-            f"{current.checked_at:%Y-%m-%d %H:%M} UTC.",
+            (
+                f"{current.target} could not be checked since {since:%Y-%m-%d %H:%M} UTC{was}."
+                if could_not_check
+                else f"{current.target} is {current.verdict}{was} since {since:%Y-%m-%d %H:%M} UTC."
+            ),
             f"Findings: {', '.join(map(str, current.codes)) or 'none'}",
             *(f"- {message}" for message, _ in _messages(current)),
             *_fixes(current, None),
         ),
-        facts=_facts(current, was=None if previous is None else previous.verdict.value),
+        facts=_facts(
+            current,
+            was=None if previous is None or outage_began else previous.verdict.value,
+            since=since.isoformat(),
+            code=_primary_code(current),
+        ),
     )
 
 
@@ -209,6 +240,8 @@ def _certificate_changed(
 ) -> Alert | None:
     if previous is None or previous.leaf_sha256 is None or current.leaf_sha256 is None:
         return None  # a first sight, or a connection failure, is not a change
+    if previous.serves_several_leaves or current.serves_several_leaves:
+        return None  # which backend answered is chance, not a change
     if previous.leaf_sha256 == current.leaf_sha256:
         return None
     key = f"certificate:{current.leaf_sha256}"
@@ -271,6 +304,15 @@ def _messages(current: Observation) -> list[tuple[str, str]]:
 def _primary(current: Observation) -> tuple[str, str] | None:
     messages = _messages(current)
     return messages[0] if messages else None
+
+
+def _primary_code(current: Observation) -> str:
+    """The code the trouble is known by (Alertmanager's ``code`` label): the first
+    finding's, else the first code, else the verdict."""
+    first = _primary(current)
+    if first is not None and first[1]:
+        return first[1]
+    return current.codes[0].value if current.codes else current.verdict.value
 
 
 def _fixes(current: Observation, code: FindingCode | None) -> list[str]:

@@ -16,27 +16,76 @@ import datetime as dt
 import random
 import signal
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from tlsdoctor.anchors import TrustAnchors
 from tlsdoctor.check import utc_now
-from tlsdoctor.history.store import History
+from tlsdoctor.history.store import History, HistoryError, Transaction
 from tlsdoctor.live import LiveOptions
 from tlsdoctor.models import Report
 from tlsdoctor.monitor.config import WatchSettings
-from tlsdoctor.monitor.model import Alert, Observation, WatchTarget
-from tlsdoctor.monitor.notify import Notifier, NotifyError, deliver, next_attempt
+from tlsdoctor.monitor.notify import Notifier
+from tlsdoctor.monitor.notify.outbox import deliver_due
+from tlsdoctor.monitor.notify.routing import Route
 from tlsdoctor.monitor.observe import observation_of
+from tlsdoctor.monitor.per_target import (
+    anchors_key,
+    policy_for,
+    recipients,
+    trust_for,
+    with_ignored,
+)
 from tlsdoctor.monitor.rules import evaluate
 from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target
 from tlsdoctor.scan import scan
+from tlsdoctor.watch_model import Alert, AlertKind, Observation, WatchTarget
 
 BATCH = 64  # at most this many results stored per transaction
 FLUSH_AFTER = 0.25  # seconds a result waits for others to share its transaction
 JITTER_SHARE = 0.1  # next checks spread over +-10% of the interval ...
 JITTER_CAP = dt.timedelta(minutes=15)  # ... but never more than this
 IDLE_POLL = dt.timedelta(seconds=30)  # the daemon looks again at least this often
+STORE_RETRY = dt.timedelta(seconds=1)  # a failed store is tried once more after this
+
+
+class SweepStoreError(HistoryError):
+    """The history refused a sweep's results: the sweep stopped, and says how many
+    results it could not keep."""
+
+    def __init__(self, cause: HistoryError, unstored: int) -> None:
+        super().__init__(
+            f"{cause}; the sweep stopped and {unstored} check result(s) were not stored"
+            " (their targets are checked again by the next sweep)"
+        )
+        self.unstored = unstored
+
+
+async def _drain_until(reports: AsyncIterator[Report], stop: asyncio.Event) -> None:
+    """Consume ``reports`` until they end or ``stop`` is set; then the checks still in
+    flight are cancelled (closing the scan cancels its tasks)."""
+
+    async def drain() -> None:
+        async for _ in reports:
+            if stop.is_set():
+                return
+
+    consumer = asyncio.ensure_future(drain())
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopper
+        consumer.cancel()
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer  # re-raises what a check raised, if anything
+        finally:
+            aclose = getattr(reports, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 def endpoint_of(target: WatchTarget) -> Endpoint:
@@ -67,17 +116,15 @@ class Sweeper:
         settings: WatchSettings,
         notifiers: Sequence[str],
         *,
+        routes: Mapping[str, Route] | None = None,
         anchors: TrustAnchors | None = None,
         seed: int | None = None,
     ) -> None:
         self.history = history
         self.settings = settings
         self.notifiers = tuple(notifiers)
-        if anchors is None and settings.ca_files:
-            from tlsdoctor.anchors import anchors_from_files
-
-            anchors = anchors_from_files(settings.ca_files)
-        self.anchors = anchors
+        self.routes: Mapping[str, Route] = routes or {}
+        self.anchors = anchors  # given: used for every target (tests, the lab)
         self._rng = random.Random(seed)
         self._stored: set[str] = set()  # names whose check is in the database
 
@@ -93,28 +140,46 @@ class Sweeper:
         few transactions. Storing runs on the event loop's thread: a writer thread would
         fight the handshakes for the GIL at every SQLite and zlib call, which costs more
         than the few milliseconds a batch takes.
+
+        A batch leaves the pending list only once it is stored. When the database fails
+        (read-only, full, gone), the sweep stops at once: checks in flight are
+        cancelled, storing is tried once more after STORE_RETRY, and then one
+        :class:`SweepStoreError` says what failed and how many results were not kept
+        (their leases are given back, or run out, and they are due again).
         """
         loop = asyncio.get_running_loop()
+        started = utc_now()
         observations: list[Observation] = []
         alerts: list[Alert] = []
         pending: list[tuple[WatchTarget, Observation]] = []
         timer: asyncio.TimerHandle | None = None
+        failed = asyncio.Event()
+        failures: list[HistoryError] = []
 
         def flush() -> None:
             nonlocal timer
             if timer is not None:
                 timer.cancel()
                 timer = None
-            while pending:
+            while pending and not failed.is_set():
                 batch = pending[:BATCH]
-                del pending[:BATCH]
-                alerts.extend(self._store(batch))
+                try:
+                    alerts.extend(self._store(batch))
+                except HistoryError as exc:
+                    failures.append(exc)
+                    failed.set()
+                    return
+                del pending[: len(batch)]
 
-        # SNI is an option of the whole scan: targets that set their own are scanned apart.
-        groups: dict[str | None, list[WatchTarget]] = {}
+        # SNI and the trusted roots are options of a whole scan: targets that set their
+        # own are scanned apart.
+        groups: dict[tuple[str | None, tuple[str, ...]], list[WatchTarget]] = {}
         for target in targets:
-            groups.setdefault(target.servername, []).append(target)
-        for servername, members in groups.items():
+            key = (target.servername, anchors_key(target, self.settings))
+            groups.setdefault(key, []).append(target)
+        for (servername, ca_files), members in groups.items():
+            if failed.is_set():
+                break
             # Watched names are the endpoints' canonical host:port, unique in the database.
             by_endpoint = {(e.host, e.port): t for t in members for e in [endpoint_of(t)]}
 
@@ -124,16 +189,19 @@ class Sweeper:
             ) -> None:
                 nonlocal timer
                 target = by_endpoint[(report.target.host or "", report.target.port or 0)]
-                observation = observation_of(target.name, report)
+                observation = with_ignored(target, observation_of(target.name, report))
                 observations.append(observation)
                 pending.append((target, observation))
+                if failed.is_set():
+                    return
                 if len(pending) >= BATCH:
                     flush()
                 elif timer is None:
                     timer = loop.call_later(FLUSH_AFTER, flush)
 
+            anchors = self.anchors or trust_for(ca_files, self.settings.public_roots)
             options = LiveOptions(
-                anchors=self.anchors, timeout=self.settings.timeout, servername=servername
+                anchors=anchors, timeout=self.settings.timeout, servername=servername
             )
             reports = scan(
                 (endpoint_of(t) for t in members),
@@ -141,9 +209,15 @@ class Sweeper:
                 concurrency=self.settings.concurrency,
                 on_report=finished,
             )
-            async for _ in reports:
-                pass
+            await _drain_until(reports, failed)
+        if failed.is_set():
+            await asyncio.sleep(STORE_RETRY.total_seconds())
+            failed.clear()
         flush()
+        if failed.is_set():
+            raise SweepStoreError(failures[-1], unstored=len(pending))
+        if observations:
+            self.history.record_sweep(started, utc_now(), len(observations))
         return SweepResult(tuple(observations), tuple(alerts))
 
     def _store(self, batch: Sequence[tuple[WatchTarget, Observation]]) -> list[Alert]:
@@ -158,19 +232,36 @@ class Sweeper:
                 outcome = evaluate(
                     None if run is None else run.observation(),
                     observation,
-                    self.settings.policy,
+                    policy_for(target, self.settings.policy),
                     frozenset(keys[target.name]),
                     previous_checks=1 if run is None else run.seen_count,
+                    previous_since=None if run is None else run.first_seen,
                 )
+                told = [self._resolving(tx, alert) for alert in outcome.alerts]
                 if outcome.forget:
                     tx.forget_alerts(target.name, outcome.forget)
-                raised.extend(a for a in outcome.alerts if tx.raise_alert(a, self.notifiers))
+                raised.extend(
+                    alert
+                    for alert in told
+                    if tx.raise_alert(alert, recipients(alert, target, self.notifiers, self.routes))
+                )
             tx.record_many(
                 (observation, next_due(target, observation.checked_at, self._rng))
                 for target, observation in batch
             )
         self._stored.update(names)
         return raised
+
+    @staticmethod
+    def _resolving(tx: Transaction, alert: Alert) -> Alert:
+        """A recovery carries the code of the outage it ends, which the rules, seeing
+        only the last check, do not know: Alertmanager resolves an alert by its labels."""
+        if alert.kind is not AlertKind.RECOVERED:
+            return alert
+        broken = tx.active_alert(alert.target, "broken")
+        if broken is None or broken.facts.get("code") is None:
+            return alert
+        return replace(alert, facts={**alert.facts, "code": broken.facts["code"]})
 
     async def sweep_due(self, now: dt.datetime, limit: int) -> SweepResult:
         """Lease the due targets (at most ``limit``) and sweep them."""
@@ -185,45 +276,6 @@ class Sweeper:
             with contextlib.suppress(Exception):
                 self.history.release(t.name for t in due if t.name not in self._stored)
             raise
-
-
-@dataclass(frozen=True)
-class DeliveryReport:
-    delivered: int
-    failed: int
-    gave_up: int
-
-
-def deliver_due(
-    history: History,
-    notifiers: Mapping[str, Notifier],
-    now: Callable[[], dt.datetime] = utc_now,
-    *,
-    timeout: float = 30.0,
-    limit: int = 100,
-) -> DeliveryReport:
-    """Send what the outbox holds and is due; failures are retried with backoff."""
-    delivered = failed = gave_up = 0
-    for delivery in history.due_deliveries(now(), limit=limit):
-        notifier = notifiers.get(delivery.notifier)
-        if notifier is None:
-            history.gave_up(delivery.id, now(), "this notifier is no longer configured")
-            gave_up += 1
-            continue
-        try:
-            deliver(notifier, delivery.alert, timeout)
-        except NotifyError as exc:
-            retry = None if exc.permanent else next_attempt(delivery.attempts + 1, now())
-            if retry is None:
-                history.gave_up(delivery.id, now(), str(exc))
-                gave_up += 1
-            else:
-                history.delivery_failed(delivery.id, now(), str(exc), retry)
-                failed += 1
-            continue
-        history.delivered(delivery.id, now())
-        delivered += 1
-    return DeliveryReport(delivered, failed, gave_up)
 
 
 def current_exit_code(rows: Iterable[tuple[WatchTarget, Observation | None]]) -> int:
@@ -248,6 +300,7 @@ class Daemon:
         self.on_sweep = on_sweep
         self.stopping = threading.Event()
         self._outbox_due = threading.Event()  # set when a sweep raised alerts
+        self.failure: HistoryError | None = None  # what stopped the outbox, if anything
 
     def stop(self, *_: object) -> None:
         self.stopping.set()
@@ -263,8 +316,10 @@ class Daemon:
         try:
             asyncio.run(self._checks())
         finally:
-            self.stopping.set()
+            self.stop()
             outbox.join(timeout=self.sweeper.settings.timeout + 35)
+        if self.failure is not None:
+            raise self.failure
 
     async def _checks(self) -> None:
         batch = max(self.sweeper.settings.concurrency * 4, 64)
@@ -287,10 +342,17 @@ class Daemon:
 
     def _outbox(self) -> None:
         history = self.sweeper.history
-        while not self.stopping.is_set():
-            deliver_due(history, self.notifiers)
-            moment = history.next_delivery_at()
-            wait = IDLE_POLL if moment is None else min(moment - utc_now(), IDLE_POLL)
-            self._outbox_due.wait(max(wait.total_seconds(), 0.2))
-            self._outbox_due.clear()
-        deliver_due(history, self.notifiers, timeout=10.0)  # a last round on the way out
+        try:
+            while not self.stopping.is_set():
+                deliver_due(history, self.notifiers)
+                moment = history.next_delivery_at()
+                wait = IDLE_POLL if moment is None else min(moment - utc_now(), IDLE_POLL)
+                self._outbox_due.wait(max(wait.total_seconds(), 0.2))
+                self._outbox_due.clear()
+            deliver_due(history, self.notifiers, timeout=10.0)  # a last round on the way out
+        except HistoryError as exc:
+            # The database failed under the outbox: the watch cannot keep its promises
+            # (no lost alert, none twice), so it stops and says why, once.
+            if not self.stopping.is_set():
+                self.failure = exc
+                self.stop()

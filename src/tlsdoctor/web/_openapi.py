@@ -26,6 +26,17 @@ def _ref(name: str) -> dict[str, str]:
 
 
 _ERROR = _json(_ref("Error"), "See the message.")
+_HEALTH: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "targets", "overdue_targets", "last_sweep", "outbox_pending"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unhealthy"]},
+        "targets": {"type": "integer"},
+        "overdue_targets": {"type": "integer"},
+        "last_sweep": {"type": ["string", "null"], "format": "date-time"},
+        "outbox_pending": {"type": "integer"},
+    },
+}
 _UNAUTHORIZED = _json(
     _ref("Error"), "A token is required (the server was started with --token-env)."
 )
@@ -336,12 +347,14 @@ def openapi_document(*, token_required: bool, version: str) -> dict[str, Any]:
                 operation="getOpenApi",
             ),
             "/healthz": _get(
-                "Liveness: the server answers and can read the history",
+                "Health: the history answers and a watch is sweeping it (unhealthy, 503,"
+                " when targets went unchecked for two of their intervals)",
                 {
-                    "200": _json(
-                        {"type": "object", "properties": {"status": {"type": "string"}}}, "Up."
+                    "200": _json(_HEALTH, "Healthy."),
+                    "503": _json(
+                        {"oneOf": [_HEALTH, _ref("Error")]},
+                        "Unhealthy, or the history cannot be read.",
                     ),
-                    "503": _ERROR,
                 },
                 operation="getHealth",
                 public=True,

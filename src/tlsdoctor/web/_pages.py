@@ -9,21 +9,23 @@ through.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from tlsdoctor.history.store import AlertRecord, DeliveryStatus, StateRun
-from tlsdoctor.monitor.model import Observation, WatchTarget
 from tlsdoctor.render.safe import make_visible
+from tlsdoctor.watch_model import Observation, WatchTarget, days_left, format_every
 from tlsdoctor.web._views import (
+    PAGE_SIZE,
     Entry,
     Expiry,
+    Selection,
     api_path,
-    days_left,
     expires_at,
     mappings,
     page_path,
@@ -278,7 +280,7 @@ def _timeline_row(item: Expiry, horizon: int, root: str) -> Markup:
 
 
 def _timeline(entries: Sequence[Entry], now: dt.datetime, root: str) -> Markup:
-    items = upcoming(entries, now)
+    items = upcoming(entries, now)[:TIMELINE_LIMIT]
     if not items:
         return render('<p class="muted">No expiry known yet: nothing has been checked.</p>')
     # The bars share one scale: the farthest expiry shown, but at least a month (so a
@@ -286,34 +288,119 @@ def _timeline(entries: Sequence[Entry], now: dt.datetime, root: str) -> Markup:
     horizon = max(30, min(365, max(item.days for item in items)))
     rows = concat(_timeline_row(item, horizon, root) for item in items)
     return render(
-        """<p class="muted">Soonest first; bars span {horizon} days. Each date is the first
-expiry in the chain the server sends.</p>
+        """<p class="muted">Soonest first (at most {limit}); bars span {horizon} days. Each
+date is the first expiry in the chain the server sends.</p>
 <ol class="timeline">
 {rows}</ol>""",
         horizon=horizon,
         rows=rows,
+        limit=TIMELINE_LIMIT,
     )
 
 
-def index_page(entries: Sequence[Entry], now: dt.datetime, *, root: str = "") -> str:
-    """``/``: every target, worst first, and the upcoming expiries."""
+_STATE_NAMES = {
+    "untrusted": "untrusted",
+    "error": "could not check",
+    "unchecked": "not checked yet",
+    "warnings": "trusted with warnings",
+    "trusted": "trusted",
+}
+TIMELINE_LIMIT = 50  # expiries listed under the table: the soonest ones
+
+
+def _query(root: str, selection: Selection, **changes: object) -> str:
+    """The overview's address for ``selection`` with ``changes`` (page, state...)."""
+    chosen = dataclasses.replace(selection, **changes)  # type: ignore[arg-type]
+    params = {
+        "q": chosen.search,
+        "state": chosen.state or "",
+        "label": chosen.label or "",
+        "page": str(chosen.page) if chosen.page != 1 else "",
+        "per_page": str(chosen.per_page) if chosen.per_page != PAGE_SIZE else "",
+    }
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"{root}/" + (f"?{query}" if query else "")
+
+
+def _search_form(selection: Selection, root: str) -> Markup:
+    options = concat(
+        render(
+            '<option value="{v}"{sel}>{label}</option>',
+            v=value,
+            sel=Markup(" selected") if selection.state == value else Markup(""),
+            label=label,
+        )
+        for value, label in (("", "any state"), *_STATE_NAMES.items())
+    )
+    return render(
+        """<form class="search" method="get" action="{root}/" role="search">
+<input type="search" name="q" value="{q}" placeholder="name contains" aria-label="search names">
+<select name="state" aria-label="state">{options}</select>
+<input type="text" name="label" value="{label}" placeholder="label" aria-label="label">
+<button type="submit">Show</button>
+</form>""",
+        root=root,
+        q=selection.search,
+        options=options,
+        label=selection.label or "",
+    )
+
+
+def _pager(selection: Selection, total: int, root: str) -> Markup:
+    pages = max(1, -(-total // selection.per_page))
+    if pages == 1:
+        return Markup("")
+    previous = (
+        render(
+            '<a rel="prev" href="{h}">previous</a>',
+            h=_query(root, selection, page=selection.page - 1),
+        )
+        if selection.page > 1
+        else Markup("")
+    )
+    following = (
+        render(
+            '<a rel="next" href="{h}">next</a>', h=_query(root, selection, page=selection.page + 1)
+        )
+        if selection.page < pages
+        else Markup("")
+    )
+    return render(
+        '<nav class="pager">{prev} page {n} of {pages} {next}</nav>',
+        prev=previous,
+        n=selection.page,
+        pages=pages,
+        next=following,
+    )
+
+
+def index_page(
+    entries: Sequence[Entry],
+    now: dt.datetime,
+    *,
+    root: str = "",
+    selection: Selection | None = None,
+) -> str:
+    """``/``: the targets, worst first, a page at a time, with a search, state and label
+    filter; and the soonest expiries among them."""
+    chosen = selection or Selection()
     ordered = worst_first(entries, now)
     counts: dict[str, int] = {}
     for _, observation in ordered:
         counts[state(observation)] = counts.get(state(observation), 0) + 1
-    names = {
-        "untrusted": "untrusted",
-        "error": "could not check",
-        "unchecked": "not checked yet",
-        "warnings": "trusted with warnings",
-        "trusted": "trusted",
-    }
     summary = concat(
-        render('<span class="badge {cls}">{n} {label}</span>', cls=cls, n=counts[cls], label=text)
-        for cls, text in names.items()
+        render(
+            '<a class="badge {cls}" href="{href}">{n} {label}</a>',
+            cls=cls,
+            href=_query(root, Selection(state=cls)),
+            n=counts[cls],
+            label=text,
+        )
+        for cls, text in _STATE_NAMES.items()
         if counts.get(cls)
     )
-    if ordered:
+    shown, total = chosen.pick(ordered)
+    if shown:
         table = render(
             """<table id="endpoints">
 <thead><tr><th>Target</th><th>Verdict</th><th>Days left</th><th>Findings</th>
@@ -321,23 +408,33 @@ def index_page(entries: Sequence[Entry], now: dt.datetime, *, root: str = "") ->
 <tbody>
 {rows}</tbody>
 </table>""",
-            rows=concat(_index_row(t, o, now, root) for t, o in ordered),
+            rows=concat(_index_row(t, o, now, root) for t, o in shown),
+        )
+    elif ordered:
+        table = render(
+            '<p class="muted">No target matches. <a href="{root}/">Show all</a></p>', root=root
         )
     else:
         table = render(
             '<p class="muted">Nothing is watched yet: add targets with'
             " <code>tlsdoctor watch add HOST</code>.</p>"
         )
+    matching = [entry for entry in ordered if chosen.matches(entry)]
+    count = render("{n} of {all}", n=total, all=len(ordered)) if chosen.filtered else len(ordered)
     body = render(
         """<h1>Endpoints <span class="muted">({count})</span></h1>
 <div class="summary">{summary}</div>
+{form}
 {table}
+{pager}
 <h2 id="expiries">Upcoming expiries</h2>
 {timeline}""",
-        count=len(ordered),
+        count=count,
         summary=summary,
+        form=_search_form(chosen, root),
         table=table,
-        timeline=_timeline(ordered, now, root),
+        pager=_pager(chosen, total, root),
+        timeline=_timeline(matching, now, root),
     )
     return _layout("tlsdoctor watch", body, now, root=root, refresh=120)
 
@@ -537,14 +634,22 @@ def _alerts(records: Sequence[AlertRecord]) -> Markup:
 
 
 def _facts(target: WatchTarget, observation: Observation | None, now: dt.datetime) -> Markup:
-    every = target.every.total_seconds()
-    facts: list[tuple[str, object]] = [("Checked every", f"{every / 3600:g} h")]
+    facts: list[tuple[str, object]] = [("Checked every", format_every(target.every))]
     if target.starttls:
         facts.append(("STARTTLS", target.starttls))
     if target.servername:
         facts.append(("SNI name", target.servername))
     if target.labels:
         facts.append(("Labels", ", ".join(target.labels)))
+    if target.ca_files:
+        facts.append(("Also trusts", ", ".join(target.ca_files)))
+    if target.warn_days is not None:
+        facts.append(("Expiry warning", f"{target.warn_days} days ahead"))
+    if target.ignore:
+        facts.append(("Ignored findings", f"{', '.join(target.ignore)}: {target.ignore_reason}"))
+    if target.mute_until is not None:
+        muted = "muted" if target.muted(now) else "was muted"
+        facts.append(("Alerts", render("{m} until {t}", m=muted, t=_time(target.mute_until))))
     if observation is not None:
         moment = expires_at(observation)
         facts += [

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from tlsdoctor.codes import Verdict
 from tlsdoctor.history.store import AlertRecord, Delivery, StateRun
 from tlsdoctor.models import rfc3339
-from tlsdoctor.monitor.model import Observation, WatchTarget
+from tlsdoctor.watch_model import Observation, WatchTarget, days_left
 
 Entry: TypeAlias = tuple[WatchTarget, Observation | None]
 
@@ -33,13 +33,6 @@ _NEVER = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
 def when(moment: dt.datetime | None) -> str | None:
     """A time as the JSON of the spec writes it (RFC 3339, UTC, Z), or None."""
     return None if moment is None else rfc3339(moment)
-
-
-def days_left(moment: dt.datetime | None, now: dt.datetime) -> int | None:
-    """Whole days from ``now`` until ``moment``, rounded toward zero: -30 once it passed
-    30 days ago, as the findings count; 0 on both sides of the moment itself, so the
-    dashboard says "expired" from the times, never from the sign of this."""
-    return None if moment is None else int((moment - now) / dt.timedelta(days=1))
 
 
 def rank(observation: Observation | None) -> int:
@@ -89,6 +82,41 @@ class Expiry:
     at: dt.datetime
     days: int  # days_left
     expired: bool
+
+
+STATES = ("untrusted", "error", "unchecked", "warnings", "trusted")
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which targets a page or an API answer shows: a search in the names, a state, a
+    label, and one page of the result (a fleet of thousands is never one page)."""
+
+    search: str = ""  # part of the name, case-insensitive
+    state: str | None = None  # one of STATES
+    label: str | None = None
+    page: int = 1  # from 1
+    per_page: int = PAGE_SIZE
+
+    def matches(self, entry: Entry) -> bool:
+        target, observation = entry
+        if self.search and self.search.lower() not in target.name:
+            return False
+        if self.state is not None and state(observation) != self.state:
+            return False
+        return self.label is None or self.label in target.labels
+
+    def pick(self, ordered: Sequence[Entry]) -> tuple[list[Entry], int]:
+        """This page of the matching entries, and how many match in all."""
+        matching = [entry for entry in ordered if self.matches(entry)]
+        start = (self.page - 1) * self.per_page
+        return matching[start : start + self.per_page], len(matching)
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.search or self.state or self.label)
 
 
 def upcoming(entries: Iterable[Entry], now: dt.datetime) -> list[Expiry]:

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tlsdoctor.check import utc_now
 from tlsdoctor.history.store import History, HistoryError
 from tlsdoctor.monitor.calendar import expiry_calendar
-from tlsdoctor.monitor.metrics import exposition
+from tlsdoctor.monitor.metrics import MetricsCache, history_exposition
 from tlsdoctor.web import _pages, _views
 from tlsdoctor.web._openapi import openapi_document
 
@@ -51,9 +51,10 @@ METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_LIMIT = 1000
 SECURITY_HEADERS: Mapping[str, str] = {
     # No script may run, whatever a page holds; styles are inline (one file, no CDN);
-    # data: only for the empty icon that spares browsers a /favicon.ico request.
+    # data: only for the empty icon that spares browsers a /favicon.ico request; forms
+    # (the overview's search, a GET) only to the dashboard itself.
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -129,9 +130,14 @@ class _Guard:
     """Host check, token check and security headers, around the whole app."""
 
     def __init__(
-        self, app: ASGIApp, token: str | None, allowed_hosts: Collection[str] | None
+        self,
+        app: ASGIApp,
+        token: str | None,
+        allowed_hosts: Collection[str] | None,
+        https: bool = False,
     ) -> None:
         self.app = app
+        self.https = https
         self.token = token or None
         self.cookie = _cookie_value(token) if token else ""
         self.allowed_hosts = (
@@ -183,9 +189,16 @@ class _Guard:
             if rest:
                 location += "?" + urlencode(rest)
             response = RedirectResponse(location, status_code=303)
-            # No Secure flag: the server speaks plain HTTP (TLS belongs to a proxy in
-            # front), and a Secure cookie would never come back over it.
-            response.set_cookie(COOKIE, self.cookie, httponly=True, samesite="strict", path="/")
+            # Secure when the server speaks HTTPS itself; over plain HTTP (TLS at a proxy
+            # in front, or none on loopback) a Secure cookie would never come back.
+            response.set_cookie(
+                COOKIE,
+                self.cookie,
+                httponly=True,
+                samesite="strict",
+                path="/",
+                secure=self.https,
+            )
             return response
         refused = _error(
             request,
@@ -217,6 +230,27 @@ def _limit(request: Request) -> int:
     return value
 
 
+def _selection(request: Request, per_page: int) -> _views.Selection:
+    """The search, state, label and page asked for in the query string."""
+    params = request.query_params
+    state = params.get("state") or None
+    if state is not None and state not in _views.STATES:
+        raise HTTPException(400, f"state must be one of {', '.join(_views.STATES)}")
+    numbers = {}
+    for name, default, top in (("page", 1, 1_000_000), ("per_page", per_page, MAX_LIMIT)):
+        text = params.get(name, str(default))
+        if not text.isdigit() or not 1 <= int(text) <= top:
+            raise HTTPException(400, f"{name} must be a whole number from 1 to {top}")
+        numbers[name] = int(text)
+    return _views.Selection(
+        search=(params.get("q") or "").strip().lower()[:200],
+        state=state,
+        label=params.get("label") or None,
+        page=numbers["page"],
+        per_page=numbers["per_page"],
+    )
+
+
 def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "").lower() in ("1", "true", "yes")
 
@@ -227,6 +261,7 @@ def create_app(
     token: str | None,
     allowed_hosts: Collection[str] | None = None,
     clock: Callable[[], dt.datetime] = utc_now,
+    https: bool = False,
 ) -> Starlette:
     """The dashboard over a watch history.
 
@@ -237,6 +272,7 @@ def create_app(
     "now" that days left count from.
     """
     source = _HistorySource(history_factory)
+    metrics_cache = MetricsCache()  # each check rendered once, not at every scrape
     document = openapi_document(token_required=bool(token), version=_version())
 
     def root(request: Request) -> str:
@@ -247,7 +283,9 @@ def create_app(
 
     def index(request: Request) -> Response:
         entries = source.get().latest_all()
-        return HTMLResponse(_pages.index_page(entries, clock(), root=root(request)))
+        chosen = _selection(request, _views.PAGE_SIZE)
+        page = _pages.index_page(entries, clock(), root=root(request), selection=chosen)
+        return HTMLResponse(page)
 
     def target_page(request: Request) -> Response:
         name = name_of(request)
@@ -268,7 +306,12 @@ def create_app(
     def api_targets(request: Request) -> Response:
         now = clock()
         entries = _views.worst_first(source.get().latest_all(), now)
-        return JSONResponse([_views.target_json(t, o, now, root(request)) for t, o in entries])
+        if request.query_params:  # without parameters: every target, as before
+            entries, total = _selection(request, _views.MAX_PAGE_SIZE).pick(entries)
+        else:
+            total = len(entries)
+        answer = [_views.target_json(t, o, now, root(request)) for t, o in entries]
+        return JSONResponse(answer, headers={"X-Total-Count": str(total)})
 
     def api_target(request: Request) -> Response:
         name = name_of(request)
@@ -299,7 +342,7 @@ def create_app(
         return JSONResponse(document)
 
     def metrics(request: Request) -> Response:
-        data = exposition(source.get().latest_all(with_reports=True), clock())
+        data = history_exposition(source.get(), clock(), metrics_cache)
         return Response(data, media_type=METRICS_TYPE)
 
     def calendar(request: Request) -> Response:
@@ -312,9 +355,18 @@ def create_app(
         )
 
     def healthz(request: Request) -> Response:
-        # One indexed lookup: proves the database answers without scanning it.
-        source.get().target("")
-        return JSONResponse({"status": "ok"})
+        # Unhealthy when targets went unchecked for two of their intervals: the database
+        # answers, but no watch is sweeping it (a stopped daemon, a dead cron job).
+        health = source.get().health(clock())
+        finished = health.last_sweep_finished
+        body = {
+            "status": "ok" if health.healthy else "unhealthy",
+            "targets": health.targets,
+            "overdue_targets": health.overdue,
+            "last_sweep": None if finished is None else _views.when(finished),
+            "outbox_pending": health.outbox_pending,
+        }
+        return JSONResponse(body, status_code=200 if health.healthy else 503)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -353,6 +405,6 @@ def create_app(
     return Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_error, HistoryError: history_error},
-        middleware=[Middleware(_Guard, token=token, allowed_hosts=allowed_hosts)],
+        middleware=[Middleware(_Guard, token=token, allowed_hosts=allowed_hosts, https=https)],
         lifespan=lifespan,
     )

@@ -2,7 +2,8 @@
 
 These types are shared by the history database, the alert rules, the notifiers, the
 calendar, the metrics and the dashboard, so each of those can be written and tested
-without the others.
+without the others. They live outside ``monitor/`` so that ``history/``, which
+``monitor/`` builds on, never imports back up into it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,26 @@ from dataclasses import dataclass, field
 from tlsdoctor.codes import FindingCode, Verdict
 
 DEFAULT_EVERY = dt.timedelta(hours=6)
+DAY = dt.timedelta(days=1)
+_EVERY_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def days_left(moment: dt.datetime | None, now: dt.datetime) -> int | None:
+    """Whole days from ``now`` until ``moment``, rounded toward zero: -30 once it passed
+    30 days and some hours ago, as the findings ("expired 30 days ago") count. The one
+    count of days of the list, the dashboard, the API and the alerts."""
+    return None if moment is None else int((moment - now) / DAY)
+
+
+def format_every(every: dt.timedelta) -> str:
+    """An interval as the watch list writes it: ``1m``, ``6h``, ``1h30m``, ``1d``."""
+    seconds = int(every.total_seconds())
+    out = []
+    for unit, size in _EVERY_UNITS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            out.append(f"{count}{unit}")
+    return "".join(out) or "0s"
 
 
 @dataclass(frozen=True)
@@ -27,6 +48,14 @@ class WatchTarget:
     servername: str | None = None  # SNI, when it differs from the host
     connect: str | None = None  # dial this address instead of resolving the host
     labels: tuple[str, ...] = ()
+    ca_files: tuple[str, ...] = ()  # roots trusted for this target besides the public ones
+    warn_days: int | None = None  # the first expiry alert this many days ahead
+    ignore: tuple[str, ...] = ()  # finding codes that raise no alert here ...
+    ignore_reason: str | None = None  # ... and why (shown on the dashboard)
+    mute_until: dt.datetime | None = None  # alerts are kept but told to nobody until then
+
+    def muted(self, now: dt.datetime) -> bool:
+        return self.mute_until is not None and now < self.mute_until
 
 
 @dataclass(frozen=True)
@@ -54,8 +83,16 @@ class Observation:
 
     @property
     def state(self) -> tuple[Verdict, tuple[FindingCode, ...], str | None]:
-        """What must change for this observation to count as a change in history."""
-        return (self.verdict, tuple(sorted(set(self.codes), key=str)), self.leaf_sha256)
+        """What must change for this observation to count as a change in history. Behind
+        a load balancer whose backends serve different certificates
+        (``inconsistent_backends``), which leaf a check saw is chance: the state is the
+        set of findings, not the leaf, so it stays one state instead of flapping."""
+        leaf = None if self.serves_several_leaves else self.leaf_sha256
+        return (self.verdict, tuple(sorted(set(self.codes), key=str)), leaf)
+
+    @property
+    def serves_several_leaves(self) -> bool:
+        return FindingCode.INCONSISTENT_BACKENDS in self.codes
 
 
 class AlertKind(str, enum.Enum):
