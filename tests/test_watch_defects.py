@@ -273,7 +273,7 @@ def socket_that_never_answers() -> Iterator[int]:
 def test_an_unclosed_ipv6_bracket_names_the_line(tmp_path: Path) -> None:
     plain = tmp_path / "list.txt"
     plain.write_text("# fleet\nwww.example.test\nhttps://[::1\n")
-    with pytest.raises(InputError, match=r"list\.txt:3: 'https://\[::1' is not a valid URL"):
+    with pytest.raises(InputError, match=r"list\.txt:3: 'https://\[::1' is not a URL"):
         read_watchlist(plain)
     toml = tmp_path / "list.toml"
     toml.write_text('[[target]]\nname = "www.example.test"\n\n[[target]]\nname = "https://[::1"\n')

@@ -14,6 +14,7 @@ import pytest
 
 from loopback import Request, receiver
 from pki import Issued, make_root
+from servers import free_port
 from tlsdoctor.check import utc_now
 from tlsdoctor.cli.main import main
 from tlsdoctor.history.store import History
@@ -139,14 +140,23 @@ def test_per_target_roots_warning_window_and_ignored_findings(
 ) -> None:
     # Two endpoints of the same private CA with 60 days left of 90: one watched with the
     # CA added (and its own settings), its twin with the public roots alone.
-    private = Endpoint(tmp_path, root, not_after=utc_now() + 60 * DAY, name="intra.example.test")
+    # The private leaf names a CRL that cannot be fetched (nothing listens there):
+    # revocation_unknown, which its group ignores.
+    closed = free_port()
+    private = Endpoint(
+        tmp_path,
+        root,
+        not_after=utc_now() + 60 * DAY,
+        name="intra.example.test",
+        crl_url=f"http://127.0.0.1:{closed}/intranet.crl",
+    )
     twin = Endpoint(tmp_path, root, not_after=utc_now() + 60 * DAY, name="twin.example.test")
     (tmp_path / "list.toml").write_text(
         f"""[group.intranet]
 ca_files = ["root.pem"]
 warn_days = 90
 ignore = ["revocation_unknown"]
-ignore_reason = "the intranet CA publishes no CRL; checked by the PKI team"
+ignore_reason = "the intranet CRL is not served to the monitoring host; checked by the PKI team"
 [[target]]
 name = "{private.target}"
 connect = "127.0.0.1"
@@ -182,7 +192,7 @@ connect = "127.0.0.1"
         assert {"mozilla", "custom"} <= kinds, kinds
         with TestClient(create_app(history, token=None)) as client:
             page = client.get(f"/target/{private.target}").text
-    assert "the intranet CA publishes no CRL; checked by the PKI team" in page
+    assert "the intranet CRL is not served to the monitoring host; checked by the PKI team" in page
     assert "90 days ahead" in page
     # warn_days = 90: the 60-day certificate is already in its window; the lifetime
     # window of the default policy (30 days) has not opened for the twin.

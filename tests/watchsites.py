@@ -18,9 +18,15 @@ class Endpoint:
     """``name`` served by `openssl s_server` on 127.0.0.1, one port for its whole life."""
 
     def __init__(
-        self, folder: Path, root: Issued, *, not_after: dt.datetime, name: str = "www.example.test"
+        self,
+        folder: Path,
+        root: Issued,
+        *,
+        not_after: dt.datetime,
+        name: str = "www.example.test",
+        crl_url: str | None = None,
     ) -> None:
-        self.name, self.root = name, root
+        self.name, self.root, self.crl_url = name, root, crl_url
         self.cert, self.key = folder / f"{name}.pem", folder / f"{name}.key"
         self.serve(not_after)
         self.port = free_port()
@@ -28,7 +34,7 @@ class Endpoint:
     def serve(self, not_after: dt.datetime, lifetime: dt.timedelta = 90 * DAY) -> None:
         """A new certificate (takes effect at the next ``up``)."""
         leaf = self.root.issue_leaf(
-            [self.name], not_before=not_after - lifetime, not_after=not_after
+            [self.name], not_before=not_after - lifetime, not_after=not_after, crl_url=self.crl_url
         )
         self.cert.write_bytes(leaf.pem())
         self.key.write_bytes(leaf.key_pem())
