@@ -140,6 +140,12 @@ def cli() -> None:
     help="Use these addresses for HOST on PORT (* for any port), as curl --resolve; repeatable.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report(s) of the spec.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show every piece of evidence, each failing client's message, fetches, signatures.",
+)
 @try_clients_options
 def check(
     targets: Sequence[str],
@@ -165,6 +171,7 @@ def check(
     one_address: bool,
     resolve_entries: Sequence[str],
     as_json: bool,
+    verbose: bool,
     try_clients: bool,
     client_names: str | None,
     client_timeout: float,
@@ -195,6 +202,7 @@ def check(
             warn_days,
             password,
             as_json,
+            verbose=verbose,
             fetch=bool(fetch),
             given=given,
             revocation=not no_revocation,
@@ -235,7 +243,7 @@ def check(
         report = _with_local_stores(check_endpoint(endpoint, options), targets[0])
         if tried is not None:
             return check_with_clients(report, endpoint, ca_files, tried, client_timeout, as_json)
-        _print_report(report, as_json)
+        _print_report(report, as_json, verbose)
         return report.exit_code
     from tlsdoctor.cli.many import check_many
 
@@ -251,6 +259,7 @@ def _check_files(
     password: str | None,
     as_json: bool,
     *,
+    verbose: bool,
     fetch: bool,
     given: RevocationInput,
     revocation: bool,
@@ -271,7 +280,7 @@ def _check_files(
         check_revocation=revocation,
     )
     report = _with_local_stores(report, None)
-    _print_report(report, as_json)
+    _print_report(report, as_json, verbose)
     return report.exit_code
 
 
@@ -284,15 +293,27 @@ def _with_local_stores(report: Report, target: str | None) -> Report:
     return with_local_stores(report, discover, target)
 
 
-def _print_report(report: Report, as_json: bool) -> None:
+def _print_report(report: Report, as_json: bool, verbose: bool = False) -> None:
     if as_json:
         from tlsdoctor.render.json_report import dumps, report_to_dict
 
-        click.echo(dumps(report_to_dict(report)))
+        quietly_echo(dumps(report_to_dict(report)))
     else:
         from tlsdoctor.render.text import make_console, render_report
 
-        render_report(report, make_console())
+        render_report(report, make_console(), verbose=verbose)
+
+
+def quietly_echo(text: str) -> None:
+    """``click.echo``, but a reader that stopped reading (``| head -2``) is no error: the
+    rest is dropped and the command exits with its own code."""
+    try:
+        click.echo(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @cli.command()
