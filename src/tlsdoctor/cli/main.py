@@ -802,6 +802,7 @@ def fix_chain(
         target is not None if fetch is None else fetch,
         server,
         as_json,
+        ca_files=ca_files,
     )
 
 

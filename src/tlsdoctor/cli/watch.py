@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tlsdoctor.render.safe import echo
+from tlsdoctor.wording import plural
 
 if TYPE_CHECKING:
     from tlsdoctor.history.store import History
@@ -202,7 +203,8 @@ def watch_once(context: Context, everything: bool, as_json: bool) -> int:
             echo(json.dumps(_observation_dict(observation)))
     else:
         echo(
-            f"checked {len(result.observations)} targets, {len(result.alerts)} new alerts; "
+            f"checked {plural(len(result.observations), 'target')}, "
+            f"{plural(len(result.alerts), 'new alert')}; "
             f"notifications: {sent.delivered} sent, {sent.failed} to retry, "
             f"{sent.gave_up} given up",
             err=True,
@@ -227,7 +229,11 @@ def watch_run(context: Context) -> int:
 
     with context.history() as history:
         count = len(history.targets())
-        echo(f"watching {count} targets ({len(notifiers)} notifiers); Ctrl-C stops", err=True)
+        echo(
+            f"watching {plural(count, 'target')} ({plural(len(notifiers), 'notifier')}); "
+            "Ctrl-C stops",
+            err=True,
+        )
         sweeper = Sweeper(history, settings, list(notifiers))
         Daemon(sweeper, notifiers, on_sweep=said).run()
     echo("stopped", err=True)

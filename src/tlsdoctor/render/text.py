@@ -22,7 +22,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from tlsdoctor.codes import Severity, Verdict
+from tlsdoctor.codes import FindingCode, Severity, Verdict
 from tlsdoctor.models import (
     CertSummary,
     ClientVerdict,
@@ -32,6 +32,7 @@ from tlsdoctor.models import (
     rfc3339,
 )
 from tlsdoctor.render.safe import make_visible, safe_dn, safe_host, safe_text, safe_url
+from tlsdoctor.wording import plural
 
 _VERDICT_STYLE = {
     Verdict.TRUSTED: ("✓ TRUSTED", "bold green"),
@@ -46,7 +47,8 @@ MAX_MESSAGE = 1000  # characters of one message or evidence value: the rest is e
 # (COLUMNS, when set, wins: ``COLUMNS=80 tlsdoctor check ... | less``).
 PIPE_WIDTH = 120
 # Spaces Rich pads a line with, before the style codes that end it.
-_TRAILING_SPACES = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)(?=\n|$)")
+_STYLE_CODE = re.compile(r"\x1b\[[0-9;]*m")
+_LINE_END = re.compile(r"(?:[ \t]|\x1b\[[0-9;]*m)+(?=\n|$)")
 
 
 class SafeConsole(Console):
@@ -59,7 +61,7 @@ class SafeConsole(Console):
 
     def _render_buffer(self, buffer: Iterable[Segment]) -> str:
         # No line ends in the spaces Rich pads tables and wrapped text with.
-        return _TRAILING_SPACES.sub(r"\1", super()._render_buffer(buffer))
+        return _LINE_END.sub(_codes_only, super()._render_buffer(buffer))
 
     def on_broken_pipe(self) -> None:
         """The reader stopped reading (``| head -2``): the rest is dropped and the command
@@ -67,6 +69,10 @@ class SafeConsole(Console):
         self.quiet = True
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+
+
+def _codes_only(end_of_line: re.Match[str]) -> str:
+    return "".join(_STYLE_CODE.findall(end_of_line.group()))
 
 
 def make_console(stream: TextIO | None = None, color: bool | None = None) -> Console:
@@ -145,11 +151,6 @@ def render_report(report: Report, console: Console, *, verbose: bool = False) ->
     console.print(f"[dim]Trust anchors: {escape(anchors)}[/]")
     if not verbose and (report.findings or report.fetches):
         console.print("[dim]More detail: --verbose; the report as JSON: --json[/]")
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """``1 root``, ``2 roots``, ``0 roots``."""
-    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 # Evidence that identifies rather than explains: in the JSON, not in the text.
@@ -263,14 +264,14 @@ def _render_chains(report: Report, console: Console, verbose: bool) -> None:
         title = f"Chain as {sent}" + (
             f", then {plural(added, 'certificate')} from the trust store" if added else ""
         )
-        _render_chain(title, path, report, console, verbose, issuer=verbose)
+        _render_chain(title, path, report, console, verbose, issuer=False)
         return
     if chain:
         _render_chain(f"Chain as {sent}", chain, report, console, verbose, issuer=True)
     if chain and path:
         console.print()
     if path:
-        _render_chain("Path to a trust anchor", path, report, console, verbose, issuer=verbose)
+        _render_chain("Path to a trust anchor", path, report, console, verbose, issuer=False)
 
 
 def _render_chain(
@@ -285,7 +286,7 @@ def _render_chain(
     subjects = [escape(_short_name(cert.subject)) for cert in certs]
     issuers = [escape(_short_name(cert.issuer)) for cert in certs]
     # A host name is never folded in the middle: its column is as wide as the longest one.
-    widest = min(max(len(name) for name in subjects + issuers * issuer), MAX_NAME_WIDTH)
+    widest = min(max(len(name) for name in subjects), MAX_NAME_WIDTH)
     table = Table(
         title=title,
         title_justify="left",
@@ -293,17 +294,21 @@ def _render_chain(
         expand=False,
         box=box.HEAVY_HEAD if verbose else None,
         pad_edge=verbose,
-        header_style="bold" if verbose else "bold underline",
+        header_style="bold",
     )
     table.add_column("#", justify="right")
     table.add_column("role", no_wrap=True)
     table.add_column("subject", overflow="fold", min_width=widest)
     if issuer:
-        table.add_column("issuer", overflow="fold", min_width=widest)
+        table.add_column("issuer", overflow="fold")
     table.add_column("valid until", no_wrap=True)
-    table.add_column("key", no_wrap=True)
-    if verbose:
-        table.add_column("signature", no_wrap=True)
+    codes = set(report.codes)
+    key = verbose or FindingCode.WEAK_KEY in codes
+    signature = verbose or FindingCode.WEAK_SIGNATURE in codes
+    if key:
+        table.add_column("key", overflow="fold")
+    if signature:
+        table.add_column("signature", overflow="fold")
     for index, cert in enumerate(certs):
         days = (cert.not_after - report.evaluated_at) / dt.timedelta(days=1)
         until = cert.not_after.strftime("%Y-%m-%d")
@@ -317,8 +322,10 @@ def _render_chain(
         row = [str(index), role, subjects[index]]
         if issuer:
             row.append(issuers[index])
-        row += [until, cert.key]
-        if verbose:
+        row.append(until)
+        if key:
+            row.append(cert.key)
+        if signature:
             row.append(cert.signature)
         table.add_row(*row)
     console.print(table)
