@@ -213,10 +213,9 @@ def check(
         raise click.UsageError("give a target (HOST[:PORT] or URL), -f FILE, or --chain FILE")
     if host:
         raise click.UsageError("--host goes with --chain; for an endpoint, give HOST itself")
-    from tlsdoctor.cli.options import parse_resolve
-    from tlsdoctor.live import LiveOptions
+    from tlsdoctor import api
 
-    options = LiveOptions(
+    options = api.check_options(
         anchors=anchors,
         at=at,
         warn_days=warn_days,
@@ -227,7 +226,7 @@ def check(
         fetch=fetch is not False,
         revocation=not no_revocation,
         one_address=one_address,
-        hosts=parse_resolve(resolve_entries),
+        resolve=resolve_entries,
     )
     mode = Starttls(starttls) if starttls else None
     tried = None
@@ -236,11 +235,9 @@ def check(
             targets, target_file, connect, no_sni, starttls, servername, client_names
         )
     if len(targets) == 1 and not target_file:
-        from tlsdoctor.live import check_endpoint
-        from tlsdoctor.probe.targets import parse_target
-
-        endpoint = parse_target(targets[0], connect=connect, starttls=mode)
-        report = _with_local_stores(check_endpoint(endpoint, options), targets[0])
+        endpoint = api.endpoint(targets[0], connect=connect, starttls=starttls)
+        report = api.check_endpoint(endpoint, options, local_stores=False)
+        report = api.with_machine_stores(report, targets[0])
         if tried is not None:
             return check_with_clients(report, endpoint, ca_files, tried, client_timeout, as_json)
         _print_report(report, as_json, verbose)
@@ -279,18 +276,11 @@ def _check_files(
         revocation=given,
         check_revocation=revocation,
     )
-    report = _with_local_stores(report, None)
+    from tlsdoctor.api import with_machine_stores
+
+    report = with_machine_stores(report, None)
     _print_report(report, as_json, verbose)
     return report.exit_code
-
-
-def _with_local_stores(report: Report, target: str | None) -> Report:
-    """For one check: which of this machine's stores hold an unknown root (a scan of many
-    targets does not read the stores once per target)."""
-    from tlsdoctor.stores.lookup import with_local_stores
-    from tlsdoctor.stores.registry import discover
-
-    return with_local_stores(report, discover, target)
 
 
 def _print_report(report: Report, as_json: bool, verbose: bool = False) -> None:
@@ -386,22 +376,14 @@ def explain(
     message: str, host: str | None, connect: str | None, ca_files: Sequence[str], as_json: bool
 ) -> int:
     """Explain an error message from any client (- reads it from stdin)."""
-    from tlsdoctor.explain import explain_text, with_check
+    from tlsdoctor import api
 
     text = _pasted() if message == "-" else message
     if not text.strip():
         raise click.UsageError("give the error message (or - and pipe it in)")
-    explanation = explain_text(text, host)
-    code = 0 if explanation.recognised else 3
-    if host is not None:
-        from tlsdoctor.anchors import anchors_from_files
-        from tlsdoctor.live import LiveOptions, check_endpoint
-        from tlsdoctor.probe.targets import parse_target
-
-        anchors = anchors_from_files(ca_files) if ca_files else None
-        report = check_endpoint(parse_target(host, connect=connect), LiveOptions(anchors=anchors))
-        explanation = with_check(explanation, report)
-        code = report.exit_code if explanation.recognised else 3
+    options = api.check_options(ca_files=ca_files) if host is not None else None
+    explanation = api.explain_message(text, host=host, connect=connect, options=options)
+    code = api.explanation_exit_code(explanation)
     if as_json:
         from tlsdoctor.render.explanation import explanation_to_dict
         from tlsdoctor.render.json_report import dumps
