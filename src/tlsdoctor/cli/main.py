@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tlsdoctor.cli.help import document
 from tlsdoctor.cli.tryclients import check_with_clients, clients_to_try, try_clients_options
 from tlsdoctor.cli.watch import watch
 from tlsdoctor.errors import TlsDoctorError
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
     from tlsdoctor.online import RevocationInput
 
 DEFAULT_TIMEOUT = 10.0  # seconds for a whole check: tlsdoctor.live.DEFAULT_TIMEOUT
+# One meaning everywhere: --password reads what exists (a PKCS#12, an encrypted key);
+# --passphrase-env (cert csr) encrypts a key being made.
+PASSWORD_HELP = (
+    "Password of a PKCS#12 file or an encrypted key being read (or set TLSDOCTOR_PASSWORD)."
+)
 DEFAULT_CONCURRENCY = 50  # tlsdoctor.scan.DEFAULT_CONCURRENCY
 
 EXIT_ERROR = 3
@@ -51,7 +57,12 @@ def cli() -> None:
     metavar="FILE",
     help="Check certificates from FILE (PEM, DER, PKCS#7, PKCS#12); repeat for more files.",
 )
-@click.option("--host", metavar="NAME", help="With --chain: the name the chain must be valid for.")
+@click.option(
+    "--host",
+    metavar="NAME",
+    help="With --chain: the host name the chain must be valid for (an endpoint to connect "
+    "to is the HOST argument; explain --host is one).",
+)
 @click.option(
     "--connect",
     metavar="ADDR[:PORT]",
@@ -100,7 +111,7 @@ def cli() -> None:
 @click.option(
     "--password",
     envvar="TLSDOCTOR_PASSWORD",
-    help="Password of a PKCS#12 file (or set TLSDOCTOR_PASSWORD; asked on a terminal).",
+    help=PASSWORD_HELP,
 )
 @click.option(
     "--fetch/--no-fetch",
@@ -309,7 +320,7 @@ def quietly_echo(text: str) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--at", "at_text", metavar="TIME", help="Count days left from this time, not now.")
-@click.option("--password", envvar="TLSDOCTOR_PASSWORD", help="Password of a PKCS#12 file.")
+@click.option("--password", envvar="TLSDOCTOR_PASSWORD", help=PASSWORD_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
 def inspect(files: Sequence[str], at_text: str | None, password: str | None, as_json: bool) -> int:
     """Show each certificate in FILE as a browser's certificate viewer does."""
@@ -366,14 +377,29 @@ def demo(names: Sequence[str], full: bool, as_json: bool) -> int:
 
 @cli.command()
 @click.argument("message", metavar="MESSAGE | -")
-@click.option("--host", metavar="HOST[:PORT]", help="Check this host and say which cause it is.")
+@click.option(
+    "--host",
+    metavar="HOST[:PORT]",
+    help="Connect to this endpoint, check it, and say which cause it is (check --host, "
+    "with --chain, is the name a chain must be valid for).",
+)
 @click.option("--connect", metavar="ADDR[:PORT]", help="With --host: dial this address.")
 @click.option(
     "--ca-file", "ca_files", multiple=True, metavar="FILE", help="With --host: trust only these."
 )
+@click.option(
+    "--fetch/--no-fetch",
+    default=True,
+    help="With --host: download AIA issuers, CRLs and OCSP answers (default: yes).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 def explain(
-    message: str, host: str | None, connect: str | None, ca_files: Sequence[str], as_json: bool
+    message: str,
+    host: str | None,
+    connect: str | None,
+    ca_files: Sequence[str],
+    fetch: bool,
+    as_json: bool,
 ) -> int:
     """Explain an error message from any client (- reads it from stdin)."""
     from tlsdoctor import api
@@ -381,7 +407,7 @@ def explain(
     text = _pasted() if message == "-" else message
     if not text.strip():
         raise click.UsageError("give the error message (or - and pipe it in)")
-    options = api.check_options(ca_files=ca_files) if host is not None else None
+    options = api.check_options(ca_files=ca_files, fetch=fetch) if host is not None else None
     explanation = api.explain_message(text, host=host, connect=connect, options=options)
     code = api.explanation_exit_code(explanation)
     if as_json:
@@ -444,12 +470,12 @@ def trust_list(as_json: bool) -> int:
     return list_stores(as_json)
 
 
-_P12 = click.option("--password", envvar="TLSDOCTOR_PASSWORD", help="Password of a PKCS#12 file.")
+_P12 = click.option("--password", envvar="TLSDOCTOR_PASSWORD", help=PASSWORD_HELP)
 
 
 @trust.command("find")
 @click.argument("what", metavar="CA_FILE|HOST")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: the stores and the CA.")
 @click.option("--save", metavar="FILE", help="With HOST: write the root it chains to here.")
 @_P12
 def trust_find(what: str, as_json: bool, save: str | None, password: str | None) -> int:
@@ -483,8 +509,8 @@ def trust_add(
 @trust.command("remove")
 @click.argument("ca_file", metavar="CA_FILE")
 @click.option("--store", "stores", multiple=True, help=_STORE_HELP)
-@click.option("--dry-run", is_flag=True)
-@click.option("--yes", is_flag=True)
+@click.option("--dry-run", is_flag=True, help="Show exactly what would change, change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @_P12
 def trust_remove(
     ca_file: str, stores: Sequence[str], dry_run: bool, yes: bool, password: str | None
@@ -497,7 +523,13 @@ def trust_remove(
 
 @trust.command("env")
 @click.argument("ca_file", metavar="CA_FILE")
-@click.option("--shell", type=click.Choice(["bash", "fish", "powershell", "cmd"]), default="bash")
+@click.option(
+    "--shell",
+    type=click.Choice(["bash", "fish", "powershell", "cmd"]),
+    default="bash",
+    show_default=True,
+    help="The shell whose syntax the variables are written in.",
+)
 @click.option("-o", "--output", metavar="DIR", help="Where to write the bundle.")
 @_P12
 def trust_env(ca_file: str, shell: str, output: str | None, password: str | None) -> int:
@@ -524,13 +556,21 @@ def cert() -> None:
     type=click.Choice(KEY_TYPES),
     default="ec-p256",
     show_default=True,
+    help="The new key's algorithm and size.",
 )
 @click.option("--from-cert", metavar="FILE", help="Renew: the names and subject of FILE.")
 @click.option("--from-host", metavar="HOST", help="Renew: the names of what HOST serves.")
-@click.option("-o", "--output", metavar="DIR", default=".", show_default=True)
+@click.option(
+    "-o", "--output", metavar="DIR", default=".", show_default=True, help="Write the files here."
+)
 @click.option("--force", is_flag=True, help="Replace an existing key or CSR file.")
-@click.option("--passphrase-env", metavar="VAR", help="Encrypt the key with $VAR.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--passphrase-env",
+    metavar="VAR",
+    help="Encrypt the new key with the passphrase in $VAR (reading a PKCS#12 or an "
+    "encrypted key is --password elsewhere).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_csr(
     names: Sequence[str],
     exact: bool,
@@ -573,12 +613,24 @@ def cert_ca() -> None:
     help="What it may sign for: acme.test, 10.0.0.0/8 (repeat).",
 )
 @click.option("-o", "--output", metavar="DIR", help="Default: tlsdoctor's data directory.")
-@click.option("--days", type=click.IntRange(1, 36500), default=3650, show_default=True)
-@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 36500),
+    default=3650,
+    show_default=True,
+    help="How long the CA is valid.",
+)
+@click.option(
+    "--key-type",
+    type=click.Choice(KEY_TYPES),
+    default="ec-p256",
+    show_default=True,
+    help="The new key's algorithm and size.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing CA (its leaves stop working).")
 @click.option("--trust", is_flag=True, help="Then add it to every trust store here.")
 @click.option("--yes", is_flag=True, help="With --trust: do not ask (scripts).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_ca_init(
     name: str,
     permits: Sequence[str],
@@ -618,14 +670,32 @@ def cert_ca_init(
 @click.option("--webroot", metavar="DIR", help="The document root port 80 serves.")
 @click.option("--standalone", is_flag=True, help="Answer the challenge with our own server.")
 @click.option("--http-address", default="", metavar="ADDR", help="With --standalone.")
-@click.option("--http-port", type=click.IntRange(1, 65535), default=80, show_default=True)
+@click.option(
+    "--http-port",
+    type=click.IntRange(1, 65535),
+    default=80,
+    show_default=True,
+    help="With --standalone: the port to answer the challenge on.",
+)
 @click.option("-o", "--output", metavar="DIR", help="Default: ./FIRST-DOMAIN (live/ inside).")
 @click.option("--email", help="Contact address for the CA's expiry notices.")
 @click.option("--agree-tos", is_flag=True, help="Agree to the CA's terms (new accounts).")
-@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True)
+@click.option(
+    "--key-type",
+    type=click.Choice(KEY_TYPES),
+    default="ec-p256",
+    show_default=True,
+    help="The new key's algorithm and size.",
+)
 @click.option("--reuse-key", is_flag=True, help="Keep the current private key.")
 @click.option("--if-due", is_flag=True, help="Only when a third of the lifetime remains.")
-@click.option("--renew-before", "renew_before_days", type=click.IntRange(0), metavar="DAYS")
+@click.option(
+    "--renew-before",
+    "renew_before_days",
+    type=click.IntRange(0),
+    metavar="DAYS",
+    help="With --if-due: renew when fewer than DAYS days remain.",
+)
 @click.option("--deploy-hook", metavar="CMD", help="Run after installing, e.g. a reload.")
 @click.option("--directory-ca", metavar="FILE", help="Verify a private CA's HTTPS with FILE.")
 @click.option(
@@ -635,8 +705,14 @@ def cert_ca_init(
     metavar="FILE",
     help="Roots to check the new certificate against (a private or test CA).",
 )
-@click.option("--timeout", type=click.FloatRange(1), default=90.0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    default=90.0,
+    show_default=True,
+    help="Seconds for the whole issuance.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_renew(
     directory: str,
     domains: Sequence[str],
@@ -686,12 +762,22 @@ def cert_renew(
 @cert.command("issue")
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
 @click.option("--ca", "ca_dir", metavar="DIR", help="The CA's directory (cert ca init -o).")
-@click.option("-o", "--output", metavar="DIR", default=".", show_default=True)
-@click.option("--days", type=int, default=90, show_default=True)
-@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True)
+@click.option(
+    "-o", "--output", metavar="DIR", default=".", show_default=True, help="Write the files here."
+)
+@click.option(
+    "--days", type=int, default=90, show_default=True, help="How long the certificate is valid."
+)
+@click.option(
+    "--key-type",
+    type=click.Choice(KEY_TYPES),
+    default="ec-p256",
+    show_default=True,
+    help="The new key's algorithm and size.",
+)
 @click.option("--exact", is_flag=True, help="Only the names given: no www/apex partner.")
-@click.option("--force", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--force", is_flag=True, help="Replace existing key and certificate files.")
+@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_issue(
     names: Sequence[str],
     ca_dir: str | None,
@@ -732,7 +818,7 @@ def fix() -> None:
 @click.option("--ca-file", "ca_files", multiple=True, metavar="FILE", help="Trust only these CAs.")
 @click.option("--at", "at_text", metavar="TIME", help="Judge validity at this time.")
 @click.option("--key", "key_path", metavar="FILE", help="Confirm this private key matches.")
-@click.option("--password", envvar="TLSDOCTOR_PASSWORD", help="Password of the key or PKCS#12.")
+@click.option("--password", envvar="TLSDOCTOR_PASSWORD", help=PASSWORD_HELP)
 @click.option("-o", "--output", metavar="DIR", help="Write fullchain.pem and friends here.")
 @click.option("--include-root", is_flag=True, help="Also send the root (rarely useful).")
 @click.option("--force", is_flag=True, help="Replace files that exist.")
@@ -789,6 +875,7 @@ def fix_chain(
 
 
 cli.add_command(watch)
+document(cli)  # every command's summary, examples and exit codes
 
 
 def main(argv: Sequence[str] | None = None) -> int:

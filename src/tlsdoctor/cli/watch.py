@@ -169,7 +169,7 @@ def watch_export(context: Context, output: str | None) -> int:
 
 
 @watch.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per target.")
 @pass_context
 def watch_list(context: Context, as_json: bool) -> int:
     """Every target with its latest verdict, days left and findings."""
@@ -242,8 +242,10 @@ def watch_run(context: Context) -> int:
 
 @watch.command("history")
 @click.argument("target", metavar="HOST[:PORT] | URL")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--limit", type=click.IntRange(1), default=50, show_default=True, help="States to show."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per state.")
 @pass_context
 def watch_history(context: Context, target: str, limit: int, as_json: bool) -> int:
     """What changed and when: one line per state, newest first."""
@@ -413,7 +415,13 @@ def watch_test_notify(context: Context, only: str | None) -> int:
 
 @watch.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on (0: any free one).",
+)
 @click.option(
     "--token-env",
     metavar="VAR",
@@ -492,3 +500,28 @@ def _print_status(rows: Sequence[tuple[WatchTarget, Observation | None]], as_jso
         )
     make_console().print(table)
     return 0
+
+
+def _db_here(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is None:
+        return
+    context = ctx.find_object(Context)
+    if context is None:
+        ctx.obj = Context(value, None)
+    else:
+        context.db = value
+
+
+# --db also after the subcommand (`watch list --db FILE`), as people type it: the same
+# option, the one given last wins.
+for _command in watch.commands.values():
+    _command.params.append(
+        click.Option(
+            ["--db"],
+            metavar="URL",
+            expose_value=False,
+            callback=_db_here,
+            is_eager=False,
+            help="As watch --db: sqlite:///FILE or postgresql://...",
+        )
+    )
