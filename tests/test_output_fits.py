@@ -88,7 +88,7 @@ def test_verbose_has_the_detail_the_short_report_leaves_out(lab: Lab) -> None:
 
 def test_chain_and_path_are_one_table_when_they_hold_the_same_certificates(lab: Lab) -> None:
     same = piped(check_argv(lab, lab.endpoint("expired"))).stdout
-    assert "Chain as sent, then 1 certificate from the trust store" in same
+    assert "Chain as sent, completed to a trust anchor" in same
     assert "Path to a trust anchor" not in same
     assert "root (trust store)" in same
     # chain-order sends the intermediates in the wrong order: both are shown.
@@ -229,3 +229,9 @@ def test_inspect_says_expired_once_and_counts_days_in_words(lab: Lab, tmp_path: 
     text = " ".join(result.stdout.split())  # the Validity row may wrap
     assert "expired, 30 days ago" in text and "expired, expired" not in text, result.stdout
     assert "valid, 88 days left" in text or "valid, 89 days left" in text, result.stdout
+
+
+def test_an_intermediate_the_server_did_not_send_is_not_called_the_stores(lab: Lab) -> None:
+    out = COLOUR.sub("", piped(check_argv(lab, lab.endpoint("missing-intermediate"))).stdout)
+    assert "intermediate (not sent)" in out
+    assert "intermediate (trust store)" not in out and "root (trust store)" in out

@@ -261,9 +261,7 @@ def _render_chains(report: Report, console: Console, verbose: bool) -> None:
     chain_ids = [c.sha256 for c in chain]
     if path and [c.sha256 for c in path[: len(chain)]] == chain_ids:
         added = len(path) - len(chain)
-        title = f"Chain as {sent}" + (
-            f", then {plural(added, 'certificate')} from the trust store" if added else ""
-        )
+        title = f"Chain as {sent}" + (", completed to a trust anchor" if added else "")
         _render_chain(title, path, report, console, verbose, issuer=False)
         return
     if chain:
@@ -318,8 +316,7 @@ def _render_chain(
             until = f"[red]{until} (not yet valid)[/]"
         else:
             until = f"{until} ({int(days)} d)"
-        role = cert.role if cert.presented else f"{cert.role} (trust store)"
-        row = [str(index), role, subjects[index]]
+        row = [str(index), _role(cert), subjects[index]]
         if issuer:
             row.append(issuers[index])
         row.append(until)
@@ -329,6 +326,14 @@ def _render_chain(
             row.append(cert.signature)
         table.add_row(*row)
     console.print(table)
+
+
+def _role(cert: CertSummary) -> str:
+    """The role, and where a certificate the server did not send came from: a root from
+    the trust store, an intermediate from the store or an AIA download."""
+    if cert.presented:
+        return cert.role
+    return f"{cert.role} (trust store)" if cert.role == "root" else f"{cert.role} (not sent)"
 
 
 MAX_NAME_WIDTH = 64  # columns a subject may claim before the table folds it
