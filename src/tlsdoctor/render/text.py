@@ -441,10 +441,16 @@ def render_line(report: Report, console: Console) -> None:
     name = f"{host}:{target.port}" if target.port else host
     if report.findings:
         first = report.findings[0]
-        detail = f"{', '.join(code.value for code in report.codes)}: {first.message}"
+        sentence = first.message.split(". ", 1)[0].rstrip(".")  # the rest: check HOST
+        detail = f"{', '.join(code.value for code in report.codes)}: {sentence}"
     else:
         detail = "no problems found"
-    console.print(f"[{style}]{text:<12}[/] {escape(name)}  [dim]{escape(safe_text(detail))}[/]")
+    # One line each, cut to the terminal's width: a run over many targets stays a list.
+    console.print(
+        f"[{style}]{text:<12}[/] {escape(name)}  [dim]{escape(safe_text(detail))}[/]",
+        no_wrap=True,
+        overflow="ellipsis",
+    )
 
 
 def render_summary(console: Console, verdicts: Mapping[str, int], codes: Mapping[str, int]) -> None:
