@@ -22,15 +22,19 @@ COMING = {"docs/path-building.md", "docs/certificates.md", "docs/watch.md", "doc
 def shown_commands() -> list[str]:
     """``tlsdoctor ...`` lines of the code blocks: typed (sh) or after a ``$`` prompt."""
     found = []
-    for kind, block in re.findall(r"```(sh)?\n(.*?)```", README, re.S):
-        for text in block.splitlines():
-            if not kind and not text.startswith("$ "):
-                continue  # output, not a command
-            line = text.split("  #", 1)[0].strip().removeprefix("$ ")
-            if line.startswith("tlsdoctor "):
-                found.append(
-                    line.split(" | ")[0].split(" > ")[0].split(" < ")[0].rstrip("&").strip()
-                )
+    fence: str | None = None  # the language of the open code block, "" for none
+    for text in README.splitlines():
+        if text.startswith("```"):
+            fence = text[3:].strip() if fence is None else None
+            continue
+        if fence not in ("sh", ""):
+            continue  # prose, or a block of JSON, YAML, ...
+        if fence == "" and not text.startswith("$ "):
+            continue  # output, not a command
+        line = text.split("  #", 1)[0].strip().removeprefix("$ ")
+        if line.startswith("tlsdoctor "):
+            line = line.split(" | ")[0].split(" > ")[0].split(" < ")[0]
+            found.append(line.rstrip("&").strip())
     return found
 
 
