@@ -31,17 +31,13 @@ def lab() -> Iterator[Lab]:
         yield running
 
 
+def target_args(lab: Lab, item: LabEndpoint) -> list[str]:
+    """A lab endpoint as a user names it: its host name, dialled on loopback, its CA."""
+    return [f"{item.host}:{item.port}", "--connect", item.address, "--ca-file", str(lab.ca_file)]
+
+
 def check_argv(lab: Lab, item: LabEndpoint, *extra: str) -> list[str]:
-    return [
-        *TLSDOCTOR,
-        "check",
-        f"{item.host}:{item.port}",
-        "--connect",
-        item.address,
-        "--ca-file",
-        str(lab.ca_file),
-        *extra,
-    ]
+    return [*TLSDOCTOR, "check", *target_args(lab, item), *extra]
 
 
 def piped(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
@@ -153,28 +149,10 @@ def test_a_good_endpoint_read_to_the_end_exits_0(lab: Lab) -> None:
 
 def test_fix_chain_says_to_check_again_as_the_user_checked(lab: Lab) -> None:
     item = lab.endpoint("missing-intermediate")
-    argv = [
-        *TLSDOCTOR,
-        "fix",
-        "chain",
-        f"{item.host}:{item.port}",
-        "--connect",
-        item.address,
-        "--ca-file",
-        str(lab.ca_file),
-    ]
-    output, code = run_in_terminal(argv, columns=60)
-    again = shlex.join(
-        [
-            "tlsdoctor",
-            "check",
-            f"{item.host}:{item.port}",
-            "--connect",
-            item.address,
-            "--ca-file",
-            str(lab.ca_file),
-        ]
+    output, code = run_in_terminal(
+        [*TLSDOCTOR, "fix", "chain", *target_args(lab, item)], columns=60
     )
+    again = shlex.join(["tlsdoctor", "check", *target_args(lab, item)])
     # One line, whatever the terminal's width: it is copied, not read.
     assert f"then check again: {again}\n" in COLOUR.sub("", output), output
     assert code == 0, output

@@ -541,6 +541,13 @@ def trust_env(ca_file: str, shell: str, output: str | None, password: str | None
 
 # certs.csr.KeyType's values, written out so that --help does not import cryptography.
 KEY_TYPES = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096")
+_KEY_TYPE = click.option(
+    "--key-type",
+    type=click.Choice(KEY_TYPES),
+    default="ec-p256",
+    show_default=True,
+    help="The new key's algorithm and size.",
+)
 
 
 @cli.group()
@@ -551,13 +558,7 @@ def cert() -> None:
 @cert.command("csr")
 @click.argument("names", nargs=-1, metavar="NAME...")
 @click.option("--exact", is_flag=True, help="Only the names given: no www/apex partner.")
-@click.option(
-    "--key-type",
-    type=click.Choice(KEY_TYPES),
-    default="ec-p256",
-    show_default=True,
-    help="The new key's algorithm and size.",
-)
+@_KEY_TYPE
 @click.option("--from-cert", metavar="FILE", help="Renew: the names and subject of FILE.")
 @click.option("--from-host", metavar="HOST", help="Renew: the names of what HOST serves.")
 @click.option(
@@ -620,13 +621,7 @@ def cert_ca() -> None:
     show_default=True,
     help="How long the CA is valid.",
 )
-@click.option(
-    "--key-type",
-    type=click.Choice(KEY_TYPES),
-    default="ec-p256",
-    show_default=True,
-    help="The new key's algorithm and size.",
-)
+@_KEY_TYPE
 @click.option("--force", is_flag=True, help="Replace an existing CA (its leaves stop working).")
 @click.option("--trust", is_flag=True, help="Then add it to every trust store here.")
 @click.option("--yes", is_flag=True, help="With --trust: do not ask (scripts).")
@@ -680,13 +675,7 @@ def cert_ca_init(
 @click.option("-o", "--output", metavar="DIR", help="Default: ./FIRST-DOMAIN (live/ inside).")
 @click.option("--email", help="Contact address for the CA's expiry notices.")
 @click.option("--agree-tos", is_flag=True, help="Agree to the CA's terms (new accounts).")
-@click.option(
-    "--key-type",
-    type=click.Choice(KEY_TYPES),
-    default="ec-p256",
-    show_default=True,
-    help="The new key's algorithm and size.",
-)
+@_KEY_TYPE
 @click.option("--reuse-key", is_flag=True, help="Keep the current private key.")
 @click.option("--if-due", is_flag=True, help="Only when a third of the lifetime remains.")
 @click.option(
@@ -768,13 +757,7 @@ def cert_renew(
 @click.option(
     "--days", type=int, default=90, show_default=True, help="How long the certificate is valid."
 )
-@click.option(
-    "--key-type",
-    type=click.Choice(KEY_TYPES),
-    default="ec-p256",
-    show_default=True,
-    help="The new key's algorithm and size.",
-)
+@_KEY_TYPE
 @click.option("--exact", is_flag=True, help="Only the names given: no www/apex partner.")
 @click.option("--force", is_flag=True, help="Replace existing key and certificate files.")
 @click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
