@@ -63,6 +63,8 @@ def test_a_bad_target_raises_input_error_and_a_dead_one_is_a_report(lab: Lab) ->
         tlsdoctor.check_endpoint("host:99999")
     with pytest.raises(tlsdoctor.InputError):
         tlsdoctor.endpoint("good.lab.tlsdoctor.test", starttls="carrier-pigeon")
+    with pytest.raises(tlsdoctor.InputError):
+        tlsdoctor.check_options(resolve=["example.com:443:not-an-address"])
     closed = tlsdoctor.check_endpoint("127.0.0.1:1", timeout=TIMEOUT, local_stores=False)
     assert closed.verdict is tlsdoctor.Verdict.ERROR and closed.exit_code == 3
 

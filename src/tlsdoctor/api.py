@@ -81,9 +81,15 @@ def check_options(
     if isinstance(resolve, Mapping):
         hosts = {name.lower(): tuple(addresses) for name, addresses in resolve.items()}
     else:
-        from tlsdoctor.cli.options import parse_resolve
+        import click
 
-        hosts = dict(parse_resolve(resolve))
+        from tlsdoctor.cli.options import parse_resolve
+        from tlsdoctor.errors import InputError
+
+        try:
+            hosts = dict(parse_resolve(resolve))
+        except click.UsageError as exc:  # the library says it as every bad input: InputError
+            raise InputError(exc.format_message()) from None
     return LiveOptions(
         anchors=anchors,
         at=at,
