@@ -163,3 +163,9 @@ def test_watch_db_before_and_after_the_subcommand(
     assert listed("list", "--json", "--db", first) == ["watched.example:443"]
     assert listed("list", "--db", other, "--json") == []
     assert listed("--db", other, "list", "--db", first, "--json") == ["watched.example:443"]
+
+
+@pytest.mark.parametrize("path", sorted(ALL))
+def test_help_never_refers_to_what_users_do_not_have(path: str) -> None:
+    text = " ".join(help_text(path, 200).split())
+    assert "the spec" not in text and "ARCHITECTURE" not in text

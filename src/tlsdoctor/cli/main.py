@@ -150,7 +150,9 @@ def cli() -> None:
     metavar="HOST:PORT:ADDR[,ADDR...]",
     help="Use these addresses for HOST on PORT (* for any port), as curl --resolve; repeatable.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON report(s) of the spec.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the JSON report (JSON Lines for several)."
+)
 @click.option(
     "-v",
     "--verbose",
