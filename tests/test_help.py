@@ -128,7 +128,7 @@ def test_password_means_one_thing_and_passphrase_env_another() -> None:
 
 
 def test_commands_that_download_take_fetch_and_no_fetch() -> None:
-    for path in ("check", "fix chain", "explain"):
+    for path in ("check", "fix chain", "explain", "trust add"):
         opts = {opt for param in ALL[path].params for opt in getattr(param, "opts", [])}
         secondary = {
             opt for param in ALL[path].params for opt in getattr(param, "secondary_opts", [])

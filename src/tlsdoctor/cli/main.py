@@ -493,6 +493,11 @@ def trust_find(what: str, as_json: bool, save: str | None, password: str | None)
 @click.option("--dry-run", is_flag=True, help="Show exactly what would change, change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @click.option("--verify", metavar="HOST", help="Check this host again afterwards.")
+@click.option(
+    "--fetch/--no-fetch",
+    default=True,
+    help="With --verify: download AIA issuers, CRLs and OCSP answers (default: yes).",
+)
 @_P12
 def trust_add(
     ca_file: str,
@@ -500,12 +505,13 @@ def trust_add(
     dry_run: bool,
     yes: bool,
     verify: str | None,
+    fetch: bool,
     password: str | None,
 ) -> int:
     """Add a CA to the stores your clients read (exit 1: partly done, 3: not at all)."""
     from tlsdoctor.cli.trust import change
 
-    return change("add", ca_file, stores, dry_run, yes, verify, password)
+    return change("add", ca_file, stores, dry_run, yes, verify, password, fetch=fetch)
 
 
 @trust.command("remove")

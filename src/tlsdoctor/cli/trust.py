@@ -312,6 +312,8 @@ def change(
     yes: bool,
     verify: str | None,
     password: str | None = None,
+    *,
+    fetch: bool = True,
 ) -> int:
     """``trust add`` / ``trust remove``: plan for each chosen store, confirm, apply, verify.
     Each store on its own (see :mod:`tlsdoctor.stores.changes` for the exit status)."""
@@ -374,7 +376,7 @@ def change(
         from tlsdoctor.stores.lookup import with_local_stores
 
         report = with_local_stores(
-            check_endpoint(parse_target(verify), LiveOptions()), discover, verify
+            check_endpoint(parse_target(verify), LiveOptions(fetch=fetch)), discover, verify
         )
         connecting = [c.client for c in report.clients if c.trusted]
         console.print(
