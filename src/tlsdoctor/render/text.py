@@ -129,7 +129,7 @@ def render_report(report: Report, console: Console, *, verbose: bool = False) ->
         console.print()
     if report.verdict is not Verdict.ERROR:
         _render_clients(report, console, verbose)
-    if report.revocation is not None and (verbose or report.revocation.state != "not_checked"):
+    if report.revocation is not None:
         where = (
             f" ({report.revocation.source}: {report.revocation.url})"
             if report.revocation.url
