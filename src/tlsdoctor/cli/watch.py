@@ -223,7 +223,10 @@ def watch_run(context: Context) -> int:
     notifiers = context.notifiers(settings)
 
     def said(result: SweepResult) -> None:
-        echo(f"checked {len(result.observations)}, raised {len(result.alerts)} alerts", err=True)
+        echo(
+            f"checked {len(result.observations)}, raised {plural(len(result.alerts), 'alert')}",
+            err=True,
+        )
         for alert in result.alerts:
             echo(f"  alert: {alert.title}", err=True)
 
