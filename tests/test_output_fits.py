@@ -213,3 +213,14 @@ def test_an_intermediate_the_server_did_not_send_is_not_called_the_stores(lab: L
     out = COLOUR.sub("", piped(check_argv(lab, lab.endpoint("missing-intermediate"))).stdout)
     assert "intermediate (not sent)" in out
     assert "intermediate (trust store)" not in out and "root (trust store)" in out
+
+
+def test_the_short_report_says_when_a_chain_was_judged(lab: Lab, tmp_path: Path) -> None:
+    item = lab.endpoint("good")
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_text(ssl.get_server_certificate((item.address, item.port), timeout=10))
+    chain = [*TLSDOCTOR, "check", "--chain", str(leaf), "--ca-file", str(lab.ca_file)]
+    at = piped([*chain, "--at", "2030-01-01T00:00:00Z"]).stdout.splitlines()[1]
+    now = piped(chain).stdout.splitlines()[1]
+    assert at == "evaluated at 2030-01-01 00:00:00 UTC"
+    assert now.startswith("checked ") and "2030" not in now

@@ -399,7 +399,9 @@ def _render_client_table(failing: list[ClientVerdict], console: Console) -> None
 
 def _short_connection_line(report: Report) -> str:
     """Where and when, in one short line: the full one is behind --verbose."""
-    when = f"checked {_when(report.evaluated_at)}"
+    when = f"checked {_when(report.checked_at)}"
+    if abs((report.evaluated_at - report.checked_at).total_seconds()) >= 1:  # --at TIME
+        when = f"evaluated at {_when(report.evaluated_at)}"
     tls = report.tls
     if tls is None:
         return when
