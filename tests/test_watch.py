@@ -326,7 +326,7 @@ def test_the_daemon_checks_alerts_and_stops_cleanly_on_sigterm(site: Site, tmp_p
         finally:
             daemon.kill()
     assert daemon.returncode == 0, err
-    assert "watching 1 targets (2 notifiers)" in err and err.rstrip().endswith("stopped")
+    assert "watching 1 target (2 notifiers)" in err and err.rstrip().endswith("stopped")
     assert kinds(hooks) == [("broken", "broken")]
     assert stored(db_path) == 1
 

@@ -9,6 +9,7 @@ from tlsdoctor.analysis.facts import CertFacts
 from tlsdoctor.analysis.roles import cert_evidence, role, sentence_label
 from tlsdoctor.codes import FindingCode, Severity
 from tlsdoctor.models import Finding, rfc3339
+from tlsdoctor.wording import plural
 
 DAY = dt.timedelta(days=1)
 # The default warning window: min(30 days, a third of the lifetime), so a 47-day
@@ -70,7 +71,7 @@ def validity_findings(
                 Finding(
                     FindingCode.EXPIRED,
                     Severity.ERROR,
-                    f"{what} expired on {_fmt(facts.not_after)} ({_plural(ago, 'day')} ago).",
+                    f"{what} expired on {_fmt(facts.not_after)} ({plural(ago, 'day')} ago).",
                     evidence,
                     _expired_fix(facts, path),
                 )
@@ -102,7 +103,7 @@ def validity_findings(
                     FindingCode.EXPIRING_SOON,
                     Severity.WARNING,
                     f"{what} expires on {_fmt(facts.not_after)}, "
-                    f"in {_plural(_days(remaining), 'day')}.",
+                    f"in {plural(_days(remaining), 'day')}.",
                     evidence,
                     _renew_fix(facts, path),
                 )
@@ -186,7 +187,3 @@ def _names(facts: CertFacts) -> str:
         return f"'{facts.display_name}'"
     shown = ", ".join(names[:3])
     return shown + (f" and {len(names) - 3} more names" if len(names) > 3 else "")
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,9 +47,12 @@ def fix_chain(
     fetch: bool,
     server: str | None,
     as_json: bool,
+    *,
+    ca_files: Sequence[str] = (),
 ) -> int:
     """Plan (and with ``output`` write) the chain; 0 when the planned chain is trusted
-    and verifies, 2 when no trusted chain can be built."""
+    and verifies, 2 when no trusted chain can be built. ``ca_files`` (the ``--ca-file``
+    given) go into the "check again" line, with the target and ``--connect``."""
     from tlsdoctor.cli.options import read_file
     from tlsdoctor.probe.targets import parse_target
     from tlsdoctor.remedy.repair import read_extra
@@ -97,13 +101,30 @@ def fix_chain(
             raise InputError(f"-o {output}: cannot be created ({exc.strerror or exc})") from exc
         written = write_outputs(outputs, force=force)
     instructions = instructions_for_header(
-        header, files, site=host, certbot=issued_by_lets_encrypt(repair.plan.leaf)
+        header,
+        files,
+        site=host,
+        certbot=issued_by_lets_encrypt(repair.plan.leaf),
+        check_command=check_again(target, connect, ca_files),
     )
     if as_json:
         print(json.dumps(_as_dict(repair, written, key is not None, instructions.title)))
     else:
         _render(make_console(), repair, written, key is not None, instructions, output)
     return 0 if repair.plan.accepted else 2
+
+
+def check_again(target: str | None, connect: str | None, ca_files: Sequence[str]) -> str | None:
+    """The ``tlsdoctor check`` line for after the fix, as the user checked it: the same
+    target (with its port), ``--connect`` and ``--ca-file``, quoted for a shell."""
+    if target is None:
+        return None
+    argv = ["tlsdoctor", "check", target]
+    if connect:
+        argv += ["--connect", connect]
+    for ca_file in ca_files:
+        argv += ["--ca-file", ca_file]
+    return shlex.join(argv)
 
 
 def _check_output(output: str) -> None:
@@ -174,8 +195,9 @@ def _render(
         console.print("\n[dim]Write these files with -o DIR (existing files need --force).[/]")
     if plan.trusted:
         console.print(f"\n[bold]{escape(instructions.title)}[/]")
-        console.print(escape(instructions.config))
-        console.print(f"[dim]then:[/] {escape(instructions.apply)}")
+        # Configuration and commands are copied: never wrapped inside a line.
+        console.print(escape(instructions.config), soft_wrap=True)
+        console.print(f"[dim]then:[/] {escape(instructions.apply)}", soft_wrap=True)
         for note in instructions.notes:
             console.print(f"[dim]note:[/] {escape(note)}")
 

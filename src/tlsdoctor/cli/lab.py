@@ -4,6 +4,7 @@ diagnose each, show that the diagnosis is the expected one)."""
 from __future__ import annotations
 
 import asyncio
+import shlex
 import signal
 import sys
 import threading
@@ -66,32 +67,68 @@ def serve(directory: str | None, port_base: int | None, as_json: bool) -> int:
             _endpoint_table(console, lab)
             good = lab.endpoint("good")
             console.print(
-                f"\nTrust [bold]{escape(str(lab.ca_file))}[/] to test a client, for example:\n"
-                f"  curl --cacert {lab.ca_file} --resolve {good.host}:{good.port}:{good.address}"
-                f" https://{good.host}:{good.port}/\n"
-                f"  tlsdoctor check {good.host}:{good.port} --connect {good.address}"
-                f" --ca-file {lab.ca_file}\n\nServing until Ctrl-C."
+                f"\nTrust [bold]{escape(str(lab.ca_file))}[/] to test a client, for example:"
             )
+            # Commands are copied: one line each, never wrapped inside (the terminal
+            # shows a long one on two rows but copies it as one).
+            for command in lab_commands(lab, good):
+                console.print(f"  {escape(command)}", soft_wrap=True)
+            console.print("\nServing until Ctrl-C.")
             sys.stdout.flush()
         stop.wait()
     return 0
 
 
+def lab_commands(lab: Lab, item: LabEndpoint) -> list[str]:
+    """A curl and a tlsdoctor command line for ``item``, quoted for a shell."""
+    where = f"{item.host}:{item.port}"
+    ca_file = str(lab.ca_file)
+    return [
+        shlex.join(
+            [
+                "curl",
+                "--cacert",
+                ca_file,
+                "--resolve",
+                f"{where}:{item.address}",
+                f"https://{where}/",
+            ]
+        ),
+        shlex.join(["tlsdoctor", "check", where, "--connect", item.address, "--ca-file", ca_file]),
+    ]
+
+
+# Columns a terminal needs before the table also describes each endpoint.
+DESCRIBE_WIDTH = 140
+
+
 def _endpoint_table(console: Console, lab: Lab) -> None:
-    table = Table(title=f"tlsdoctor lab: {len(lab.endpoints)} endpoints on 127.0.0.1")
-    table.add_column("endpoint", no_wrap=True)
-    table.add_column("address", no_wrap=True)
-    table.add_column("host name (SNI)")
-    table.add_column("a correct client sees", overflow="fold")
+    addresses = sorted({item.address for item in lab.endpoints})
+    table = Table(
+        title=f"tlsdoctor lab: {len(lab.endpoints)} endpoints on {', '.join(addresses)}",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        header_style="bold underline",
+    )
+    table.add_column("host name (SNI) and port", no_wrap=True)
+    if len(addresses) > 1:
+        table.add_column("address", no_wrap=True)
+    table.add_column("a correct client sees", no_wrap=True)
+    describe = console.width >= DESCRIBE_WIDTH
+    if describe:
+        table.add_column("what it serves", overflow="fold")
     for item in lab.endpoints:
-        expect = ", ".join(item.expect) or "trusted"
-        table.add_row(
-            item.name,
-            f"{item.address}:{item.port}",
-            item.host,
-            f"[bold]{expect}[/]: {escape(item.description)}",
-        )
+        row = [f"{item.host}:{item.port}"]
+        if len(addresses) > 1:
+            row.append(item.address)
+        row.append(f"[bold]{', '.join(item.expect) or 'trusted'}[/]")
+        if describe:
+            row.append(escape(item.description))
+        table.add_row(*row)
     console.print(table)
+    if not describe:
+        console.print("[dim]What each one serves: tlsdoctor lab --json (or a wider terminal).[/]")
 
 
 def demo(names: Sequence[str], full: bool, as_json: bool) -> int:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tlsdoctor.cli.help import document
 from tlsdoctor.cli.tryclients import check_with_clients, clients_to_try, try_clients_options
 from tlsdoctor.cli.watch import watch
 from tlsdoctor.errors import TlsDoctorError
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
     from tlsdoctor.online import RevocationInput
 
 DEFAULT_TIMEOUT = 10.0  # seconds for a whole check: tlsdoctor.live.DEFAULT_TIMEOUT
+# One meaning everywhere: --password reads what exists (a PKCS#12, an encrypted key);
+# --passphrase-env (cert csr) encrypts a key being made.
+PASSWORD_HELP = (
+    "Password of a PKCS#12 file or an encrypted key being read (or set TLSDOCTOR_PASSWORD)."
+)
 DEFAULT_CONCURRENCY = 50  # tlsdoctor.scan.DEFAULT_CONCURRENCY
 
 EXIT_ERROR = 3
@@ -51,7 +57,12 @@ def cli() -> None:
     metavar="FILE",
     help="Check certificates from FILE (PEM, DER, PKCS#7, PKCS#12); repeat for more files.",
 )
-@click.option("--host", metavar="NAME", help="With --chain: the name the chain must be valid for.")
+@click.option(
+    "--host",
+    metavar="NAME",
+    help="With --chain: the host name the chain must be valid for (an endpoint to connect "
+    "to is the HOST argument; explain --host is one).",
+)
 @click.option(
     "--connect",
     metavar="ADDR[:PORT]",
@@ -100,7 +111,7 @@ def cli() -> None:
 @click.option(
     "--password",
     envvar="TLSDOCTOR_PASSWORD",
-    help="Password of a PKCS#12 file (or set TLSDOCTOR_PASSWORD; asked on a terminal).",
+    help=PASSWORD_HELP,
 )
 @click.option(
     "--fetch/--no-fetch",
@@ -139,7 +150,15 @@ def cli() -> None:
     metavar="HOST:PORT:ADDR[,ADDR...]",
     help="Use these addresses for HOST on PORT (* for any port), as curl --resolve; repeatable.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON report(s) of the spec.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the JSON report (JSON Lines for several)."
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show every piece of evidence, each failing client's message, fetches, signatures.",
+)
 @try_clients_options
 def check(
     targets: Sequence[str],
@@ -165,6 +184,7 @@ def check(
     one_address: bool,
     resolve_entries: Sequence[str],
     as_json: bool,
+    verbose: bool,
     try_clients: bool,
     client_names: str | None,
     client_timeout: float,
@@ -195,6 +215,7 @@ def check(
             warn_days,
             password,
             as_json,
+            verbose=verbose,
             fetch=bool(fetch),
             given=given,
             revocation=not no_revocation,
@@ -205,10 +226,9 @@ def check(
         raise click.UsageError("give a target (HOST[:PORT] or URL), -f FILE, or --chain FILE")
     if host:
         raise click.UsageError("--host goes with --chain; for an endpoint, give HOST itself")
-    from tlsdoctor.cli.options import parse_resolve
-    from tlsdoctor.live import LiveOptions
+    from tlsdoctor import api
 
-    options = LiveOptions(
+    options = api.check_options(
         anchors=anchors,
         at=at,
         warn_days=warn_days,
@@ -219,7 +239,7 @@ def check(
         fetch=fetch is not False,
         revocation=not no_revocation,
         one_address=one_address,
-        hosts=parse_resolve(resolve_entries),
+        resolve=resolve_entries,
     )
     mode = Starttls(starttls) if starttls else None
     tried = None
@@ -228,14 +248,12 @@ def check(
             targets, target_file, connect, no_sni, starttls, servername, client_names
         )
     if len(targets) == 1 and not target_file:
-        from tlsdoctor.live import check_endpoint
-        from tlsdoctor.probe.targets import parse_target
-
-        endpoint = parse_target(targets[0], connect=connect, starttls=mode)
-        report = _with_local_stores(check_endpoint(endpoint, options), targets[0])
+        endpoint = api.endpoint(targets[0], connect=connect, starttls=starttls)
+        report = api.check_endpoint(endpoint, options, local_stores=False)
+        report = api.with_machine_stores(report, targets[0])
         if tried is not None:
             return check_with_clients(report, endpoint, ca_files, tried, client_timeout, as_json)
-        _print_report(report, as_json)
+        _print_report(report, as_json, verbose)
         return report.exit_code
     from tlsdoctor.cli.many import check_many
 
@@ -251,6 +269,7 @@ def _check_files(
     password: str | None,
     as_json: bool,
     *,
+    verbose: bool,
     fetch: bool,
     given: RevocationInput,
     revocation: bool,
@@ -270,35 +289,40 @@ def _check_files(
         revocation=given,
         check_revocation=revocation,
     )
-    report = _with_local_stores(report, None)
-    _print_report(report, as_json)
+    from tlsdoctor.api import with_machine_stores
+
+    report = with_machine_stores(report, None)
+    _print_report(report, as_json, verbose)
     return report.exit_code
 
 
-def _with_local_stores(report: Report, target: str | None) -> Report:
-    """For one check: which of this machine's stores hold an unknown root (a scan of many
-    targets does not read the stores once per target)."""
-    from tlsdoctor.stores.lookup import with_local_stores
-    from tlsdoctor.stores.registry import discover
-
-    return with_local_stores(report, discover, target)
-
-
-def _print_report(report: Report, as_json: bool) -> None:
+def _print_report(report: Report, as_json: bool, verbose: bool = False) -> None:
     if as_json:
         from tlsdoctor.render.json_report import dumps, report_to_dict
 
-        click.echo(dumps(report_to_dict(report)))
+        quietly_echo(dumps(report_to_dict(report)))
     else:
         from tlsdoctor.render.text import make_console, render_report
 
-        render_report(report, make_console())
+        render_report(report, make_console(), verbose=verbose)
+
+
+def quietly_echo(text: str) -> None:
+    """``click.echo``, but a reader that stopped reading (``| head -2``) is no error: the
+    rest is dropped and the command exits with its own code."""
+    try:
+        click.echo(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--at", "at_text", metavar="TIME", help="Count days left from this time, not now.")
-@click.option("--password", envvar="TLSDOCTOR_PASSWORD", help="Password of a PKCS#12 file.")
+@click.option("--password", envvar="TLSDOCTOR_PASSWORD", help=PASSWORD_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
 def inspect(files: Sequence[str], at_text: str | None, password: str | None, as_json: bool) -> int:
     """Show each certificate in FILE as a browser's certificate viewer does."""
@@ -355,32 +379,39 @@ def demo(names: Sequence[str], full: bool, as_json: bool) -> int:
 
 @cli.command()
 @click.argument("message", metavar="MESSAGE | -")
-@click.option("--host", metavar="HOST[:PORT]", help="Check this host and say which cause it is.")
+@click.option(
+    "--host",
+    metavar="HOST[:PORT]",
+    help="Connect to this endpoint, check it, and say which cause it is (check --host, "
+    "with --chain, is the name a chain must be valid for).",
+)
 @click.option("--connect", metavar="ADDR[:PORT]", help="With --host: dial this address.")
 @click.option(
     "--ca-file", "ca_files", multiple=True, metavar="FILE", help="With --host: trust only these."
 )
+@click.option(
+    "--fetch/--no-fetch",
+    default=True,
+    help="With --host: download AIA issuers, CRLs and OCSP answers (default: yes).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 def explain(
-    message: str, host: str | None, connect: str | None, ca_files: Sequence[str], as_json: bool
+    message: str,
+    host: str | None,
+    connect: str | None,
+    ca_files: Sequence[str],
+    fetch: bool,
+    as_json: bool,
 ) -> int:
     """Explain an error message from any client (- reads it from stdin)."""
-    from tlsdoctor.explain import explain_text, with_check
+    from tlsdoctor import api
 
     text = _pasted() if message == "-" else message
     if not text.strip():
         raise click.UsageError("give the error message (or - and pipe it in)")
-    explanation = explain_text(text, host)
-    code = 0 if explanation.recognised else 3
-    if host is not None:
-        from tlsdoctor.anchors import anchors_from_files
-        from tlsdoctor.live import LiveOptions, check_endpoint
-        from tlsdoctor.probe.targets import parse_target
-
-        anchors = anchors_from_files(ca_files) if ca_files else None
-        report = check_endpoint(parse_target(host, connect=connect), LiveOptions(anchors=anchors))
-        explanation = with_check(explanation, report)
-        code = report.exit_code if explanation.recognised else 3
+    options = api.check_options(ca_files=ca_files, fetch=fetch) if host is not None else None
+    explanation = api.explain_message(text, host=host, connect=connect, options=options)
+    code = api.explanation_exit_code(explanation)
     if as_json:
         from tlsdoctor.render.explanation import explanation_to_dict
         from tlsdoctor.render.json_report import dumps
@@ -441,12 +472,12 @@ def trust_list(as_json: bool) -> int:
     return list_stores(as_json)
 
 
-_P12 = click.option("--password", envvar="TLSDOCTOR_PASSWORD", help="Password of a PKCS#12 file.")
+_P12 = click.option("--password", envvar="TLSDOCTOR_PASSWORD", help=PASSWORD_HELP)
 
 
 @trust.command("find")
 @click.argument("what", metavar="CA_FILE|HOST")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: the stores and the CA.")
 @click.option("--save", metavar="FILE", help="With HOST: write the root it chains to here.")
 @_P12
 def trust_find(what: str, as_json: bool, save: str | None, password: str | None) -> int:
@@ -462,6 +493,11 @@ def trust_find(what: str, as_json: bool, save: str | None, password: str | None)
 @click.option("--dry-run", is_flag=True, help="Show exactly what would change, change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @click.option("--verify", metavar="HOST", help="Check this host again afterwards.")
+@click.option(
+    "--fetch/--no-fetch",
+    default=True,
+    help="With --verify: download AIA issuers, CRLs and OCSP answers (default: yes).",
+)
 @_P12
 def trust_add(
     ca_file: str,
@@ -469,19 +505,20 @@ def trust_add(
     dry_run: bool,
     yes: bool,
     verify: str | None,
+    fetch: bool,
     password: str | None,
 ) -> int:
     """Add a CA to the stores your clients read (exit 1: partly done, 3: not at all)."""
     from tlsdoctor.cli.trust import change
 
-    return change("add", ca_file, stores, dry_run, yes, verify, password)
+    return change("add", ca_file, stores, dry_run, yes, verify, password, fetch=fetch)
 
 
 @trust.command("remove")
 @click.argument("ca_file", metavar="CA_FILE")
 @click.option("--store", "stores", multiple=True, help=_STORE_HELP)
-@click.option("--dry-run", is_flag=True)
-@click.option("--yes", is_flag=True)
+@click.option("--dry-run", is_flag=True, help="Show exactly what would change, change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @_P12
 def trust_remove(
     ca_file: str, stores: Sequence[str], dry_run: bool, yes: bool, password: str | None
@@ -494,7 +531,13 @@ def trust_remove(
 
 @trust.command("env")
 @click.argument("ca_file", metavar="CA_FILE")
-@click.option("--shell", type=click.Choice(["bash", "fish", "powershell", "cmd"]), default="bash")
+@click.option(
+    "--shell",
+    type=click.Choice(["bash", "fish", "powershell", "cmd"]),
+    default="bash",
+    show_default=True,
+    help="The shell whose syntax the variables are written in.",
+)
 @click.option("-o", "--output", metavar="DIR", help="Where to write the bundle.")
 @_P12
 def trust_env(ca_file: str, shell: str, output: str | None, password: str | None) -> int:
@@ -506,6 +549,13 @@ def trust_env(ca_file: str, shell: str, output: str | None, password: str | None
 
 # certs.csr.KeyType's values, written out so that --help does not import cryptography.
 KEY_TYPES = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096")
+_KEY_TYPE = click.option(
+    "--key-type",
+    type=click.Choice(KEY_TYPES),
+    default="ec-p256",
+    show_default=True,
+    help="The new key's algorithm and size.",
+)
 
 
 @cli.group()
@@ -516,18 +566,20 @@ def cert() -> None:
 @cert.command("csr")
 @click.argument("names", nargs=-1, metavar="NAME...")
 @click.option("--exact", is_flag=True, help="Only the names given: no www/apex partner.")
-@click.option(
-    "--key-type",
-    type=click.Choice(KEY_TYPES),
-    default="ec-p256",
-    show_default=True,
-)
+@_KEY_TYPE
 @click.option("--from-cert", metavar="FILE", help="Renew: the names and subject of FILE.")
 @click.option("--from-host", metavar="HOST", help="Renew: the names of what HOST serves.")
-@click.option("-o", "--output", metavar="DIR", default=".", show_default=True)
+@click.option(
+    "-o", "--output", metavar="DIR", default=".", show_default=True, help="Write the files here."
+)
 @click.option("--force", is_flag=True, help="Replace an existing key or CSR file.")
-@click.option("--passphrase-env", metavar="VAR", help="Encrypt the key with $VAR.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--passphrase-env",
+    metavar="VAR",
+    help="Encrypt the new key with the passphrase in $VAR (reading a PKCS#12 or an "
+    "encrypted key is --password elsewhere).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_csr(
     names: Sequence[str],
     exact: bool,
@@ -570,8 +622,14 @@ def cert_ca() -> None:
     help="What it may sign for: acme.test, 10.0.0.0/8 (repeat).",
 )
 @click.option("-o", "--output", metavar="DIR", help="Default: tlsdoctor's data directory.")
-@click.option("--days", type=click.IntRange(1, 36500), default=3650, show_default=True)
-@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 36500),
+    default=3650,
+    show_default=True,
+    help="How long the CA is valid.",
+)
+@_KEY_TYPE
 @click.option("--force", is_flag=True, help="Replace an existing CA (its leaves stop working).")
 @click.option("--trust", is_flag=True, help="Then add it to every trust store here.")
 @click.option("--yes", is_flag=True, help="With --trust: do not ask (scripts).")
@@ -579,7 +637,7 @@ def cert_ca() -> None:
 @click.option("--subject-constraint", is_flag=True, help="Constrain subjects too (Go refuses).")
 @click.option("--passphrase-env", metavar="VAR", help="Encrypt the CA key(s) with $VAR.")
 @click.option("--ask-passphrase", is_flag=True, help="Encrypt the CA key(s); ask twice.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_ca_init(
     name: str,
     permits: Sequence[str],
@@ -622,8 +680,8 @@ def cert_ca_init(
 @click.option("--days", type=int, default=90, show_default=True)
 @click.option("--client", is_flag=True, help="A client certificate (clientAuth).")
 @click.option("--passphrase-env", metavar="VAR", help="The CA key's passphrase is in $VAR.")
-@click.option("--force", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--force", is_flag=True, help="Replace existing key and certificate files.")
+@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_ca_sign(
     csr_path: str,
     ca_dir: str | None,
@@ -672,7 +730,13 @@ def cert_ca_sign(
 @click.option("--key-type", type=click.Choice(KEY_TYPES), help="A new key's type [ec-p256].")
 @click.option("--reuse-key/--no-reuse-key", default=None, help="Keep the current private key.")
 @click.option("--if-due", is_flag=True, help="Only when a third of the lifetime remains.")
-@click.option("--renew-before", "renew_before_days", type=click.IntRange(0), metavar="DAYS")
+@click.option(
+    "--renew-before",
+    "renew_before_days",
+    type=click.IntRange(0),
+    metavar="DAYS",
+    help="With --if-due: renew when fewer than DAYS days remain.",
+)
 @click.option("--pre-hook", metavar="CMD", help="Run once before the first renewal.")
 @click.option("--post-hook", metavar="CMD", help="Run once after the renewals.")
 @click.option("--deploy-hook", metavar="CMD", help="Run after installing, e.g. a reload.")
@@ -689,7 +753,7 @@ def cert_ca_sign(
 @click.option("--eab-hmac-key-file", metavar="FILE", help="The EAB HMAC key is in FILE.")
 @click.option("--timeout", type=click.FloatRange(1), help="For the whole order [90].")
 @click.option("--all", "renew_all", is_flag=True, help="Every stored certificate that is due.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_renew(**options: Any) -> int:
     """Get or renew a certificate from an ACME CA (Let's Encrypt, ...), check it, install
     it under DIR/live/ and run the deploy hook; the settings are stored for renewals."""
@@ -709,7 +773,7 @@ def cert_renew(**options: Any) -> int:
     show_default=True,
 )
 @click.option("--delete", is_flag=True, help="Then forget its renewal settings.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_revoke(output: str, reason: str, delete: bool, as_json: bool) -> int:
     """Ask the CA to revoke the certificate in DIR/live (a leaked key, a name given up)."""
     from tlsdoctor.cli.cert_renew import revoke
@@ -731,16 +795,20 @@ def cert_schedule(cron: bool, install_dir: str | None, user: bool) -> int:
 @cert.command("issue")
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
 @click.option("--ca", "ca_dir", metavar="DIR", help="The CA's directory (cert ca init -o).")
-@click.option("-o", "--output", metavar="DIR", default=".", show_default=True)
-@click.option("--days", type=int, default=90, show_default=True)
-@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True)
+@click.option(
+    "-o", "--output", metavar="DIR", default=".", show_default=True, help="Write the files here."
+)
+@click.option(
+    "--days", type=int, default=90, show_default=True, help="How long the certificate is valid."
+)
+@_KEY_TYPE
 @click.option("--exact", is_flag=True, help="Only the names given: no www/apex partner.")
 @click.option("--client", is_flag=True, help="A client certificate for one identity.")
 @click.option("--p12", is_flag=True, help="With --client: also a PKCS#12 file.")
 @click.option("--p12-passphrase-env", metavar="VAR", help="The .p12 passphrase is in $VAR.")
 @click.option("--passphrase-env", metavar="VAR", help="The CA key's passphrase is in $VAR.")
-@click.option("--force", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--force", is_flag=True, help="Replace existing key and certificate files.")
+@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_issue(
     names: Sequence[str],
     ca_dir: str | None,
@@ -789,7 +857,7 @@ def fix() -> None:
 @click.option("--ca-file", "ca_files", multiple=True, metavar="FILE", help="Trust only these CAs.")
 @click.option("--at", "at_text", metavar="TIME", help="Judge validity at this time.")
 @click.option("--key", "key_path", metavar="FILE", help="Confirm this private key matches.")
-@click.option("--password", envvar="TLSDOCTOR_PASSWORD", help="Password of the key or PKCS#12.")
+@click.option("--password", envvar="TLSDOCTOR_PASSWORD", help=PASSWORD_HELP)
 @click.option("-o", "--output", metavar="DIR", help="Write fullchain.pem and friends here.")
 @click.option("--include-root", is_flag=True, help="Also send the root (rarely useful).")
 @click.option("--force", is_flag=True, help="Replace files that exist.")
@@ -841,10 +909,12 @@ def fix_chain(
         target is not None if fetch is None else fetch,
         server,
         as_json,
+        ca_files=ca_files,
     )
 
 
 cli.add_command(watch)
+document(cli)  # every command's summary, examples and exit codes
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from tlsdoctor.render.text import make_console
 from tlsdoctor.stores.base import TrustStore, fingerprint, label_for
 from tlsdoctor.stores.journal import Journal
 from tlsdoctor.stores.lookup import holding
-from tlsdoctor.stores.registry import discover, select
+from tlsdoctor.stores.registry import discover
 
 if TYPE_CHECKING:
     from tlsdoctor.models import JsonValue
@@ -312,20 +312,17 @@ def change(
     yes: bool,
     verify: str | None,
     password: str | None = None,
+    *,
+    fetch: bool = True,
 ) -> int:
     """``trust add`` / ``trust remove``: plan for each chosen store, confirm, apply, verify.
     Each store on its own (see :mod:`tlsdoctor.stores.changes` for the exit status)."""
-    from tlsdoctor.stores.changes import State, apply_all, exit_status, plan_all
+    from tlsdoctor import api
+    from tlsdoctor.stores.changes import State
 
-    ca = read_ca(path, for_adding=action == "add", password=password)
-    label = label_for(ca)
+    trust_plan = api.plan_trust(path, action=action, stores=names, password=password)
+    ca, stores, planned = trust_plan.ca, list(trust_plan.stores), trust_plan.planned
     journal = Journal()
-    stores = discover()
-    chosen = select(stores, names or ["all"])
-    if action == "remove":
-        recorded = journal.added(fingerprint(ca))
-        label = next((v for k, v in recorded.items() if not k.startswith("env:")), label)
-    planned = plan_all(chosen, action, ca, label)
     console = make_console()
     console.print(describe(ca))
     for item in planned:
@@ -357,10 +354,7 @@ def change(
             raise InputError("confirm with --yes (no terminal to ask on)")
         click.confirm(f"{action} this CA in {len(work)} store(s)?", abort=True, err=True)
 
-    def record(store: TrustStore) -> None:
-        journal.record(action, store.id, label, fingerprint(ca), CertFacts.of(ca).subject_text)
-
-    outcomes = apply_all(planned, action, ca, dry_run=dry_run, done=record)
+    outcomes = api.apply_trust(trust_plan, dry_run=dry_run)
     console.print()
     for outcome in outcomes:
         colour = {State.DONE: "green", State.SKIPPED: "yellow", State.FAILED: "red"}
@@ -382,7 +376,7 @@ def change(
         from tlsdoctor.stores.lookup import with_local_stores
 
         report = with_local_stores(
-            check_endpoint(parse_target(verify), LiveOptions()), discover, verify
+            check_endpoint(parse_target(verify), LiveOptions(fetch=fetch)), discover, verify
         )
         connecting = [c.client for c in report.clients if c.trusted]
         console.print(
@@ -390,7 +384,7 @@ def change(
             f"{', '.join(connecting) or 'none'}",
             soft_wrap=True,
         )
-    return exit_status(outcomes)
+    return api.trust_exit_code(outcomes)
 
 
 def _remove_env_bundles(console: Console, journal: Journal, ca: x509.Certificate) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tlsdoctor.render.safe import echo
+from tlsdoctor.wording import plural
 
 if TYPE_CHECKING:
     from tlsdoctor.history.store import History
@@ -213,7 +214,7 @@ def watch_export(context: Context, output: str | None) -> int:
 
 
 @watch.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per target.")
 @pass_context
 def watch_list(context: Context, as_json: bool) -> int:
     """Every target with its latest verdict, days left and findings."""
@@ -253,7 +254,8 @@ def watch_once(context: Context, everything: bool, as_json: bool, quiet: bool) -
         return current_exit_code(rows)
     if not quiet or sent.failed or sent.gave_up:
         echo(
-            f"checked {len(result.observations)} targets, {len(result.alerts)} new alerts; "
+            f"checked {plural(len(result.observations), 'target')}, "
+            f"{plural(len(result.alerts), 'new alert')}; "
             f"notifications: {sent.delivered} sent, {sent.failed} to retry, "
             f"{sent.gave_up} given up",
             err=True,
@@ -274,13 +276,20 @@ def watch_run(context: Context) -> int:
     notifiers = context.notifiers(settings)
 
     def said(result: SweepResult) -> None:
-        echo(f"checked {len(result.observations)}, raised {len(result.alerts)} alerts", err=True)
+        echo(
+            f"checked {len(result.observations)}, raised {plural(len(result.alerts), 'alert')}",
+            err=True,
+        )
         for alert in result.alerts:
             echo(f"  alert: {alert.title}", err=True)
 
     with context.history() as history:
         count = len(history.targets())
-        echo(f"watching {count} targets ({len(notifiers)} notifiers); Ctrl-C stops", err=True)
+        echo(
+            f"watching {plural(count, 'target')} ({plural(len(notifiers), 'notifier')}); "
+            "Ctrl-C stops",
+            err=True,
+        )
         sweeper = context.sweeper(history, settings)
         Daemon(sweeper, notifiers, on_sweep=said).run()
     echo("stopped", err=True)
@@ -289,8 +298,10 @@ def watch_run(context: Context) -> int:
 
 @watch.command("history")
 @click.argument("target", metavar="HOST[:PORT] | URL")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--limit", type=click.IntRange(1), default=50, show_default=True, help="States to show."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per state.")
 @pass_context
 def watch_history(context: Context, target: str, limit: int, as_json: bool) -> int:
     """What changed and when: one line per state, newest first."""
@@ -477,7 +488,13 @@ def watch_test_notify(context: Context, only: str | None) -> int:
 
 @watch.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on (0: any free one).",
+)
 @click.option(
     "--token-env",
     metavar="VAR",
@@ -573,3 +590,28 @@ def _print_status(rows: Sequence[tuple[WatchTarget, Observation | None]], as_jso
         )
     make_console().print(table)
     return 0
+
+
+def _db_here(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is None:
+        return
+    context = ctx.find_object(Context)
+    if context is None:
+        ctx.obj = Context(value, None)
+    else:
+        context.db = value
+
+
+# --db also after the subcommand (`watch list --db FILE`), as people type it: the same
+# option, the one given last wins.
+for _command in watch.commands.values():
+    _command.params.append(
+        click.Option(
+            ["--db"],
+            metavar="URL",
+            expose_value=False,
+            callback=_db_here,
+            is_eager=False,
+            help="As watch --db: sqlite:///FILE or postgresql://...",
+        )
+    )

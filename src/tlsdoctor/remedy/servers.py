@@ -233,7 +233,7 @@ SNIPPETS: tuple[Snippet, ...] = (
         "#   certificate (with chain): $fullchain\n"
         "#   private key:              $key\n"
         "# a server with separate settings takes $cert and $chain (intermediates only)",
-        "reload the server, then check again: tlsdoctor check $site",
+        "reload the server, then check again: $check",
         (
             "The certificate comes first, then each intermediate in issuing order; the root "
             "is not needed.",
@@ -281,14 +281,18 @@ def server_instructions(
     version: tuple[int, ...] | None = None,
     site: str | None = None,
     certbot: bool = False,
+    check_command: str | None = None,
 ) -> Instructions:
     """The exact configuration making ``software`` send the chain in ``files``.
 
     ``site`` is the host name (for the snippets that name it); ``certbot`` adds the
-    certbot advice (see :func:`issued_by_lets_encrypt`).
+    certbot advice (see :func:`issued_by_lets_encrypt`); ``check_command`` is the
+    ``tlsdoctor check`` line to run afterwards (default: ``tlsdoctor check SITE``), with
+    the port, ``--connect`` and ``--ca-file`` the user gave.
     """
     snippet = snippet_for(software, version)
-    values = _values(files, site)
+    values = dict(_values(files, site))
+    values["check"] = check_command or f"tlsdoctor check {values['site']}"
     notes = [_fill(note, values, files) for note in snippet.notes]
     if certbot:
         notes.append(_fill(CERTBOT_NOTE, values, files))
@@ -302,12 +306,22 @@ def server_instructions(
 
 
 def instructions_for_header(
-    header: str | None, files: ChainFiles, *, site: str | None = None, certbot: bool = False
+    header: str | None,
+    files: ChainFiles,
+    *,
+    site: str | None = None,
+    certbot: bool = False,
+    check_command: str | None = None,
 ) -> Instructions:
     """:func:`server_instructions` for the software a ``Server`` header names."""
     parsed = parse_server_header(header)
     return server_instructions(
-        parsed.software, files, version=parsed.version, site=site, certbot=certbot
+        parsed.software,
+        files,
+        version=parsed.version,
+        site=site,
+        certbot=certbot,
+        check_command=check_command,
     )
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from tlsdoctor.describe import CertificateDetails, validation_name
 from tlsdoctor.models import rfc3339
 from tlsdoctor.render.safe import safe_dn, safe_host, safe_text, safe_url
+from tlsdoctor.wording import plural
 
 MAX_NAMES_SHOWN = 20
 MAX_FIELD = 1000  # characters of one field shown; the JSON has it all
@@ -40,10 +41,12 @@ def render_details(index: int, source: str, details: CertificateDetails, console
     shown = ", ".join(safe_host(name) for name in names[:MAX_NAMES_SHOWN])
     if len(names) > MAX_NAMES_SHOWN:
         shown += f" (+{len(names) - MAX_NAMES_SHOWN} more, {len(names)} in all)"
-    if details.days_left >= 0:
-        left = f"{details.days_left} days left"
+    if details.status == "expired":  # the status says "expired": say it once
+        left = f"{plural(-details.days_left, 'day')} ago"
+    elif details.status == "not yet valid":
+        left = f"{plural(details.days_left, 'day')} left after that"
     else:
-        left = f"expired {-details.days_left} days ago"
+        left = f"{plural(details.days_left, 'day')} left"
     rows: list[tuple[str, str]] = [
         ("Subject", escape(safe_dn(details.subject, MAX_FIELD) or "(empty)")),
         ("Issuer", escape(safe_dn(details.issuer, MAX_FIELD) or "(empty)")),

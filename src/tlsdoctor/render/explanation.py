@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 
 from tlsdoctor.explain import Explanation
 from tlsdoctor.render.json_report import report_to_dict
@@ -71,7 +72,10 @@ def render_explanation(explanation: Explanation, console: Console) -> None:
         console.print(f"[cyan]note:[/] {_shown(note)}")
     console.print("\nLikely causes, most likely first:")
     for number, cause in enumerate(explanation.causes, start=1):
-        console.print(f"  {number}. [bold]{cause.code}[/]: {_shown(cause.why)}")
+        # A hanging indent: a wrapped cause stays under its number.
+        console.print(
+            Padding(f"{number}. [bold]{cause.code}[/]: {_shown(cause.why)}", (0, 0, 0, 2)),
+        )
     if explanation.tell_apart:
         console.print(f"\nTelling them apart: {_shown(explanation.tell_apart)}")
     if explanation.report is not None:
@@ -83,7 +87,7 @@ def render_explanation(explanation: Explanation, console: Console) -> None:
                 f"{explanation.diagnosis.code.value}:[/] {_shown(explanation.diagnosis.message)}"
             )
             for step in explanation.diagnosis.fix:
-                console.print(f"  [green]fix:[/] {_shown(step)}")
+                console.print(Padding(f"[green]fix:[/] {_shown(step)}", (0, 0, 0, 2)))
         else:
             found = ", ".join(c.value for c in explanation.report.codes) or "no problem"
             console.print(
