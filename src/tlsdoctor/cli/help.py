@@ -162,6 +162,27 @@ HELP: dict[str, Help] = {
         ),
         DONE_CODES,
     ),
+    "cert ca sign": Help(
+        "Sign a CSR with the local CA, within its constraints.",
+        (
+            "tlsdoctor cert ca sign app.csr --ca ~/acme-ca -o /etc/ssl/app",
+            "tlsdoctor cert ca sign alice.csr --client --days 30",
+        ),
+        DONE_CODES,
+    ),
+    "cert revoke": Help(
+        "Ask the ACME CA to revoke a certificate.",
+        (
+            "tlsdoctor cert revoke -o /etc/tlsdoctor/example.com --reason keyCompromise",
+            "tlsdoctor cert revoke -o /etc/tlsdoctor/old.example.com --reason superseded --delete",
+        ),
+        DONE_CODES,
+    ),
+    "cert schedule": Help(
+        "Run `cert renew --all` twice a day (systemd or cron).",
+        ("tlsdoctor cert schedule --install /etc/systemd/system", "tlsdoctor cert schedule --cron"),
+        DONE_CODES,
+    ),
     "cert renew": Help(
         "Get or renew a certificate from an ACME CA.",
         (
@@ -184,6 +205,14 @@ HELP: dict[str, Help] = {
             "tlsdoctor watch add mail.example.com:25 --starttls smtp --every 30m",
         ),
         DONE_CODES,
+    ),
+    "watch mute": Help(
+        "Tell nobody about a target's alerts until a time.",
+        (
+            "tlsdoctor watch mute shop.example.com --for 2h",
+            "tlsdoctor watch mute shop.example.com --off",
+        ),
+        "0 done, 3 a target was not watched or bad usage",
     ),
     "watch remove": Help(
         "Stop watching targets.",

@@ -635,7 +635,11 @@ def cert_ca() -> None:
 @click.option("--yes", is_flag=True, help="With --trust: do not ask (scripts).")
 @click.option("--intermediate", is_flag=True, help="Two levels: the root key can go offline.")
 @click.option("--subject-constraint", is_flag=True, help="Constrain subjects too (Go refuses).")
-@click.option("--passphrase-env", metavar="VAR", help="Encrypt the CA key(s) with $VAR.")
+@click.option(
+    "--passphrase-env",
+    metavar="VAR",
+    help="Encrypt the new CA key(s) with the passphrase in $VAR (--password reads files).",
+)
 @click.option("--ask-passphrase", is_flag=True, help="Encrypt the CA key(s); ask twice.")
 @click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_ca_init(
@@ -676,10 +680,18 @@ def cert_ca_init(
 @cert_ca.command("sign")
 @click.argument("csr_path", metavar="REQ.csr")
 @click.option("--ca", "ca_dir", metavar="DIR", help="The CA's directory (cert ca init -o).")
-@click.option("-o", "--output", metavar="DIR", default=".", show_default=True)
-@click.option("--days", type=int, default=90, show_default=True)
+@click.option(
+    "-o", "--output", metavar="DIR", default=".", show_default=True, help="Write the files here."
+)
+@click.option(
+    "--days", type=int, default=90, show_default=True, help="How long the certificate is valid."
+)
 @click.option("--client", is_flag=True, help="A client certificate (clientAuth).")
-@click.option("--passphrase-env", metavar="VAR", help="The CA key's passphrase is in $VAR.")
+@click.option(
+    "--passphrase-env",
+    metavar="VAR",
+    help="The CA key's passphrase (from cert ca init) is in $VAR; not --password.",
+)
 @click.option("--force", is_flag=True, help="Replace existing key and certificate files.")
 @click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_ca_sign(
@@ -771,6 +783,7 @@ def cert_renew(**options: Any) -> int:
     type=click.Choice(["unspecified", "keyCompromise", "superseded", "cessationOfOperation"]),
     default="unspecified",
     show_default=True,
+    help="The revocation reason the CA records (keyCompromise for a leaked key).",
 )
 @click.option("--delete", is_flag=True, help="Then forget its renewal settings.")
 @click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
@@ -806,7 +819,11 @@ def cert_schedule(cron: bool, install_dir: str | None, user: bool) -> int:
 @click.option("--client", is_flag=True, help="A client certificate for one identity.")
 @click.option("--p12", is_flag=True, help="With --client: also a PKCS#12 file.")
 @click.option("--p12-passphrase-env", metavar="VAR", help="The .p12 passphrase is in $VAR.")
-@click.option("--passphrase-env", metavar="VAR", help="The CA key's passphrase is in $VAR.")
+@click.option(
+    "--passphrase-env",
+    metavar="VAR",
+    help="The CA key's passphrase (from cert ca init) is in $VAR; not --password.",
+)
 @click.option("--force", is_flag=True, help="Replace existing key and certificate files.")
 @click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 def cert_issue(
