@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from pki import make_root
 from servers import s_server
 from tlsdoctor.certs.csr import KeyType
-from tlsdoctor.cli.main import KEY_TYPES, main
+from tlsdoctor.cli.main import main
+from tlsdoctor.cli.vocabulary import KEY_TYPES
 
 
 def openssl_text(csr: Path) -> str:
