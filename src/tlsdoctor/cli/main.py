@@ -83,6 +83,28 @@ def cli() -> None:
     show_default=True,
     help="Targets checked at once (at most 8 per host name).",
 )
+@click.option(
+    "--workers",
+    "workers_text",
+    metavar="N|auto",
+    help="With many targets: spread them over N local processes (auto: one per core).",
+)
+@click.option(
+    "--cluster",
+    metavar="tcp://HOST:PORT",
+    envvar="TLSDOCTOR_CLUSTER",
+    help="With many targets: run them on the workers of this Dask scheduler (docs/scale.md).",
+)
+@click.option(
+    "--unordered", is_flag=True, help="Print each report as it finishes, not in input order."
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1, max=100_000),
+    default=100,
+    show_default=True,
+    help="With --workers/--cluster: targets sent to a worker at a time.",
+)
 @click.option("--at", "at_text", metavar="TIME", help="Evaluate at this RFC 3339 time, not now.")
 @click.option(
     "--ca-file",
@@ -139,6 +161,10 @@ def check(
     timeout: float,
     probe_protocols: bool,
     concurrency: int,
+    workers_text: str | None,
+    cluster: str | None,
+    unordered: bool,
+    chunk_size: int,
     at_text: str | None,
     ca_files: Sequence[str],
     warn_days: int | None,
@@ -207,8 +233,22 @@ def check(
         _print_report(report, as_json)
         return report.exit_code
     from tlsdoctor.cli.many import check_many
+    from tlsdoctor.execute import parse_workers
 
-    return check_many(targets, target_file, connect, mode, options, concurrency, progress, as_json)
+    return check_many(
+        targets,
+        target_file,
+        connect,
+        mode,
+        options,
+        concurrency,
+        progress,
+        as_json,
+        workers=parse_workers(workers_text) if workers_text is not None else None,
+        cluster=cluster,
+        ordered=not unordered,
+        chunk_size=chunk_size,
+    )
 
 
 def _check_files(

@@ -1,0 +1,234 @@
+"""The Dask distributed back end: chunks of targets to workers, reports streamed back.
+
+Targets are read lazily and cut into chunks; at most two chunks per worker thread are out
+at once (one running, one waiting), so the client's memory is bounded by that window
+however long the list. A worker that dies takes its chunk with it: the scheduler runs the
+chunk again on another worker, and since a chunk's reports come back once, as one result,
+every target is reported exactly once. A scheduler that cannot be reached, or goes away,
+ends the run with one :class:`ClusterError`; what was printed before stays printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import itertools
+import logging
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
+
+from tlsdoctor.errors import TlsDoctorError
+from tlsdoctor.execute import ClusterError
+from tlsdoctor.execute.chunk import Chunk, VersionMismatch, run_chunk
+from tlsdoctor.live import LiveOptions
+from tlsdoctor.models import Report
+from tlsdoctor.probe.targets import Endpoint
+from tlsdoctor.render.safe import safe_text
+from tlsdoctor.scan import DEFAULT_CONCURRENCY, bounded
+
+# Dask's own objects (Client, Future, LocalCluster) carry no type hints: ``Any`` here.
+Client = Any
+DaskFuture = Any
+
+CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler and to see a first worker
+CHUNKS_PER_THREAD = 2  # chunks out per worker thread: one running, one ready to start
+
+
+def quiet_dask() -> None:
+    """Dask's own logging and warnings never reach the user's terminal: what matters
+    comes back as one sentence (a ClusterError)."""
+    import distributed  # noqa: F401 - its import sets up the loggers silenced here
+
+    for name in ("distributed", "tornado", "asyncio.distributed", "bokeh"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("distributed."):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+class DaskExecutor:
+    """Runs :func:`~tlsdoctor.execute.chunk.run_chunk` on a Dask cluster's workers."""
+
+    def __init__(self, client: Client, where: str, chunk_size: int) -> None:
+        self.client = client
+        self.where = where  # the scheduler's address, or "local workers", for messages
+        self.chunk_size = chunk_size
+
+    def threads(self) -> int:
+        workers = self.client.scheduler_info().get("workers", {})
+        return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+    async def reports(
+        self,
+        endpoints: Iterable[Endpoint],
+        options: LiveOptions,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        ordered: bool = True,
+        on_report: Callable[[Report], None] | None = None,
+    ) -> AsyncIterator[Report]:
+        loop = asyncio.get_running_loop()
+        run = uuid.uuid4().hex[:12]
+        window = CHUNKS_PER_THREAD * self.threads()
+
+        async def job(number: int, chunk: tuple[Endpoint, ...]) -> list[Report]:
+            settled: asyncio.Future[list[Report]] = loop.create_future()
+            future: DaskFuture = self.client.submit(
+                run_chunk,
+                Chunk.of(chunk, options, concurrency),
+                key=f"tlsdoctor-{run}-{number}",
+                priority=-number,  # earlier chunks first: input order costs no waiting
+                pure=False,
+            )
+            future.add_done_callback(lambda done: self._settle(loop, settled, done, chunk))
+            try:
+                reports = await settled
+            finally:
+                future.release()
+            if on_report is not None:
+                for report in reports:
+                    on_report(report)
+            return reports
+
+        jobs = itertools.starmap(job, enumerate(_chunks(endpoints, self.chunk_size)))
+        async with contextlib.aclosing(bounded(jobs, window, ordered=ordered)) as results:
+            async for reports in results:
+                for report in reports:
+                    yield report
+
+    def _settle(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        settled: asyncio.Future[list[Report]],
+        done: DaskFuture,
+        chunk: tuple[Endpoint, ...],
+    ) -> None:
+        """In Dask's callback thread: the chunk's reports, or why there are none, handed
+        to the event loop."""
+        outcome: list[Report] | BaseException
+        try:
+            outcome = self._outcome(done, chunk)
+        except BaseException as exc:  # delivered to the loop, raised there
+            outcome = exc
+
+        def deliver() -> None:
+            if settled.done():
+                return
+            if isinstance(outcome, BaseException):
+                settled.set_exception(outcome)
+            else:
+                settled.set_result(outcome)
+
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(deliver)
+
+    def _outcome(self, done: DaskFuture, chunk: tuple[Endpoint, ...]) -> list[Report]:
+        from distributed import KilledWorker
+
+        where = f"the Dask scheduler at {self.where}"
+        if done.status == "cancelled":
+            raise ClusterError(f"lost the connection to {where}; the reports printed stand")
+        try:
+            result = done.result(timeout=CONNECT_TIMEOUT)
+        except KilledWorker as exc:
+            raise ClusterError(
+                f"{len(chunk)} targets from {chunk[0]} on were running each time a worker "
+                f"of {where} died, three times: stopped ({safe_text(exc, 200)})"
+            ) from exc
+        except VersionMismatch as exc:
+            raise ClusterError(f"a worker of {where}: {exc}") from exc
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"lost the connection to {where} ({exc})") from exc
+        except TlsDoctorError:
+            raise
+        except Exception as exc:
+            kind = type(exc).__name__
+            raise ClusterError(
+                f"a worker of {where} failed on {len(chunk)} targets from {chunk[0]} on "
+                f"({kind}: {safe_text(exc, 200)})"
+            ) from exc
+        if not isinstance(result, list):
+            raise ClusterError(f"a worker of {where} answered with something else than reports")
+        return result
+
+
+def _chunks(endpoints: Iterable[Endpoint], size: int) -> Iterator[tuple[Endpoint, ...]]:
+    iterator = iter(endpoints)
+    while chunk := tuple(itertools.islice(iterator, size)):
+        yield chunk
+
+
+@contextlib.contextmanager
+def dask_executor(
+    workers: int | None, cluster: str | None, chunk_size: int
+) -> Iterator[DaskExecutor]:
+    """A :class:`DaskExecutor` on ``workers`` local processes (a LocalCluster) or on the
+    scheduler at ``cluster``; closed on the way out."""
+    quiet_dask()
+    with contextlib.ExitStack() as stack, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Dask's warnings are not the user's business
+        if cluster is not None:
+            client = stack.enter_context(_connect(cluster))
+            yield DaskExecutor(client, cluster, chunk_size)
+        else:
+            client = stack.enter_context(_local_cluster(workers or 1))
+            yield DaskExecutor(client, "local workers", chunk_size)
+
+
+@contextlib.contextmanager
+def _connect(address: str) -> Iterator[Client]:
+    dask: Any = importlib.import_module("distributed")
+    where = f"the Dask scheduler at {safe_text(address, 200)}"
+    try:
+        client: Client = dask.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"cannot reach {where} ({_reason(exc)})") from exc
+    except ValueError as exc:  # "not-an-address", an unknown protocol
+        raise ClusterError(f"{where}: not an address like tcp://HOST:8786 ({exc})") from exc
+    try:
+        try:
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"{where} has no worker (start one: dask worker {address})") from exc
+        yield client
+    finally:
+        _close(client)
+
+
+@contextlib.contextmanager
+def _local_cluster(workers: int) -> Iterator[Client]:
+    dask: Any = importlib.import_module("distributed")
+    try:
+        local: Any = dask.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            scheduler_port=0,
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,
+            memory_limit=0,  # checks hold little; no spilling, no memory warnings
+        )
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"cannot start {workers} local workers ({_reason(exc)})") from exc
+    try:
+        client: Client = dask.Client(local, set_as_default=False)
+        try:
+            yield client
+        finally:
+            _close(client)
+    finally:
+        with contextlib.suppress(Exception):
+            local.close(timeout=CONNECT_TIMEOUT)
+
+
+def _close(client: Any) -> None:
+    with contextlib.suppress(Exception):
+        client.close(timeout=2)
+
+
+def _reason(exc: BaseException) -> str:
+    return safe_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 200)
