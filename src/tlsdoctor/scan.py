@@ -118,10 +118,10 @@ def bounded(
 async def _in_order(jobs: Iterable[Awaitable[T]], window: int) -> AsyncGenerator[T, None]:
     pending: deque[asyncio.Future[T]] = deque()
     try:
-        for job in jobs:
+        for job in jobs:  # each job is started as soon as it is taken
+            pending.append(asyncio.ensure_future(job))
             if len(pending) >= window:
                 yield await pending.popleft()
-            pending.append(asyncio.ensure_future(job))
         while pending:
             yield await pending.popleft()
     finally:
@@ -132,12 +132,12 @@ async def _in_order(jobs: Iterable[Awaitable[T]], window: int) -> AsyncGenerator
 async def _as_finished(jobs: Iterable[Awaitable[T]], window: int) -> AsyncGenerator[T, None]:
     running: set[asyncio.Future[T]] = set()
     try:
-        for job in jobs:
+        for job in jobs:  # each job is started as soon as it is taken
+            running.add(asyncio.ensure_future(job))
             while len(running) >= window:
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     yield task.result()
-            running.add(asyncio.ensure_future(job))
         while running:
             done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:

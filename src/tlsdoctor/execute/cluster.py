@@ -19,6 +19,7 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from tlsdoctor.errors import TlsDoctorError
 from tlsdoctor.execute import ClusterError
@@ -182,12 +183,13 @@ def dask_executor(
 def _connect(address: str) -> Iterator[Client]:
     dask: Any = importlib.import_module("distributed")
     where = f"the Dask scheduler at {safe_text(address, 200)}"
+    _check_address(address, where)
     try:
         client: Client = dask.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"cannot reach {where} ({_reason(exc)})") from exc
-    except ValueError as exc:  # "not-an-address", an unknown protocol
-        raise ClusterError(f"{where}: not an address like tcp://HOST:8786 ({exc})") from exc
+    except ValueError as exc:
+        raise ClusterError(f"{where}: {NOT_AN_ADDRESS} ({_reason(exc)})") from exc
     try:
         try:
             client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
@@ -223,6 +225,22 @@ def _local_cluster(workers: int) -> Iterator[Client]:
     finally:
         with contextlib.suppress(Exception):
             local.close(timeout=CONNECT_TIMEOUT)
+
+
+NOT_AN_ADDRESS = "not an address like tcp://HOST:8786"
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")  # what distributed's comm layer speaks
+
+
+def _check_address(address: str, where: str) -> None:
+    """Refuse what no scheduler could be at before Dask tries (and, failing, leaves a
+    half-made client that prints a traceback at exit)."""
+    try:
+        parts = urlsplit(address)
+        port = parts.port
+    except ValueError as exc:
+        raise ClusterError(f"{where}: {NOT_AN_ADDRESS} ({_reason(exc)})") from exc
+    if parts.scheme not in SCHEMES or not parts.hostname or port is None:
+        raise ClusterError(f"{where}: {NOT_AN_ADDRESS}, with one of {', '.join(SCHEMES)}")
 
 
 def _close(client: Any) -> None:
