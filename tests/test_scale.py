@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -352,3 +353,65 @@ def test_cluster_address_from_the_environment(site: Site, tmp_path: Path) -> Non
     assert (
         result.returncode == 3 and f"cannot reach the Dask scheduler at {address}" in result.stderr
     )
+
+
+# --- watch sweeps through the same executors ---------------------------------------------------
+
+
+def watch_db(site: Site, folder: Path) -> list[str]:
+    """A watch list of a trusted name, a wrong name and a closed port; the base argv."""
+    folder.mkdir()
+    config = folder / "watch.toml"
+    config.write_text(f'[check]\ntimeout = 3\nca_files = ["{site.root}"]\n')
+    base = [
+        sys.executable,
+        "-m",
+        "tlsdoctor",
+        "watch",
+        "--db",
+        f"sqlite:///{folder / 'watch.db'}",
+        "--config",
+        str(config),
+    ]
+    for target in (f"a.scale.test:{site.port}", f"wrong.example:{site.port}"):
+        assert run([*base, "add", target, "--connect", "127.0.0.1"]).returncode == 0
+    assert run([*base, "add", f"127.0.0.1:{site.closed}"]).returncode == 0
+    return base
+
+
+def stored(folder: Path) -> tuple[list[tuple[str, str, int]], list[tuple[str, str]]]:
+    """What the history holds: (target, verdict, exit code) of each run; (target, alert)."""
+    with contextlib.closing(sqlite3.connect(folder / "watch.db")) as db:
+        runs = db.execute(
+            "SELECT t.name, r.verdict, r.exit_code FROM runs r JOIN targets t ON t.id = r.target_id"
+            " ORDER BY t.name"
+        ).fetchall()
+        alerts = db.execute(
+            "SELECT t.name, a.kind FROM alerts a JOIN targets t ON t.id = a.target_id"
+            " ORDER BY t.name, a.kind"
+        ).fetchall()
+    return runs, alerts
+
+
+def test_watch_sweeps_through_workers_and_a_cluster_store_and_alert_the_same(
+    site: Site, tmp_path: Path
+) -> None:
+    here = watch_db(site, tmp_path / "here")
+    local = watch_db(site, tmp_path / "local")
+    remote = watch_db(site, tmp_path / "remote")
+    # Two sweeps each: some alerts (a target that cannot be checked) need a second failure.
+    sweeps = [run([*here, "once", "--all", "--json"]) for _ in range(2)]
+    sweeps += [run([*local, "once", "--all", "--json", "--workers", "2"]) for _ in range(2)]
+    with cluster(1) as (address, _, _):
+        sweeps += [run([*remote, "once", "--all", "--json", "--cluster", address]) for _ in "12"]
+    assert [sweep.returncode for sweep in sweeps] == [3] * 6, sweeps[-1].stderr
+    observed = [
+        sorted((o["target"], o["verdict"], tuple(o["codes"])) for o in map(json.loads, lines))
+        for lines in (sweep.stdout.splitlines() for sweep in sweeps)
+    ]
+    assert len(observed[0]) == 3 and all(seen == observed[0] for seen in observed)
+    runs, alerts = stored(tmp_path / "here")
+    assert len(alerts) == 2  # the wrong name and the closed port, once each
+    assert stored(tmp_path / "local") == stored(tmp_path / "remote") == (runs, alerts)
+    for sweep in sweeps:
+        only_our_sentences(sweep.stderr)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tlsdoctor.cli.execution import execution_options, workers_count
 from tlsdoctor.cli.watch import watch
 from tlsdoctor.errors import TlsDoctorError
 from tlsdoctor.probe.targets import Starttls
@@ -83,18 +84,7 @@ def cli() -> None:
     show_default=True,
     help="Targets checked at once (at most 8 per host name).",
 )
-@click.option(
-    "--workers",
-    "workers_text",
-    metavar="N|auto",
-    help="With many targets: spread them over N local processes (auto: one per core).",
-)
-@click.option(
-    "--cluster",
-    metavar="tcp://HOST:PORT",
-    envvar="TLSDOCTOR_CLUSTER",
-    help="With many targets: run them on the workers of this Dask scheduler (docs/scale.md).",
-)
+@execution_options
 @click.option(
     "--unordered", is_flag=True, help="Print each report as it finishes, not in input order."
 )
@@ -233,7 +223,6 @@ def check(
         _print_report(report, as_json)
         return report.exit_code
     from tlsdoctor.cli.many import check_many
-    from tlsdoctor.execute import parse_workers
 
     return check_many(
         targets,
@@ -244,7 +233,7 @@ def check(
         concurrency,
         progress,
         as_json,
-        workers=parse_workers(workers_text) if workers_text is not None else None,
+        workers=workers_count(workers_text),
         cluster=cluster,
         ordered=not unordered,
         chunk_size=chunk_size,

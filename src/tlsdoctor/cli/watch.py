@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tlsdoctor.cli.execution import execution_options, workers_count
 from tlsdoctor.render.safe import echo
 
 if TYPE_CHECKING:
@@ -180,17 +181,28 @@ def watch_list(context: Context, as_json: bool) -> int:
 @watch.command("once")
 @click.option("--all", "everything", is_flag=True, help="Check every target now, due or not.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines: one observation each.")
+@execution_options
 @pass_context
-def watch_once(context: Context, everything: bool, as_json: bool) -> int:
+def watch_once(
+    context: Context,
+    everything: bool,
+    as_json: bool,
+    workers_text: str | None,
+    cluster: str | None,
+) -> int:
     """One sweep of the due targets, then the alerts; for cron. Exit code: the worst
     current state of the whole list, like `check`."""
     from tlsdoctor.check import utc_now
+    from tlsdoctor.execute import open_executor
     from tlsdoctor.monitor.sweep import Sweeper, current_exit_code, deliver_due
 
     settings = context.settings()
     notifiers = context.notifiers(settings)
-    with context.history() as history:
-        sweeper = Sweeper(history, settings, list(notifiers))
+    with (
+        context.history() as history,
+        open_executor(workers_count(workers_text), cluster) as executor,
+    ):
+        sweeper = Sweeper(history, settings, list(notifiers), executor=executor)
         if everything:
             result = asyncio.run(sweeper.sweep(history.targets()))
         else:
@@ -212,9 +224,11 @@ def watch_once(context: Context, everything: bool, as_json: bool) -> int:
 
 
 @watch.command("run")
+@execution_options
 @pass_context
-def watch_run(context: Context) -> int:
+def watch_run(context: Context, workers_text: str | None, cluster: str | None) -> int:
     """The daemon: check targets when due, store, alert; stops cleanly on SIGTERM/Ctrl-C."""
+    from tlsdoctor.execute import open_executor
     from tlsdoctor.monitor.sweep import Daemon, Sweeper, SweepResult
 
     settings = context.settings()
@@ -225,10 +239,13 @@ def watch_run(context: Context) -> int:
         for alert in result.alerts:
             echo(f"  alert: {alert.title}", err=True)
 
-    with context.history() as history:
+    with (
+        context.history() as history,
+        open_executor(workers_count(workers_text), cluster) as executor,
+    ):
         count = len(history.targets())
         echo(f"watching {count} targets ({len(notifiers)} notifiers); Ctrl-C stops", err=True)
-        sweeper = Sweeper(history, settings, list(notifiers))
+        sweeper = Sweeper(history, settings, list(notifiers), executor=executor)
         Daemon(sweeper, notifiers, on_sweep=said).run()
     echo("stopped", err=True)
     return 0

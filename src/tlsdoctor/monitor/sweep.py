@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from tlsdoctor.anchors import TrustAnchors
 from tlsdoctor.check import utc_now
+from tlsdoctor.execute import Executor, InProcess
 from tlsdoctor.history.store import History
 from tlsdoctor.live import LiveOptions
 from tlsdoctor.models import Report
@@ -30,7 +31,6 @@ from tlsdoctor.monitor.notify import Notifier, NotifyError, deliver, next_attemp
 from tlsdoctor.monitor.observe import observation_of
 from tlsdoctor.monitor.rules import evaluate
 from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target
-from tlsdoctor.scan import scan
 
 BATCH = 64  # at most this many results stored per transaction
 FLUSH_AFTER = 0.25  # seconds a result waits for others to share its transaction
@@ -69,8 +69,12 @@ class Sweeper:
         *,
         anchors: TrustAnchors | None = None,
         seed: int | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.history = history
+        # Where the checks run (this process, local workers, a Dask cluster): results
+        # always come back here, where they are stored and alerted.
+        self.executor = InProcess() if executor is None else executor
         self.settings = settings
         self.notifiers = tuple(notifiers)
         if anchors is None and settings.ca_files:
@@ -135,7 +139,7 @@ class Sweeper:
             options = LiveOptions(
                 anchors=self.anchors, timeout=self.settings.timeout, servername=servername
             )
-            reports = scan(
+            reports = self.executor.reports(
                 (endpoint_of(t) for t in members),
                 options,
                 concurrency=self.settings.concurrency,
