@@ -9,13 +9,13 @@ default, certificates made at run time) and, side by side in one run, for each s
 - ceiling x1: the bare asyncio handshake loop (bench/live_handshake_ceiling.py), one process;
 - ceiling x2: the same loop in two processes at once, each on half of the targets;
 - tlsdoctor: `tlsdoctor check -f --json --ca-file root.pem` in one process;
-- --workers 2: the same with a LocalCluster of two worker processes (started by the run,
-  forked as tlsdoctor does on Linux), and once more with them spawned (Dask's default);
+- --workers 2: the same with two local worker processes (a Dask scheduler and workers that
+  tlsdoctor starts and stops, in the timing);
 - --cluster: the same against a `dask scheduler` and two `dask worker --nthreads 1`
   processes started before the timing (as an operator's cluster would be);
-and the Dask-specific start-up cost: LocalCluster(2) up, one chunk run, down, against two
-plain spawned processes (concurrent.futures) doing the same, to decide whether --workers
-should use Dask (one code path) or plain processes (if Dask costs > 10 % at 1,000 targets).
+and the Dask-specific start-up cost: --workers 2's scheduler and workers up, one task each,
+down, against two plain spawned processes (concurrent.futures) doing the same: what one
+code path (Dask for --workers too) costs at 1,000 targets.
 For the cluster runs, the CPU seconds of the scheduler, of the client and of the workers
 (/proc), so the scheduler's overhead per target is measured, not guessed. Last, the peak
 RSS of the client through the cluster over `--memory` targets.
@@ -44,7 +44,6 @@ import bench_live as live
 
 CEILING = Path(__file__).resolve().parent / "live_handshake_ceiling.py"
 TICK = os.sysconf("SC_CLK_TCK")
-SPAWN = ("DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD", "spawn")
 WORKER = ("--no-nanny", "--no-dashboard", "--memory-limit", "0")
 
 
@@ -164,26 +163,29 @@ def startup_cost() -> dict[str, float]:
 import time, sys
 start = time.perf_counter()
 from tlsdoctor.execute.chunk import tlsdoctor_version  # imports the scanner, as a chunk does
-if sys.argv[1] == "dask":
-    import logging
-    from distributed import Client, LocalCluster
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
-                      silence_logs=logging.CRITICAL, memory_limit=0) as cluster, \\
-            Client(cluster) as client:
-        client.gather([client.submit(tlsdoctor_version, pure=False) for _ in range(2)])
-else:
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        [f.result() for f in [pool.submit(tlsdoctor_version) for _ in range(2)]]
-print(time.perf_counter() - start)
+def main():
+    if sys.argv[1] == "dask":
+        from tlsdoctor.execute.cluster import _local_processes, quiet_dask
+        quiet_dask()
+        with _local_processes(2) as client:
+            client.gather([client.submit(tlsdoctor_version, pure=False) for _ in range(2)])
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+        import multiprocessing
+        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+            [f.result() for f in [pool.submit(tlsdoctor_version) for _ in range(2)]]
+    print(time.perf_counter() - start)
+if __name__ == "__main__":
+    main()
 """
     result = {}
     for kind in ("dask", "processes"):
         times = []
         for _ in range(2):
+            script = Path(tempfile.gettempdir()) / "tlsdoctor_bench_startup.py"
+            script.write_text(code)  # a file: spawned processes import the main module
             done = subprocess.run(
-                [sys.executable, "-c", code, kind], capture_output=True, text=True, timeout=120
+                [sys.executable, str(script), kind], capture_output=True, text=True, timeout=120
             )
             if done.returncode != 0:
                 raise SystemExit(f"start-up run ({kind}) failed: {done.stderr[-2000:]}")
@@ -212,7 +214,7 @@ def main() -> None:
     startup = startup_cost()
     results["startup"] = startup
     print(
-        f"start-up: LocalCluster(2) {startup['dask']:.2f} s, 2 spawned processes "
+        f"start-up: --workers 2 (Dask) {startup['dask']:.2f} s, 2 spawned processes "
         f"{startup['processes']:.2f} s",
         flush=True,
     )
@@ -262,20 +264,6 @@ def main() -> None:
                             reports=True,
                         )
                     )
-                    os.environ[SPAWN[0]] = SPAWN[1]  # what --workers costs with spawn
-                    try:
-                        rows.append(
-                            measure(
-                                "--workers 2 spawn",
-                                [*base, "--workers", "2"],
-                                size,
-                                work,
-                                nginx,
-                                reports=True,
-                            )
-                        )
-                    finally:
-                        del os.environ[SPAWN[0]]
                     before = {p: cpu_seconds(p) for p in [scheduler_pid, *worker_pids]}
                     row = measure(
                         "--cluster", [*base, "--cluster", address], size, work, nginx, reports=True

@@ -14,12 +14,18 @@ import asyncio
 import contextlib
 import importlib
 import itertools
+import json
 import logging
 import os
+import signal
+import subprocess
 import sys
+import tempfile
+import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -168,7 +174,7 @@ def _chunks(endpoints: Iterable[Endpoint], size: int) -> Iterator[tuple[Endpoint
 def dask_executor(
     workers: int | None, cluster: str | None, chunk_size: int
 ) -> Iterator[DaskExecutor]:
-    """A :class:`DaskExecutor` on ``workers`` local processes (a LocalCluster) or on the
+    """A :class:`DaskExecutor` on ``workers`` local processes or on the
     scheduler at ``cluster``; closed on the way out."""
     quiet_dask()
     with contextlib.ExitStack() as stack, warnings.catch_warnings():
@@ -177,7 +183,7 @@ def dask_executor(
             client = stack.enter_context(_connect(cluster))
             yield DaskExecutor(client, cluster, chunk_size)
         else:
-            client = stack.enter_context(_local_cluster(workers or 1))
+            client = stack.enter_context(_local_processes(workers or 1))
             yield DaskExecutor(client, "local workers", chunk_size)
 
 
@@ -203,33 +209,89 @@ def _connect(address: str) -> Iterator[Client]:
 
 
 @contextlib.contextmanager
-def _local_cluster(workers: int) -> Iterator[Client]:
-    dask: Any = importlib.import_module("distributed")
-    config: Any = importlib.import_module("dask.config")
-    method = os.environ.get(START_METHOD_VARIABLE) or _start_method()
-    try:
-        with config.set({"distributed.worker.multiprocessing-method": method}):
-            local: Any = dask.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                scheduler_port=0,
-                dashboard_address=None,
-                silence_logs=logging.CRITICAL,
-                memory_limit=0,  # checks hold little; no spilling, no memory warnings
-            )
-    except (OSError, TimeoutError) as exc:
-        raise ClusterError(f"cannot start {workers} local workers ({_reason(exc)})") from exc
-    try:
-        client: Client = dask.Client(local, set_as_default=False)
+def _local_processes(workers: int) -> Iterator[Client]:
+    """A Dask scheduler and ``workers`` worker processes on 127.0.0.1, started here as
+    `dask scheduler` and `dask worker` are by an operator, and stopped on the way out.
+
+    Not a LocalCluster: its scheduler and nannies live in this process, where they fight
+    the printing of reports for the GIL; measured, that made --workers 2 2.2-3.9 x slower
+    than the same two workers under their own scheduler at 10,000 targets (docs/scale.md).
+    """
+    with tempfile.TemporaryDirectory(prefix="tlsdoctor-dask-") as folder:
+        address_file = Path(folder) / "scheduler.json"
+        dask = [sys.executable, "-m", "dask"]
+        local = ["--host", "127.0.0.1", "--no-dashboard"]
+        env = {**os.environ, "DASK_LOGGING__DISTRIBUTED": "error"}
+        if sys.platform.startswith("linux"):  # a worker forked from its nanny starts at once
+            env.setdefault(START_METHOD_VARIABLE, "fork")
+        started: list[subprocess.Popen[bytes]] = []
         try:
-            yield client
+            for argv in (
+                [*dask, "scheduler", *local, "--port", "0", "--scheduler-file", str(address_file)],
+                [*dask, "worker", *local, "--scheduler-file", str(address_file), *each(workers)],
+            ):
+                started.append(
+                    subprocess.Popen(
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        env=env,
+                        start_new_session=True,  # Ctrl-C reaches us; we stop them
+                    )
+                )
+            address = _scheduler_address(address_file, started)
+            distributed: Any = importlib.import_module("distributed")
+            client: Client = distributed.Client(
+                address, timeout=CONNECT_TIMEOUT, set_as_default=False
+            )
+            try:
+                client.wait_for_workers(workers, timeout=START_TIMEOUT)
+            except (OSError, TimeoutError) as exc:
+                _close(client)
+                raise ClusterError(f"{workers} local workers did not start") from exc
+            try:
+                yield client
+            finally:
+                with contextlib.suppress(Exception):
+                    client.shutdown()  # the scheduler and workers exit together, at once
+                _close(client)
         finally:
-            _close(client)
-    finally:
-        with contextlib.suppress(Exception):
-            local.close(timeout=CONNECT_TIMEOUT)
+            _stop(started)
+
+
+START_TIMEOUT = 60.0  # seconds for local worker processes to start on a loaded machine
+STOP_TIMEOUT = 0.5  # seconds for one to stop by itself before it is killed
+
+
+def each(workers: int) -> list[str]:
+    """`dask worker` options: ``workers`` processes of one thread (one chunk at a time: the
+    scanner's own concurrency fills the process), no memory limit (a check holds little)."""
+    return ["--nworkers", str(workers), "--nthreads", "1", "--memory-limit", "0"]
+
+
+def _scheduler_address(address_file: Path, started: list[subprocess.Popen[bytes]]) -> str:
+    end = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < end and started[0].poll() is None:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            return str(json.loads(address_file.read_text())["address"])
+        time.sleep(0.05)
+    raise ClusterError("the local Dask scheduler did not start")
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """What did not exit with the scheduler: SIGTERM, then SIGKILL to its process group
+    (a worker's nanny and its worker); they hold nothing that needs saving."""
+    for process in reversed(processes):
+        with contextlib.suppress(OSError):
+            process.terminate()
+    for process in reversed(processes):
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=CONNECT_TIMEOUT)
 
 
 NOT_AN_ADDRESS = "not an address like tcp://HOST:8786"
@@ -248,18 +310,8 @@ def _check_address(address: str, where: str) -> None:
         raise ClusterError(f"{where}: {NOT_AN_ADDRESS}, with one of {', '.join(SCHEMES)}")
 
 
-# The variable Dask reads for this setting: an operator's choice wins over ours.
+# The variable Dask reads for how a nanny starts its worker: an operator's choice wins.
 START_METHOD_VARIABLE = "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD"
-
-
-def _start_method() -> str:
-    """How --workers starts its processes: "fork" on Linux, where a forked worker has
-    tlsdoctor and Dask imported already (0.3 s for two workers against 1.7 s with "spawn"
-    on the benchmark machine, which decides whether Dask costs more than 10 % at 1,000
-    targets: docs/scale.md); "spawn" elsewhere (macOS: fork is unsafe with its system
-    libraries). Nothing that must not be shared (a database connection) is open yet when the
-    workers start: the executor is opened first."""
-    return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
 def _close(client: Any) -> None:
