@@ -53,6 +53,7 @@ class Row:
     targets: int
     wall: float
     rss_mb: float
+    cpu: float  # CPU seconds of the process itself (for --cluster: the client alone)
     note: str = ""
 
     @property
@@ -147,10 +148,10 @@ def measure(
         note = f"{summary.get('ok')}/{targets} handshakes"
     if run.returncode not in (0, 1) or run.timed_out:
         note += f"; exit {run.returncode}: {run.last_error_line()}"
-    row = Row(label, targets, run.wall, run.max_rss_mb, note)
+    row = Row(label, targets, run.wall, run.max_rss_mb, run.cpu, note)
     print(
         f"  {label:<18} {targets:>7} targets {row.wall:8.2f} s {row.rate:8.0f}/s "
-        f"RSS {row.rss_mb:6.0f} MB  {note}",
+        f"RSS {row.rss_mb:6.0f} MB CPU {row.cpu:6.2f} s  {note}",
         flush=True,
     )
     return row
