@@ -131,14 +131,16 @@ async def _in_order(jobs: Iterable[Awaitable[T]], window: int) -> AsyncGenerator
 
 async def _as_finished(jobs: Iterable[Awaitable[T]], window: int) -> AsyncGenerator[T, None]:
     running: set[asyncio.Future[T]] = set()
+    waiting = iter(jobs)
     try:
-        for job in jobs:  # each job is started as soon as it is taken
-            running.add(asyncio.ensure_future(job))
-            while len(running) >= window:
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    yield task.result()
-        while running:
+        while True:
+            while len(running) < window:  # each job is started as soon as it is taken
+                job = next(waiting, None)
+                if job is None:
+                    break
+                running.add(asyncio.ensure_future(job))
+            if not running:
+                return
             done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 yield task.result()

@@ -198,9 +198,9 @@ def watch_once(
 
     settings = context.settings()
     notifiers = context.notifiers(settings)
-    with (  # the executor first: its worker processes must not inherit the database
-        open_executor(workers_count(workers_text), cluster) as executor,
+    with (
         context.history() as history,
+        open_executor(workers_count(workers_text), cluster) as executor,
     ):
         sweeper = Sweeper(history, settings, list(notifiers), executor=executor)
         if everything:
@@ -239,9 +239,9 @@ def watch_run(context: Context, workers_text: str | None, cluster: str | None) -
         for alert in result.alerts:
             echo(f"  alert: {alert.title}", err=True)
 
-    with (  # the executor first: its worker processes must not inherit the database
-        open_executor(workers_count(workers_text), cluster) as executor,
+    with (
         context.history() as history,
+        open_executor(workers_count(workers_text), cluster) as executor,
     ):
         count = len(history.targets())
         echo(f"watching {count} targets ({len(notifiers)} notifiers); Ctrl-C stops", err=True)
