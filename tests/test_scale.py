@@ -415,3 +415,24 @@ def test_watch_sweeps_through_workers_and_a_cluster_store_and_alert_the_same(
     assert stored(tmp_path / "local") == stored(tmp_path / "remote") == (runs, alerts)
     for sweep in sweeps:
         only_our_sentences(sweep.stderr)
+
+
+def test_every_worker_killed_ends_the_scan_by_itself(site: Site, tmp_path: Path) -> None:
+    target_file = targets(site, tmp_path, 8, silent=6)
+    with cluster(2) as (address, _, crew):
+        argv = tlsdoctor(site, target_file, "--json", "--cluster", address, "--chunk-size", "2")
+
+        def kill_all() -> None:
+            for worker in crew:
+                worker.kill()
+
+        start = time.monotonic()
+        code, lines, err = first_line_then(argv, kill_all, 0.3)
+        took = time.monotonic() - start
+    assert code == 3 and took < 90
+    assert "has had no worker for 30 s: stopped; the reports printed stand" in err, err
+    assert err.count("tlsdoctor: error:") == 1
+    only_our_sentences(err)
+    assert 1 <= len(lines) < 15
+    for line in lines:
+        stable(line)

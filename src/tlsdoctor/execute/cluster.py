@@ -44,6 +44,8 @@ DaskFuture = Any
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler and to see a first worker
 CHUNKS_PER_THREAD = 2  # chunks out per worker thread: one running, one ready to start
+WORKER_POLL = 5.0  # seconds between looks at whether any worker is left
+NO_WORKER_LIMIT = 30.0  # seconds without a worker before the scan gives up
 
 
 def quiet_dask() -> None:
@@ -94,8 +96,9 @@ class DaskExecutor:
             )
             future.add_done_callback(lambda done: self._settle(loop, settled, done, chunk))
             try:
-                reports = await settled
+                reports = await self._while_workers_remain(settled)
             finally:
+                settled.cancel()  # given up (an error elsewhere): a late outcome is dropped
                 future.release()
             if on_report is not None:
                 for report in reports:
@@ -107,6 +110,26 @@ class DaskExecutor:
             async for reports in results:
                 for report in reports:
                     yield report
+
+    async def _while_workers_remain(self, settled: asyncio.Future[list[Report]]) -> list[Report]:
+        """The chunk's reports; a ClusterError once the scheduler has had no worker for
+        ``NO_WORKER_LIMIT`` seconds (all killed, none started): its tasks would wait for
+        ever, and a scan must end by itself."""
+        loop = asyncio.get_running_loop()
+        alone_since: float | None = None
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(settled), WORKER_POLL)
+            except asyncio.TimeoutError:
+                if self.client.scheduler_info().get("workers"):  # refreshed every 2 s
+                    alone_since = None
+                elif alone_since is None:
+                    alone_since = loop.time()
+                elif loop.time() - alone_since > NO_WORKER_LIMIT:
+                    raise ClusterError(
+                        f"the Dask scheduler at {self.where} has had no worker for "
+                        f"{NO_WORKER_LIMIT:.0f} s: stopped; the reports printed stand"
+                    ) from None
 
     def _settle(
         self,
