@@ -247,8 +247,8 @@ def cluster(workers: int) -> Iterator[tuple[str, Process, list[Process]]]:
 def first_line_then(
     argv: Sequence[str], action: Any, delay: float, timeout: float = 120
 ) -> tuple[int, list[str], str]:
-    """Run ``argv``; ``delay`` seconds after its first report, call ``action``; then
-    (exit code, stdout lines, stderr) once it ends."""
+    """Run ``argv``; ``delay`` seconds after its first report, call ``action`` with its
+    process; then (exit code, stdout lines, stderr) once it ends."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     errors: list[str] = []
@@ -268,7 +268,7 @@ def first_line_then(
         assert proc.poll() is None and time.monotonic() < end, errors
         time.sleep(0.05)
     time.sleep(delay)
-    action()
+    action(proc)
     proc.wait(timeout=timeout)
     for reader in readers:
         reader.join(timeout=10)
@@ -299,7 +299,7 @@ def test_a_worker_killed_mid_scan_costs_nothing(site: Site, tmp_path: Path) -> N
     expected = sorted(names(run(tlsdoctor(site, target_file, "--json")).stdout))
     with cluster(2) as (address, _, (victim, survivor)):
         argv = tlsdoctor(site, target_file, "--json", "--cluster", address, "--chunk-size", "2")
-        code, lines, err = first_line_then([*argv, "--unordered"], victim.kill, 0.7)
+        code, lines, err = first_line_then([*argv, "--unordered"], lambda _: victim.kill(), 0.7)
         assert survivor.proc.poll() is None
     assert victim.proc.returncode == -signal.SIGKILL
     assert code == 3, err
@@ -313,7 +313,7 @@ def test_a_scheduler_that_goes_away(site: Site, tmp_path: Path) -> None:
     with cluster(1) as (address, scheduler, _):
         argv = tlsdoctor(site, target_file, "--json", "--cluster", address, "--chunk-size", "2")
         start = time.monotonic()
-        code, lines, err = first_line_then(argv, scheduler.kill, 0.3)
+        code, lines, err = first_line_then(argv, lambda _: scheduler.kill(), 0.3)
         took = time.monotonic() - start
     assert code == 3
     assert took < 30  # no waiting for a scheduler that will not come back
@@ -422,7 +422,7 @@ def test_every_worker_killed_ends_the_scan_by_itself(site: Site, tmp_path: Path)
     with cluster(2) as (address, _, crew):
         argv = tlsdoctor(site, target_file, "--json", "--cluster", address, "--chunk-size", "2")
 
-        def kill_all() -> None:
+        def kill_all(_: object) -> None:
             for worker in crew:
                 worker.kill()
 
@@ -436,3 +436,40 @@ def test_every_worker_killed_ends_the_scan_by_itself(site: Site, tmp_path: Path)
     assert 1 <= len(lines) < 15
     for line in lines:
         stable(line)
+
+
+def children(pid: int) -> set[int]:
+    """Every descendant of ``pid``, from /proc."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                kids = {int(kid) for kid in (task / "children").read_text().split()}
+                todo.extend(kids - found)
+                found |= kids
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's parent-death signal")
+def test_local_workers_do_not_outlive_a_killed_run(site: Site, tmp_path: Path) -> None:
+    target_file = targets(site, tmp_path, 8, silent=6)
+    argv = tlsdoctor(site, target_file, "--json", "--workers", "2", "--chunk-size", "2")
+    started: set[int] = set()
+
+    def kill_tlsdoctor(proc: subprocess.Popen[str]) -> None:
+        started.update(children(proc.pid))
+        proc.kill()
+
+    code, _, _ = first_line_then(argv, kill_tlsdoctor, 0.2)
+    assert code == -signal.SIGKILL
+    assert len(started) >= 3  # the scheduler, the nanny and its workers
+    end = time.monotonic() + 30
+    while alive(started) and time.monotonic() < end:
+        time.sleep(0.2)
+    assert not alive(started)

@@ -118,18 +118,20 @@ class DaskExecutor:
         loop = asyncio.get_running_loop()
         alone_since: float | None = None
         while True:
-            try:
-                return await asyncio.wait_for(asyncio.shield(settled), WORKER_POLL)
-            except asyncio.TimeoutError:
-                if self.client.scheduler_info().get("workers"):  # refreshed every 2 s
-                    alone_since = None
-                elif alone_since is None:
-                    alone_since = loop.time()
-                elif loop.time() - alone_since > NO_WORKER_LIMIT:
-                    raise ClusterError(
-                        f"the Dask scheduler at {self.where} has had no worker for "
-                        f"{NO_WORKER_LIMIT:.0f} s: stopped; the reports printed stand"
-                    ) from None
+            # asyncio.wait, not wait_for: on Python < 3.12 wait_for can swallow a Ctrl-C
+            # (a cancellation) that arrives as the chunk completes.
+            done, _ = await asyncio.wait({settled}, timeout=WORKER_POLL)
+            if done:
+                return settled.result()
+            if self.client.scheduler_info().get("workers"):  # refreshed every 2 s
+                alone_since = None
+            elif alone_since is None:
+                alone_since = loop.time()
+            elif loop.time() - alone_since > NO_WORKER_LIMIT:
+                raise ClusterError(
+                    f"the Dask scheduler at {self.where} has had no worker for "
+                    f"{NO_WORKER_LIMIT:.0f} s: stopped; the reports printed stand"
+                )
 
     def _settle(
         self,
@@ -261,6 +263,7 @@ def _local_processes(workers: int) -> Iterator[Client]:
                         stderr=subprocess.DEVNULL,
                         env=env,
                         start_new_session=True,  # Ctrl-C reaches us; we stop them
+                        preexec_fn=_die_with_parent,  # one prctl, then exec
                     )
                 )
             address = _scheduler_address(address_file, started)
@@ -293,6 +296,18 @@ def each(workers: int) -> list[str]:
     return ["--nworkers", str(workers), "--nthreads", "1", "--memory-limit", "0"]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, SIGTERM when tlsdoctor dies (killed, or ended
+    by a timeout), so no scheduler or worker of --workers outlives the run that started
+    it; a nanny's forked workers follow their nanny."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _scheduler_address(address_file: Path, started: list[subprocess.Popen[bytes]]) -> str:
     end = time.monotonic() + START_TIMEOUT
     while time.monotonic() < end and started[0].poll() is None:
@@ -303,18 +318,18 @@ def _scheduler_address(address_file: Path, started: list[subprocess.Popen[bytes]
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """What did not exit with the scheduler: SIGTERM, then SIGKILL to its process group
-    (a worker's nanny and its worker); they hold nothing that needs saving."""
+    """What did not exit with the scheduler: SIGTERM, then SIGKILL to each one's process
+    group, which also holds the workers a nanny forked (they would outlive it by seconds);
+    they hold nothing that needs saving."""
     for process in reversed(processes):
         with contextlib.suppress(OSError):
             process.terminate()
     for process in reversed(processes):
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(OSError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=CONNECT_TIMEOUT)
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=CONNECT_TIMEOUT)
 
 
 NOT_AN_ADDRESS = "not an address like tcp://HOST:8786"
