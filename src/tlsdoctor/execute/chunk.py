@@ -22,6 +22,7 @@ from tlsdoctor.probe.targets import Endpoint
 from tlsdoctor.scan import scan
 
 
+@functools.cache
 def tlsdoctor_version() -> str:
     return version("tlsdoctor")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import itertools
 import json
@@ -65,7 +66,7 @@ class DaskExecutor:
 
     def __init__(self, client: Client, where: str, chunk_size: int) -> None:
         self.client = client
-        self.where = where  # the scheduler's address, or "local workers", for messages
+        self.where = where  # "the Dask scheduler at ...", for messages
         self.chunk_size = chunk_size
 
     def threads(self) -> int:
@@ -84,12 +85,13 @@ class DaskExecutor:
         loop = asyncio.get_running_loop()
         run = uuid.uuid4().hex[:12]
         window = CHUNKS_PER_THREAD * self.threads()
+        template = Chunk.of((), options, concurrency)  # anchors made portable once
 
         async def job(number: int, chunk: tuple[Endpoint, ...]) -> list[Report]:
             settled: asyncio.Future[list[Report]] = loop.create_future()
             future: DaskFuture = self.client.submit(
                 run_chunk,
-                Chunk.of(chunk, options, concurrency),
+                dataclasses.replace(template, endpoints=chunk),
                 key=f"tlsdoctor-{run}-{number}",
                 priority=-number,  # earlier chunks first: input order costs no waiting
                 pure=False,
@@ -129,7 +131,7 @@ class DaskExecutor:
                 alone_since = loop.time()
             elif loop.time() - alone_since > NO_WORKER_LIMIT:
                 raise ClusterError(
-                    f"the Dask scheduler at {self.where} has had no worker for "
+                    f"{self.where} has had no worker for "
                     f"{NO_WORKER_LIMIT:.0f} s: stopped; the reports printed stand"
                 )
 
@@ -162,7 +164,7 @@ class DaskExecutor:
     def _outcome(self, done: DaskFuture, chunk: tuple[Endpoint, ...]) -> list[Report]:
         from distributed import KilledWorker
 
-        where = f"the Dask scheduler at {self.where}"
+        where = self.where
         if done.status == "cancelled":
             raise ClusterError(f"lost the connection to {where}; the reports printed stand")
         try:
@@ -206,10 +208,11 @@ def dask_executor(
         warnings.simplefilter("ignore")  # Dask's warnings are not the user's business
         if cluster is not None:
             client = stack.enter_context(_connect(cluster))
-            yield DaskExecutor(client, cluster, chunk_size)
+            where = f"the Dask scheduler at {safe_text(cluster, 200)}"
+            yield DaskExecutor(client, where, chunk_size)
         else:
             client = stack.enter_context(_local_processes(workers or 1))
-            yield DaskExecutor(client, "local workers", chunk_size)
+            yield DaskExecutor(client, "the local Dask scheduler of --workers", chunk_size)
 
 
 @contextlib.contextmanager
