@@ -125,8 +125,7 @@ async def _in_order(jobs: Iterable[Awaitable[T]], window: int) -> AsyncGenerator
         while pending:
             yield await pending.popleft()
     finally:
-        for task in pending:
-            task.cancel()
+        _abandon(pending)
 
 
 async def _as_finished(jobs: Iterable[Awaitable[T]], window: int) -> AsyncGenerator[T, None]:
@@ -142,8 +141,21 @@ async def _as_finished(jobs: Iterable[Awaitable[T]], window: int) -> AsyncGenera
             if not running:
                 return
             done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
+            finished = list(done)
+            while finished:
+                task = finished.pop()
+                if task.exception() is not None:
+                    _abandon(finished)
                 yield task.result()
     finally:
-        for task in running:
+        _abandon(running)
+
+
+def _abandon(tasks: Iterable[asyncio.Future[T]]) -> None:
+    """Jobs nobody will wait for (the consumer stopped, or one failed): the running ones
+    cancelled, the failed ones' errors taken, so asyncio does not print them at exit."""
+    for task in tasks:
+        if not task.done():
             task.cancel()
+        elif not task.cancelled():
+            task.exception()
