@@ -69,7 +69,7 @@ connect = "127.0.0.1"
     with good.up():  # and without --quiet it says what it did
         assert watch("once", "--all") == 0
     said = capsys.readouterr()
-    assert good.target in said.out and said.err.startswith("checked 1 targets")
+    assert good.target in said.out and said.err.startswith("checked 1 target,")
 
 
 @pytest.mark.parametrize("given", ["not a url", "watchdb", "postgresql:/db.example.test/watch"])

@@ -1,20 +1,27 @@
 """Many endpoints at once: one scanner with a global and a per-host concurrency limit.
 
-Reports come out in input order. At most ``window`` checks are started ahead of the
-oldest unfinished one, so memory stays flat whatever the number of targets (targets are
-read lazily too), and a slow target delays the output of the ones after it by no more
-than its own timeout.
+Reports come out in input order (or, ``ordered=False``, as they finish). At most
+``window`` checks are started ahead of the oldest unfinished one, so memory stays flat
+whatever the number of targets (targets are read lazily too), and a slow target delays the
+output of the ones after it by no more than its own timeout.
+
+This is the in-process back end of :mod:`tlsdoctor.execute`; its Dask back end runs this
+same function on each chunk of targets a worker receives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from tlsdoctor.live import LiveOptions, check_endpoint_async
 from tlsdoctor.models import Report
 from tlsdoctor.probe.targets import Endpoint
+
+T = TypeVar("T")
 
 DEFAULT_CONCURRENCY = 50
 DEFAULT_PER_HOST = 8
@@ -76,8 +83,9 @@ async def scan(
     concurrency: int = DEFAULT_CONCURRENCY,
     per_host: int = DEFAULT_PER_HOST,
     on_report: Callable[[Report], None] | None = None,
+    ordered: bool = True,
 ) -> AsyncIterator[Report]:
-    """Check every endpoint; yield the reports in input order."""
+    """Check every endpoint; yield the reports in input order, or as they finish."""
     settings = LiveOptions() if options is None else options
     concurrency = fitting_concurrency(concurrency)
     slots = asyncio.Semaphore(concurrency)
@@ -93,14 +101,61 @@ async def scan(
             on_report(report)
         return report
 
-    pending: deque[asyncio.Task[Report]] = deque()
+    async with contextlib.aclosing(bounded(map(one, endpoints), window, ordered=ordered)) as out:
+        async for report in out:
+            yield report
+
+
+def bounded(
+    jobs: Iterable[Awaitable[T]], window: int, *, ordered: bool = True
+) -> AsyncGenerator[T, None]:
+    """The result of each job, in the jobs' order or as they finish, with at most ``window``
+    jobs started and not yet handed out: ``jobs`` is advanced (and so started) lazily.
+    Closing the generator cancels the jobs still running."""
+    return _in_order(jobs, window) if ordered else _as_finished(jobs, window)
+
+
+async def _in_order(jobs: Iterable[Awaitable[T]], window: int) -> AsyncGenerator[T, None]:
+    pending: deque[asyncio.Future[T]] = deque()
     try:
-        for endpoint in endpoints:
+        for job in jobs:  # each job is started as soon as it is taken
+            pending.append(asyncio.ensure_future(job))
             if len(pending) >= window:
                 yield await pending.popleft()
-            pending.append(asyncio.ensure_future(one(endpoint)))
         while pending:
             yield await pending.popleft()
     finally:
-        for task in pending:
+        _abandon(pending)
+
+
+async def _as_finished(jobs: Iterable[Awaitable[T]], window: int) -> AsyncGenerator[T, None]:
+    running: set[asyncio.Future[T]] = set()
+    waiting = iter(jobs)
+    try:
+        while True:
+            while len(running) < window:  # each job is started as soon as it is taken
+                job = next(waiting, None)
+                if job is None:
+                    break
+                running.add(asyncio.ensure_future(job))
+            if not running:
+                return
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            finished = list(done)
+            while finished:
+                task = finished.pop()
+                if task.exception() is not None:
+                    _abandon(finished)
+                yield task.result()
+    finally:
+        _abandon(running)
+
+
+def _abandon(tasks: Iterable[asyncio.Future[T]]) -> None:
+    """Jobs nobody will wait for (the consumer stopped, or one failed): the running ones
+    cancelled, the failed ones' errors taken, so asyncio does not print them at exit."""
+    for task in tasks:
+        if not task.done():
             task.cancel()
+        elif not task.cancelled():
+            task.exception()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tlsdoctor.cli.execution import execution_options, workers_count
 from tlsdoctor.cli.vocabulary import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
@@ -76,6 +77,17 @@ from tlsdoctor.cli.tryclients import check_with_clients, clients_to_try, try_cli
     default=DEFAULT_CONCURRENCY,
     show_default=True,
     help="Targets checked at once (at most 8 per host name).",
+)
+@execution_options
+@click.option(
+    "--unordered", is_flag=True, help="Print each report as it finishes, not in input order."
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1, max=100_000),
+    default=100,
+    show_default=True,
+    help="With --workers/--cluster: targets sent to a worker at a time.",
 )
 @click.option("--at", "at_text", metavar="TIME", help="Evaluate at this RFC 3339 time, not now.")
 @click.option(
@@ -154,6 +166,10 @@ def check(
     timeout: float,
     probe_protocols: bool,
     concurrency: int,
+    workers_text: str | None,
+    cluster: str | None,
+    unordered: bool,
+    chunk_size: int,
     at_text: str | None,
     ca_files: Sequence[str],
     warn_days: int | None,
@@ -239,7 +255,20 @@ def check(
         return report.exit_code
     from tlsdoctor.cli.many import check_many
 
-    return check_many(targets, target_file, connect, mode, options, concurrency, progress, as_json)
+    return check_many(
+        targets,
+        target_file,
+        connect,
+        mode,
+        options,
+        concurrency,
+        progress,
+        as_json,
+        workers=workers_count(workers_text),
+        cluster=cluster,
+        ordered=not unordered,
+        chunk_size=chunk_size,
+    )
 
 
 def _check_files(

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 
 from tlsdoctor.errors import InputError
+from tlsdoctor.execute import DEFAULT_CHUNK, Executor, open_executor
 from tlsdoctor.live import LiveOptions
 from tlsdoctor.models import Report
 from tlsdoctor.pem import open_input
@@ -23,7 +24,7 @@ from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target
 from tlsdoctor.render.json_report import dumps, report_to_dict
 from tlsdoctor.render.safe import safe_bytes, safe_text
 from tlsdoctor.render.text import make_console, render_line, render_summary
-from tlsdoctor.scan import fitting_concurrency, scan
+from tlsdoctor.scan import fitting_concurrency
 
 # The longest line a target file may have: a host name is at most 253 characters.
 MAX_LINE_BYTES = 4096
@@ -126,9 +127,15 @@ def check_many(
     concurrency: int,
     progress: bool | None,
     as_json: bool,
+    *,
+    workers: int | None = None,
+    cluster: str | None = None,
+    ordered: bool = True,
+    chunk_size: int = DEFAULT_CHUNK,
 ) -> int:
-    """Check every target; print each report when ready, in input order; return the worst
-    exit code."""
+    """Check every target (in this process, on ``workers`` local processes or on the Dask
+    scheduler at ``cluster``); print each report when ready, in input order unless not
+    ``ordered``; return the worst exit code."""
     stderr = Console(stderr=True)
     show_progress = stderr.is_terminal if progress is None else progress
     stdout = None if as_json else make_console()
@@ -139,21 +146,22 @@ def check_many(
     if target_file and target_file != "-":
         open_input(target_file).close()  # a missing file or a FIFO: refused before any check
     fitting = fitting_concurrency(concurrency)
-    if fitting < concurrency:
+    if fitting < concurrency and workers is None and cluster is None:
         click.echo(
             f"tlsdoctor: checking {fitting} targets at once, not {concurrency}: "
             "the open-file limit (ulimit -n) allows no more",
             err=True,
         )
 
-    async def run() -> None:
+    async def run(executor: Executor) -> None:
         nonlocal worst
         bar = _Bar(stderr, _count(targets, target_file)) if show_progress else None
         try:
-            async for report in scan(
+            async for report in executor.reports(
                 endpoints(targets, target_file, connect, mode, bad_lines),
                 options,
                 concurrency=fitting,
+                ordered=ordered,
                 on_report=bar.advance if bar is not None else None,
             ):
                 worst = max(worst, report.exit_code)
@@ -169,7 +177,8 @@ def check_many(
                 bar.stop()
 
     try:
-        asyncio.run(run())
+        with open_executor(workers, cluster, chunk_size) as executor:
+            asyncio.run(run(executor))
     finally:  # what finished is summed up even when the run stops early
         if stdout is not None:
             if bad_lines:

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tlsdoctor.cli.execution import execution_options, workers_count
 from tlsdoctor.render.safe import echo
 from tlsdoctor.wording import plural
 
 if TYPE_CHECKING:
+    from tlsdoctor.execute import Executor
     from tlsdoctor.history.store import History
     from tlsdoctor.monitor.config import WatchSettings
     from tlsdoctor.monitor.notify import Notifier
@@ -47,12 +49,14 @@ class Context:
 
         return {n.name: n for n in notifiers_from_config({"notify": list(settings.notify)})}
 
-    def sweeper(self, history: History, settings: WatchSettings) -> Sweeper:
+    def sweeper(
+        self, history: History, settings: WatchSettings, executor: Executor | None = None
+    ) -> Sweeper:
         from tlsdoctor.monitor.notify import routes_from_config
         from tlsdoctor.monitor.sweep import Sweeper
 
         routes = routes_from_config({"notify": list(settings.notify)})
-        return Sweeper(history, settings, list(routes), routes=routes)
+        return Sweeper(history, settings, list(routes), routes=routes, executor=executor)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -229,18 +233,30 @@ def watch_list(context: Context, as_json: bool) -> int:
 @click.option(
     "--quiet", "-q", is_flag=True, help="Print only problems (for cron: no mail when all is well)."
 )
+@execution_options
 @pass_context
-def watch_once(context: Context, everything: bool, as_json: bool, quiet: bool) -> int:
+def watch_once(
+    context: Context,
+    everything: bool,
+    as_json: bool,
+    quiet: bool,
+    workers_text: str | None,
+    cluster: str | None,
+) -> int:
     """One sweep of the due targets, then the alerts; for cron. Exit code: the worst
     current state of the whole list, like `check`."""
     from tlsdoctor.check import utc_now
+    from tlsdoctor.execute import open_executor
     from tlsdoctor.monitor.notify.outbox import deliver_due
     from tlsdoctor.monitor.sweep import current_exit_code
 
     settings = context.settings()
     notifiers = context.notifiers(settings)
-    with context.history() as history:
-        sweeper = context.sweeper(history, settings)
+    with (
+        context.history() as history,
+        open_executor(workers_count(workers_text), cluster) as executor,
+    ):
+        sweeper = context.sweeper(history, settings, executor)
         if everything:
             result = asyncio.run(sweeper.sweep(history.targets()))
         else:
@@ -267,9 +283,11 @@ def watch_once(context: Context, everything: bool, as_json: bool, quiet: bool) -
 
 
 @watch.command("run")
+@execution_options
 @pass_context
-def watch_run(context: Context) -> int:
+def watch_run(context: Context, workers_text: str | None, cluster: str | None) -> int:
     """The daemon: check targets when due, store, alert; stops cleanly on SIGTERM/Ctrl-C."""
+    from tlsdoctor.execute import open_executor
     from tlsdoctor.monitor.sweep import Daemon, SweepResult
 
     settings = context.settings()
@@ -283,14 +301,17 @@ def watch_run(context: Context) -> int:
         for alert in result.alerts:
             echo(f"  alert: {alert.title}", err=True)
 
-    with context.history() as history:
+    with (
+        context.history() as history,
+        open_executor(workers_count(workers_text), cluster) as executor,
+    ):
         count = len(history.targets())
         echo(
             f"watching {plural(count, 'target')} ({plural(len(notifiers), 'notifier')}); "
             "Ctrl-C stops",
             err=True,
         )
-        sweeper = context.sweeper(history, settings)
+        sweeper = context.sweeper(history, settings, executor)
         Daemon(sweeper, notifiers, on_sweep=said).run()
     echo("stopped", err=True)
     return 0

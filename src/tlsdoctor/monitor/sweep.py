@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from tlsdoctor.anchors import TrustAnchors
 from tlsdoctor.check import utc_now
+from tlsdoctor.execute import Executor, InProcess
 from tlsdoctor.history.store import History, HistoryError, Transaction
 from tlsdoctor.live import LiveOptions
 from tlsdoctor.models import Report
@@ -38,7 +39,6 @@ from tlsdoctor.monitor.per_target import (
 )
 from tlsdoctor.monitor.rules import evaluate
 from tlsdoctor.probe.targets import Endpoint, Starttls, parse_target
-from tlsdoctor.scan import scan
 from tlsdoctor.watch_model import Alert, AlertKind, Observation, WatchTarget
 
 BATCH = 64  # at most this many results stored per transaction
@@ -119,8 +119,12 @@ class Sweeper:
         routes: Mapping[str, Route] | None = None,
         anchors: TrustAnchors | None = None,
         seed: int | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.history = history
+        # Where the checks run (this process, local workers, a Dask cluster): results
+        # always come back here, where they are stored and alerted.
+        self.executor = InProcess() if executor is None else executor
         self.settings = settings
         self.notifiers = tuple(notifiers)
         self.routes: Mapping[str, Route] = routes or {}
@@ -203,7 +207,7 @@ class Sweeper:
             options = LiveOptions(
                 anchors=anchors, timeout=self.settings.timeout, servername=servername
             )
-            reports = scan(
+            reports = self.executor.reports(
                 (endpoint_of(t) for t in members),
                 options,
                 concurrency=self.settings.concurrency,
