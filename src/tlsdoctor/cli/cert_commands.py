@@ -8,8 +8,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tlsdoctor.cli.vocabulary import (
+    CA_DIRECTORY,
+    CA_KEY_PASSPHRASE,
     KEY_TYPE,
     KEY_TYPES,
+    LEAF_DAYS,
+    OUTPUT_HERE,
+    REPLACE_FILES,
+    WRITTEN_AS_JSON,
 )
 
 if TYPE_CHECKING:
@@ -27,9 +33,7 @@ def cert() -> None:
 @KEY_TYPE
 @click.option("--from-cert", metavar="FILE", help="Renew: the names and subject of FILE.")
 @click.option("--from-host", metavar="HOST", help="Renew: the names of what HOST serves.")
-@click.option(
-    "-o", "--output", metavar="DIR", default=".", show_default=True, help="Write the files here."
-)
+@OUTPUT_HERE
 @click.option("--force", is_flag=True, help="Replace an existing key or CSR file.")
 @click.option(
     "--passphrase-env",
@@ -37,7 +41,7 @@ def cert() -> None:
     help="Encrypt the new key with the passphrase in $VAR (reading a PKCS#12 or an "
     "encrypted key is --password elsewhere).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
+@WRITTEN_AS_JSON
 def cert_csr(
     names: Sequence[str],
     exact: bool,
@@ -99,7 +103,7 @@ def cert_ca() -> None:
     help="Encrypt the new CA key(s) with the passphrase in $VAR (--password reads files).",
 )
 @click.option("--ask-passphrase", is_flag=True, help="Encrypt the CA key(s); ask twice.")
-@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
+@WRITTEN_AS_JSON
 def cert_ca_init(
     name: str,
     permits: Sequence[str],
@@ -137,21 +141,13 @@ def cert_ca_init(
 
 @cert_ca.command("sign")
 @click.argument("csr_path", metavar="REQ.csr")
-@click.option("--ca", "ca_dir", metavar="DIR", help="The CA's directory (cert ca init -o).")
-@click.option(
-    "-o", "--output", metavar="DIR", default=".", show_default=True, help="Write the files here."
-)
-@click.option(
-    "--days", type=int, default=90, show_default=True, help="How long the certificate is valid."
-)
+@CA_DIRECTORY
+@OUTPUT_HERE
+@LEAF_DAYS
 @click.option("--client", is_flag=True, help="A client certificate (clientAuth).")
-@click.option(
-    "--passphrase-env",
-    metavar="VAR",
-    help="The CA key's passphrase (from cert ca init) is in $VAR; not --password.",
-)
-@click.option("--force", is_flag=True, help="Replace existing key and certificate files.")
-@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
+@CA_KEY_PASSPHRASE
+@REPLACE_FILES
+@WRITTEN_AS_JSON
 def cert_ca_sign(
     csr_path: str,
     ca_dir: str | None,
@@ -223,7 +219,7 @@ def cert_ca_sign(
 @click.option("--eab-hmac-key-file", metavar="FILE", help="The EAB HMAC key is in FILE.")
 @click.option("--timeout", type=click.FloatRange(1), help="For the whole order [90].")
 @click.option("--all", "renew_all", is_flag=True, help="Every stored certificate that is due.")
-@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
+@WRITTEN_AS_JSON
 def cert_renew(**options: Any) -> int:
     """Get or renew a certificate from an ACME CA (Let's Encrypt, ...), check it, install
     it under DIR/live/ and run the deploy hook; the settings are stored for renewals."""
@@ -244,7 +240,7 @@ def cert_renew(**options: Any) -> int:
     help="The revocation reason the CA records (keyCompromise for a leaked key).",
 )
 @click.option("--delete", is_flag=True, help="Then forget its renewal settings.")
-@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
+@WRITTEN_AS_JSON
 def cert_revoke(output: str, reason: str, delete: bool, as_json: bool) -> int:
     """Ask the CA to revoke the certificate in DIR/live (a leaked key, a name given up)."""
     from tlsdoctor.cli.cert_renew import revoke
@@ -265,25 +261,17 @@ def cert_schedule(cron: bool, install_dir: str | None, user: bool) -> int:
 
 @cert.command("issue")
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
-@click.option("--ca", "ca_dir", metavar="DIR", help="The CA's directory (cert ca init -o).")
-@click.option(
-    "-o", "--output", metavar="DIR", default=".", show_default=True, help="Write the files here."
-)
-@click.option(
-    "--days", type=int, default=90, show_default=True, help="How long the certificate is valid."
-)
+@CA_DIRECTORY
+@OUTPUT_HERE
+@LEAF_DAYS
 @KEY_TYPE
 @click.option("--exact", is_flag=True, help="Only the names given: no www/apex partner.")
 @click.option("--client", is_flag=True, help="A client certificate for one identity.")
 @click.option("--p12", is_flag=True, help="With --client: also a PKCS#12 file.")
 @click.option("--p12-passphrase-env", metavar="VAR", help="The .p12 passphrase is in $VAR.")
-@click.option(
-    "--passphrase-env",
-    metavar="VAR",
-    help="The CA key's passphrase (from cert ca init) is in $VAR; not --password.",
-)
-@click.option("--force", is_flag=True, help="Replace existing key and certificate files.")
-@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
+@CA_KEY_PASSPHRASE
+@REPLACE_FILES
+@WRITTEN_AS_JSON
 def cert_issue(
     names: Sequence[str],
     ca_dir: str | None,

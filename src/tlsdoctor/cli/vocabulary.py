@@ -25,3 +25,25 @@ KEY_TYPE = click.option(
     show_default=True,
     help="The new key's algorithm and size.",
 )
+
+# Options of the certificate commands that write files with the local CA's key.
+WRITTEN_AS_JSON = click.option(
+    "--json", "as_json", is_flag=True, help="Say what was written as JSON."
+)
+REPLACE_FILES = click.option(
+    "--force", is_flag=True, help="Replace existing key and certificate files."
+)
+CA_KEY_PASSPHRASE = click.option(
+    "--passphrase-env",
+    metavar="VAR",
+    help="The CA key's passphrase (from cert ca init) is in $VAR; not --password.",
+)
+OUTPUT_HERE = click.option(
+    "-o", "--output", metavar="DIR", default=".", show_default=True, help="Write the files here."
+)
+LEAF_DAYS = click.option(
+    "--days", type=int, default=90, show_default=True, help="How long the certificate is valid."
+)
+CA_DIRECTORY = click.option(
+    "--ca", "ca_dir", metavar="DIR", help="The CA's directory (cert ca init -o)."
+)
