@@ -443,3 +443,24 @@ def test_a_loopback_address_reorders_chain_causes_only() -> None:
     assert explanation.causes[0].code == "connection_refused"
     codes = [cause.code for cause in explanation.causes]
     assert codes.index("self_signed") < codes.index("untrusted_root")  # still moved up
+
+
+@pytest.mark.parametrize(
+    ("mnemonic", "first"),
+    [
+        ("WRONG_VERSION_NUMBER", "not_tls"),
+        ("[SSL: WRONG_VERSION_NUMBER]", "not_tls"),
+        ("UNSAFE_LEGACY_RENEGOTIATION_DISABLED", "protocol_mismatch"),
+        ("DH_KEY_TOO_SMALL", "weak_key"),
+        ("CA_MD_TOO_WEAK", "weak_signature"),
+    ],
+)
+def test_an_openssl_reason_mnemonic_alone_reads_as_its_message(mnemonic: str, first: str) -> None:
+    """People paste the mnemonic (OpenSSL's reason name, as Python shows it in brackets):
+    its words are those of the message, so it gets that message's causes."""
+    explanation = explain_text(mnemonic)
+    assert explanation.causes and explanation.causes[0].code == first
+
+
+def test_underscores_in_text_with_nothing_tls_still_say_nothing() -> None:
+    assert not explain_text("hello_world and some_other_name").causes

@@ -166,6 +166,15 @@ def explain_text(
     """Recognise ``text`` (pure: no network)."""
     data = encode(normalise(text))
     found = _match_data(data, catalogue)
+    if found is None and b"_" in data:
+        # OpenSSL's reason mnemonics pasted on their own (WRONG_VERSION_NUMBER,
+        # DH_KEY_TOO_SMALL, UNSAFE_LEGACY_RENEGOTIATION_DISABLED) are the words of its
+        # messages ("wrong version number"): read them spelled out. Only when the text as
+        # pasted matched nothing, so no match of the original is ever displaced.
+        spelled = data.replace(b"_", b" ")
+        found = _match_data(spelled, catalogue)
+        if found is not None or read_words(data) is None:
+            data = spelled
     port = None if host else _port_in(data)
     host = host or _host_in(data)
     facts = carried(data, host)
