@@ -7,7 +7,6 @@ with a diagnosis made without the cache, so a wrong reuse shows as a wrong repor
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from cryptography import x509
@@ -27,10 +26,10 @@ HOST = "www.example.test"
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[DiagnosisCache]:
+def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> DiagnosisCache:
     cache = DiagnosisCache()
     monkeypatch.setattr(tlsdoctor.check, "DIAGNOSES", cache)
-    yield cache
+    return cache
 
 
 @pytest.fixture
