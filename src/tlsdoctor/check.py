@@ -33,7 +33,7 @@ from tlsdoctor.analysis.validity import validity_findings, validity_period_findi
 from tlsdoctor.analysis.webpki import models_path, webpki_error
 from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anchors
 from tlsdoctor.codes import FindingCode, Severity, priority
-from tlsdoctor.diagnosis_cache import DiagnosisCache
+from tlsdoctor.diagnosis_cache import DiagnosisCache, Question
 from tlsdoctor.errors import InputError
 from tlsdoctor.fetch import Fetcher, FetchPolicy
 from tlsdoctor.knowledge import client_catalogue, interception_products, known_bad_roots
@@ -191,11 +191,12 @@ def diagnose(
     again for the same host, anchors and warning window, at a time no certificate's dates
     tell apart, is answered from :data:`DIAGNOSES`.
     """
-    known = DIAGNOSES.get(presented, fetched, anchors, public_roots, at, host, warn_days)
+    question = Question(presented, fetched, anchors, public_roots, host, warn_days)
+    known = DIAGNOSES.get(question, at)
     if known is not None:
         return known
     findings, path = _diagnose(presented, anchors, public_roots, at, host, warn_days, fetched)
-    DIAGNOSES.put(presented, fetched, anchors, public_roots, at, host, warn_days, findings, path)
+    DIAGNOSES.put(question, at, findings, path)
     return findings, path
 
 

@@ -47,6 +47,29 @@ class _Entry:
     path: ChainPath
 
 
+@dataclass(frozen=True)
+class Question:
+    """Everything a diagnosis depends on but the time."""
+
+    presented: Sequence[CertFacts]
+    fetched: Sequence[CertFacts]
+    anchors: TrustAnchors
+    public_roots: TrustAnchors
+    host: HostName | None
+    warn_days: int | None
+
+    @property
+    def key(self) -> _Key:
+        return (
+            tuple(facts.sha256 for facts in self.presented),
+            tuple(facts.sha256 for facts in self.fetched),
+            id(self.anchors),
+            id(self.public_roots),
+            self.host,
+            self.warn_days,
+        )
+
+
 _Key = tuple[tuple[str, ...], tuple[str, ...], int, int, HostName | None, int | None]
 
 
@@ -61,21 +84,13 @@ class DiagnosisCache:
         self.hits = 0
         self.misses = 0
 
-    def get(
-        self,
-        presented: Sequence[CertFacts],
-        fetched: Sequence[CertFacts],
-        anchors: TrustAnchors,
-        public_roots: TrustAnchors,
-        at: dt.datetime,
-        host: HostName | None,
-        warn_days: int | None,
-    ) -> tuple[list[Finding], ChainPath] | None:
-        entry = self._entries.get(_key(presented, fetched, anchors, public_roots, host, warn_days))
+    def get(self, question: Question, at: dt.datetime) -> tuple[list[Finding], ChainPath] | None:
+        """The answer to ``question`` at ``at`` if one made earlier holds, else None."""
+        entry = self._entries.get(question.key)
         if (
             entry is None
-            or entry.anchors is not anchors
-            or entry.public_roots is not public_roots
+            or entry.anchors is not question.anchors
+            or entry.public_roots is not question.public_roots
             or abs(at - entry.at) > MAX_AGE
             or (entry.after is not None and at <= entry.after)
             or (entry.before is not None and at >= entry.before)
@@ -86,23 +101,16 @@ class DiagnosisCache:
         return list(entry.findings), entry.path
 
     def put(
-        self,
-        presented: Sequence[CertFacts],
-        fetched: Sequence[CertFacts],
-        anchors: TrustAnchors,
-        public_roots: TrustAnchors,
-        at: dt.datetime,
-        host: HostName | None,
-        warn_days: int | None,
-        findings: Sequence[Finding],
-        path: ChainPath,
+        self, question: Question, at: dt.datetime, findings: Sequence[Finding], path: ChainPath
     ) -> None:
+        """Keep the answer to ``question`` made at ``at``, unless it holds the time."""
         if any(finding.code in TIME_BOUND_CODES for finding in findings):
             return
+        warn_days = question.warn_days
         bounds = sorted(
             {
-                *_boundaries([*presented, *fetched], warn_days),
-                *self._anchor_boundaries(anchors, warn_days),
+                *_boundaries([*question.presented, *question.fetched], warn_days),
+                *self._anchor_boundaries(question.anchors, warn_days),
             }
         )
         index = bisect.bisect_left(bounds, at)
@@ -112,8 +120,9 @@ class DiagnosisCache:
         before = bounds[index] if index < len(bounds) else None
         if len(self._entries) >= self.limit:
             self._entries.clear()
-        key = _key(presented, fetched, anchors, public_roots, host, warn_days)
-        self._entries[key] = _Entry(anchors, public_roots, at, after, before, tuple(findings), path)
+        self._entries[question.key] = _Entry(
+            question.anchors, question.public_roots, at, after, before, tuple(findings), path
+        )
 
     def _anchor_boundaries(self, anchors: TrustAnchors, warn_days: int | None) -> list[dt.datetime]:
         known = self._anchor_bounds.get((id(anchors), warn_days))
@@ -124,24 +133,6 @@ class DiagnosisCache:
         bounds = sorted(set(_boundaries((a.facts for a in anchors.anchors.values()), warn_days)))
         self._anchor_bounds[(id(anchors), warn_days)] = (anchors, bounds)
         return bounds
-
-
-def _key(
-    presented: Sequence[CertFacts],
-    fetched: Sequence[CertFacts],
-    anchors: TrustAnchors,
-    public_roots: TrustAnchors,
-    host: HostName | None,
-    warn_days: int | None,
-) -> _Key:
-    return (
-        tuple(facts.sha256 for facts in presented),
-        tuple(facts.sha256 for facts in fetched),
-        id(anchors),
-        id(public_roots),
-        host,
-        warn_days,
-    )
 
 
 def _boundaries(certificates: Iterable[CertFacts], warn_days: int | None) -> list[dt.datetime]:
