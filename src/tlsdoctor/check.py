@@ -33,6 +33,7 @@ from tlsdoctor.analysis.validity import validity_findings, validity_period_findi
 from tlsdoctor.analysis.webpki import models_path, webpki_error
 from tlsdoctor.anchors import CUSTOM, TrustAnchors, default_anchors, mozilla_anchors
 from tlsdoctor.codes import FindingCode, Severity, priority
+from tlsdoctor.diagnosis_cache import DiagnosisCache, Question
 from tlsdoctor.errors import InputError
 from tlsdoctor.fetch import Fetcher, FetchPolicy
 from tlsdoctor.knowledge import client_catalogue, interception_products, known_bad_roots
@@ -170,6 +171,10 @@ def build_report(
     )
 
 
+# One diagnosis per identical chain (and host, anchors, time window) in this process.
+DIAGNOSES = DiagnosisCache()
+
+
 def diagnose(
     presented: Sequence[CertFacts],
     anchors: TrustAnchors,
@@ -182,8 +187,28 @@ def diagnose(
     """Every finding for ``presented`` (pure: all inputs are arguments), primary first.
 
     ``fetched`` are issuers found elsewhere (AIA): the path may use them, and each one it
-    uses is reported as the intermediate the server should have sent.
+    uses is reported as the intermediate the server should have sent. The same chain seen
+    again for the same host, anchors and warning window, at a time no certificate's dates
+    tell apart, is answered from :data:`DIAGNOSES`.
     """
+    question = Question(presented, fetched, anchors, public_roots, host, warn_days)
+    known = DIAGNOSES.get(question, at)
+    if known is not None:
+        return known
+    findings, path = _diagnose(presented, anchors, public_roots, at, host, warn_days, fetched)
+    DIAGNOSES.put(question, at, findings, path)
+    return findings, path
+
+
+def _diagnose(
+    presented: Sequence[CertFacts],
+    anchors: TrustAnchors,
+    public_roots: TrustAnchors,
+    at: dt.datetime,
+    host: HostName | None,
+    warn_days: int | None,
+    fetched: Sequence[CertFacts],
+) -> tuple[list[Finding], ChainPath]:
     leaf = choose_leaf(presented)
     candidates = [*presented, *fetched]
     # Signatures are the dearest part of a diagnosis. A path whose links are unambiguous

@@ -66,7 +66,6 @@ from tlsdoctor.serverclock import REVOCATION_CODES, judge_clock, server_clock_of
 
 DEFAULT_TIMEOUT = 10.0
 FETCH_TIMEOUT = 5.0  # for each AIA/CRL/OCSP download, within the check's own budget
-_MODERN_CIPHERS = frozenset(cipher["name"] for cipher in ssl.create_default_context().get_ciphers())
 _LEGACY_PROBES = (("TLSv1", ssl.TLSVersion.TLSv1), ("TLSv1.1", ssl.TLSVersion.TLSv1_1))
 
 

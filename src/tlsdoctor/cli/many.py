@@ -6,7 +6,6 @@ nothing to ``tlsdoctor --help``.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 
 from tlsdoctor.errors import InputError
+from tlsdoctor.eventloop import run as run_loop
 from tlsdoctor.execute import DEFAULT_CHUNK, Executor, open_executor
 from tlsdoctor.live import LiveOptions
 from tlsdoctor.models import Report
@@ -178,7 +178,7 @@ def check_many(
 
     try:
         with open_executor(workers, cluster, chunk_size) as executor:
-            asyncio.run(run(executor))
+            run_loop(run(executor))
     finally:  # what finished is summed up even when the run stops early
         if stdout is not None:
             if bad_lines:
