@@ -149,7 +149,10 @@ def test_unordered_streams_as_checks_finish(site: Site, tmp_path: Path) -> None:
         tlsdoctor(site, target_file, "--json", "--workers", "2", "--chunk-size", "1", "--unordered")
     )
     assert names(ordered.stdout)[0] == "quiet0.scale.test"
-    assert names(unordered.stdout)[-1] == "quiet0.scale.test"
+    # Streamed: reports of the other worker come out while the silent target waits. Not
+    # necessarily all of them: Dask may queue a chunk behind the silent one on its worker,
+    # which then finishes after it (seen here: the closed port came last once).
+    assert names(unordered.stdout)[0] != "quiet0.scale.test"
     assert sorted(names(ordered.stdout)) == sorted(names(unordered.stdout))
     in_process = run(tlsdoctor(site, target_file, "--json", "--unordered"))
     assert names(in_process.stdout)[-1] == "quiet0.scale.test"
