@@ -7,7 +7,6 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -26,9 +25,6 @@ from tlsdoctor.cli.cert_ca import refuse_existing
 from tlsdoctor.errors import InputError
 from tlsdoctor.remedy.files import key_pem, write_atomically
 from tlsdoctor.render.text import make_console
-
-if TYPE_CHECKING:
-    pass
 
 
 def csr(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -17,9 +17,6 @@ from tlsdoctor.cli.vocabulary import (
     REPLACE_FILES,
     WRITTEN_AS_JSON,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.group()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import click
 
@@ -21,9 +20,6 @@ from tlsdoctor.cli.trust_commands import trust
 from tlsdoctor.cli.vocabulary import EXIT_ERROR, PASSWORD_HELP
 from tlsdoctor.cli.watch import watch
 from tlsdoctor.errors import TlsDoctorError
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import click
 
 from tlsdoctor.cli.vocabulary import (
     PASSWORD_HELP,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.group()
