@@ -7,13 +7,13 @@ bidi and invisible characters made visible and its length bounded.
 from __future__ import annotations
 
 import os
-import unicodedata
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from tlsdoctor.errors import InputError
+from tlsdoctor.render.safe import ELLIPSIS, make_visible
 
 if TYPE_CHECKING:
     from tlsdoctor.models import Report
@@ -156,20 +156,10 @@ def _one_ca_file(ca_files: Sequence[str]) -> str | None:
 
 
 def shown(text: str, limit: int = _MAX_SHOWN) -> str:
-    """Outside text made safe for a terminal: control, format (bidi, zero-width) and
-    separator characters as escapes, and at most ``limit`` characters."""
-    out: list[str] = []
-    for char in text:
-        category = unicodedata.category(char)
-        if char == " " or category[0] not in "CZ":
-            out.append(char)
-        elif char in "\n\t":
-            out.append(" ")
-        else:
-            code = ord(char)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-    result = "".join(out)
-    return result if len(result) <= limit else result[: limit - 1] + "…"
+    """A client's output as one table cell: on one line, made visible by the one safe-text
+    rule (render.safe), and at most ``limit`` characters in all (the column is fixed)."""
+    visible = make_visible(text.replace("\n", " ").replace("\t", " "))
+    return visible if len(visible) <= limit else visible[: limit - 1] + ELLIPSIS
 
 
 def _predicted(prediction: Prediction) -> str:
