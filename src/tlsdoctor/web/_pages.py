@@ -33,6 +33,7 @@ from tlsdoctor.web._views import (
     upcoming,
     worst_first,
 )
+from tlsdoctor.wording import plural
 
 
 class Markup(str):
@@ -141,17 +142,13 @@ def _urgency(days: int) -> str:
     return "soon" if days <= 30 else ""
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
 def _days(moment: dt.datetime | None, now: dt.datetime) -> Markup:
     """Days left until ``moment``, or how long ago it expired."""
     days = days_left(moment, now)
     if moment is None or days is None:
         return Markup("")
     if moment <= now:
-        text = "expired today" if days == 0 else f"expired {_plural(-days, 'day')} ago"
+        text = "expired today" if days == 0 else f"expired {plural(-days, 'day')} ago"
         return render('<span class="urgent" data-days="{d}">{t}</span>', d=days, t=text)
     return render('<span class="{cls}" data-days="{d}">{d}</span>', cls=_urgency(days), d=days)
 
@@ -261,9 +258,9 @@ def _timeline_row(item: Expiry, horizon: int, root: str) -> Markup:
     # An expired certificate gets a full red bar: it is the one to see first.
     width = 100.0 if item.expired else min(item.days, horizon) / horizon * 100
     if item.expired:
-        label = "expired today" if item.days == 0 else f"expired {_plural(-item.days, 'day')} ago"
+        label = "expired today" if item.days == 0 else f"expired {plural(-item.days, 'day')} ago"
     else:
-        label = f"in {_plural(item.days, 'day')}"
+        label = f"in {plural(item.days, 'day')}"
     return render(
         """<li data-target="{name}"><a href="{href}">{name}</a>
 <span>{date}</span>
